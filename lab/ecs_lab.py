@@ -1,0 +1,621 @@
+"""The deployer lab: moto server, extended in-process so that ECS rolls out as ECS does.
+
+Stock moto (see shared/reference/moto.md) never starts a service's tasks, never creates a
+deployment on UpdateService, never registers task IPs in target groups and never fails. This
+launcher patches moto's ECS backend and runs one "controller" thread that plays the part of
+ECS's service scheduler and of the ALB's health checker, so DescribeServices, ListTasks,
+DescribeTasks, DescribeTargetHealth and CloudWatch Logs all tell the same story.
+
+A WSGI middleware in front of moto adds the lab's own control API under /_lab/:
+  POST /_lab/reset              moto reset + lab state reset
+  POST /_lab/task-fault         {"image": "substring", "kind": "exit|cannot_pull|pending|unhealthy|alarm",
+                                 "exit_code": 3, "log_lines": [...]}
+  POST /_lab/api-fault          {"action": "DescribeServices", "kind": "throttle|error5xx|delay",
+                                 "count": 5, "delay_ms": 300}
+  POST /_lab/timing             {"task_start_s": .., "health_s": .., "drain_s": .., "exit_after_s": ..}
+  GET  /_lab/calls              {"ecs:DescribeServices": 12, ...}   (DELETE clears)
+  GET  /_lab/timeline           [{"t": epoch_seconds, "what": "...", ...}]
+and counts every AWS API call by action, so tests can assert "no writes".
+"""
+
+import argparse
+import json
+import math
+import random
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from urllib.parse import parse_qs
+
+from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+from moto.ecs import models as ecs_models
+from moto.ecs.models import ecs_backends
+from moto.ecs.responses import EC2ContainerServiceResponse
+from moto.elbv2 import models as elbv2_models
+from moto.elbv2.models import elbv2_backends
+from moto.logs.models import logs_backends
+from moto.moto_api._internal.models import moto_api_backend
+from moto.server import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import run_simple
+
+LOCK = threading.RLock()
+
+
+def now():
+    return datetime.now(timezone.utc)
+
+
+class LabState:
+    def __init__(self):
+        self.task_faults = []  # dicts: image, kind, exit_code, log_lines
+        self.api_faults = []  # dicts: action, kind, count, delay_ms
+        self.calls = {}
+        self.timeline = []
+        self.timing = {
+            "task_start_s": 0.6,  # PROVISIONING -> RUNNING
+            "health_s": 0.6,  # target initial -> healthy/unhealthy
+            "drain_s": 0.3,  # target draining -> gone
+            "exit_after_s": 0.4,  # a crashing container runs this long
+            "unhealthy_kill_s": 1.5,  # ECS stops a task this long after it turned unhealthy
+            "alarm_after_s": 0.5,  # a deployment alarm fires this long after tasks are healthy
+        }
+        # target health, keyed by (target group arn, ip): dict(state, reason, description)
+        self.targets = {}
+        # per service arn: task definition of the last COMPLETED deployment (circuit-breaker rollback)
+        self.last_completed = {}
+        self.deployment_config = {}  # service arn -> deploymentConfiguration dict
+
+
+STATE = LabState()
+
+
+def record(what, **kw):
+    STATE.timeline.append({"t": time.time(), "what": what, **kw})
+
+
+def fault_for(task_definition, kinds):
+    images = [c.get("image") or "" for c in task_definition.container_definitions]
+    for fault in STATE.task_faults:
+        if fault["kind"] in kinds and any(fault["image"] in img for img in images):
+            return fault
+    return None
+
+
+# --------------------------------------------------------------------------- moto patches
+
+
+class LabTask(ecs_models.Task):
+    """A service task whose life the controller drives (not moto's describe-count state machine)."""
+
+    __module__ = "moto.ecs.lab"  # moto's model registry keys models by the module's second part
+    last_status = None  # plain attribute, shadows moto's managed-state property
+
+    def advance(self):
+        pass
+
+
+def add_event(service, message):
+    service.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": now(), "message": message})
+    del service.events[100:]
+
+
+def new_deployment(service, task_definition_arn):
+    dep_id = f"ecs-svc/{random.randint(10**15, 10**16 - 1)}"
+    for d in service.deployments:
+        if d["status"] == "PRIMARY":
+            d["status"] = "ACTIVE"
+            d["updatedAt"] = now()
+    dep = {
+        "id": dep_id,
+        "status": "PRIMARY",
+        "taskDefinition": task_definition_arn,
+        "desiredCount": service.desired_count,
+        "pendingCount": 0,
+        "runningCount": 0,
+        "failedTasks": 0,
+        "createdAt": now(),
+        "updatedAt": now(),
+        "launchType": service.launch_type,
+        "rolloutState": "IN_PROGRESS",
+        "rolloutStateReason": f"ECS deployment {dep_id} in progress.",
+        "networkConfiguration": service.network_configuration or None,
+    }
+    service.deployments.insert(0, dep)
+    record("deployment_created", service=service.name, deployment=dep_id, task_definition=task_definition_arn)
+    return dep
+
+
+_orig_create_service = ecs_models.EC2ContainerServiceBackend.create_service
+_orig_update_service = ecs_models.EC2ContainerServiceBackend.update_service
+_orig_list_tasks = ecs_models.EC2ContainerServiceBackend.list_tasks
+_orig_health_for = elbv2_models.FakeTargetGroup.health_for
+_orig_create_service_response = EC2ContainerServiceResponse.create_service
+_orig_update_service_response = EC2ContainerServiceResponse.update_service
+
+
+def create_service(self, *args, **kwargs):
+    service = _orig_create_service(self, *args, **kwargs)
+    service.running_count = 0
+    service.pending_count = 0
+    service.deployments = []
+    service.events = []
+    if service.deployment_controller.get("type", "ECS") == "ECS" and service.task_definition:
+        new_deployment(service, service.task_definition)
+    return service
+
+
+def update_service(self, props):
+    service = self._get_service(props.get("cluster", "default"), props["service"].split("/")[-1])
+    force = bool(props.pop("force_new_deployment", False))
+    before = service.task_definition
+    desired_before = service.desired_count
+    result = _orig_update_service(self, props)
+    if service.task_definition and not service.task_definition.startswith("arn:"):
+        service.task_definition = self.describe_task_definition(service.task_definition).arn
+    if service.deployment_controller.get("type", "ECS") != "ECS":
+        return result
+    if service.task_definition != before or force:
+        new_deployment(service, service.task_definition)
+    elif service.desired_count != desired_before:
+        for d in service.deployments:
+            if d["status"] == "PRIMARY":
+                d["desiredCount"] = service.desired_count
+    return result
+
+
+def create_service_response(self):
+    result = _orig_create_service_response(self)
+    cfg = self._get_param("deploymentConfiguration")
+    service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
+    if cfg is not None:
+        service.deployment_configuration = cfg
+    grace = self._get_param("healthCheckGracePeriodSeconds")
+    if grace is not None:
+        service.health_check_grace_period_seconds = grace
+    return result
+
+
+def list_tasks(self, cluster_str=None, container_instance=None, family=None, started_by=None,
+               service_name=None, desiredStatus=None):
+    tasks = _orig_list_tasks(self, cluster_str, container_instance, family, started_by, None,
+                             desiredStatus or "RUNNING")
+    if service_name:
+        name = service_name.split("/")[-1]
+        tasks = [t for t in tasks if t.group == f"service:{name}"]
+    return tasks
+
+
+def health_for(self, target, ec2_backend):
+    state = STATE.targets.get((self.arn, target["Id"]))
+    if state is None:
+        return _orig_health_for(self, target, ec2_backend)
+    return elbv2_models.FakeHealthStatus(
+        target["Id"], target.get("Port", self.port), self.health_check_port,
+        state["state"], state.get("reason"), state.get("description"))
+
+
+# moto only sets an ENI's private_dns_name when the VPC has DNS hostnames; awsvpc tasks read it.
+NetworkInterface.private_dns_name = None
+ecs_models.EC2ContainerServiceBackend.create_service = create_service
+ecs_models.EC2ContainerServiceBackend.update_service = update_service
+ecs_models.EC2ContainerServiceBackend.list_tasks = list_tasks
+elbv2_models.FakeTargetGroup.health_for = health_for
+EC2ContainerServiceResponse.create_service = create_service_response
+
+# --------------------------------------------------------------------------- the controller
+
+
+def task_ip(task):
+    for att in task.attachments:
+        for d in att["details"]:
+            if d["name"] == "privateIPv4Address":
+                return d["value"]
+    return None
+
+
+def target_groups_of(service):
+    backend = elbv2_backends[service._account_id][service.region_name]
+    for lb in service.load_balancers or []:
+        tg = backend.target_groups.get(lb.get("targetGroupArn"))
+        if tg is not None:
+            yield tg, lb.get("containerPort")
+
+
+def start_task(backend, service, dep):
+    cluster = backend.clusters[service.cluster_name]
+    task_def = backend.describe_task_definition(dep["taskDefinition"])
+    net = service.network_configuration or None
+    task = LabTask(cluster, task_def, None, None, backend, group=f"service:{service.name}",
+                   launch_type=service.launch_type or "FARGATE", started_by=dep["id"],
+                   networking_configuration=net if task_def.network_mode == "awsvpc" else None)
+    task.last_status = "PROVISIONING"
+    task.desired_status = "RUNNING"
+    task.created_at = now()
+    task.health_status = "UNKNOWN"
+    task.stop_code = None
+    task.lab_started = time.time()
+    task.lab_unhealthy_since = None
+    task.lab_healthy_since = None
+    task.lab_service = service.name
+    task.containers = [
+        {
+            "containerArn": f"{task.task_arn.replace(':task/', ':container/')}/{uuid.uuid4()}",
+            "taskArn": task.task_arn,
+            "name": c.get("name"),
+            "image": c.get("image"),
+            "lastStatus": "PENDING",
+            "healthStatus": "UNKNOWN",
+            "essential": c.get("essential", True),
+        }
+        for c in task_def.container_definitions
+    ]
+    backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
+    add_event(service, f"(service {service.name}) has started 1 tasks: (task {task.id}).")
+    return task
+
+
+def write_logs(task, task_def, container_name, lines):
+    for c in task_def.container_definitions:
+        if c.get("name") != container_name:
+            continue
+        log = c.get("logConfiguration") or {}
+        opts = log.get("options") or {}
+        if log.get("logDriver") != "awslogs" or "awslogs-group" not in opts:
+            return
+        region = opts.get("awslogs-region", task.region_name)
+        backend = logs_backends[task._account_id][region]
+        group = opts["awslogs-group"]
+        stream = f"{opts.get('awslogs-stream-prefix', 'ecs')}/{container_name}/{task.id}"
+        if group not in backend.groups:
+            backend.create_log_group(group, {})
+        if stream not in backend.groups[group].streams:
+            backend.create_log_stream(group, stream)
+        base = int(time.time() * 1000)
+        events = [{"timestamp": base + i, "message": line} for i, line in enumerate(lines)]
+        backend.put_log_events(group, stream, events)
+
+
+def stop_task(service, dep, task, reason, stop_code="ServiceSchedulerInitiated", exit_codes=None,
+              container_reason=None, failed=False):
+    task.last_status = "STOPPED"
+    task.desired_status = "STOPPED"
+    task.stopped_reason = reason
+    task.stop_code = stop_code
+    task.stopped_at = now()
+    for c in task.containers:
+        c["lastStatus"] = "STOPPED"
+        if exit_codes is not None:
+            c["exitCode"] = exit_codes.get(c["name"], 0)
+        if container_reason:
+            c["reason"] = container_reason
+    ip = task_ip(task)
+    for tg, _port in target_groups_of(service):
+        if (tg.arn, ip) in STATE.targets:
+            STATE.targets[(tg.arn, ip)] = {"state": "draining", "reason": "Target.DeregistrationInProgress",
+                                           "description": "Target deregistration is in progress",
+                                           "until": time.time() + STATE.timing["drain_s"]}
+    if failed and dep is not None:
+        dep["failedTasks"] += 1
+        add_event(service, f"(service {service.name}) has stopped 1 running tasks: (task {task.id}).")
+        record("task_failed", service=service.name, deployment=dep["id"], task=task.id, reason=reason,
+               failed_tasks=dep["failedTasks"])
+        if dep["failedTasks"] == 2:
+            record("failure_signal", service=service.name, deployment=dep["id"], cause="second failed task")
+
+
+def circuit_breaker(service):
+    cfg = getattr(service, "deployment_configuration", None) or {}
+    return cfg.get("deploymentCircuitBreaker") or {}
+
+
+def fail_deployment(backend, service, dep, reason, rollback):
+    dep["rolloutState"] = "FAILED"
+    dep["rolloutStateReason"] = reason
+    dep["updatedAt"] = now()
+    add_event(service, f"(service {service.name}) (deployment {dep['id']}) deployment failed: {reason}")
+    record("rollout_failed", service=service.name, deployment=dep["id"], reason=reason)
+    target = STATE.last_completed.get(service.arn)
+    if rollback and target and target != dep["taskDefinition"]:
+        service.task_definition = target
+        add_event(service, f"(service {service.name}) rolling back to task definition {target}.")
+        new_deployment(service, target)
+
+
+def tick_service(backend, service):
+    t = STATE.timing
+    clock = time.time()
+    tasks = [task for task in backend.tasks.get(service.cluster_name, {}).values()
+             if isinstance(task, LabTask) and task.lab_service == service.name]
+    by_dep = {}
+    for task in tasks:
+        by_dep.setdefault(task.started_by, []).append(task)
+    primary = next((d for d in service.deployments if d["status"] == "PRIMARY"), None)
+
+    # Advance every live task, whatever deployment it belongs to.
+    for dep in service.deployments:
+        task_def = backend.describe_task_definition(dep["taskDefinition"])
+        for task in by_dep.get(dep["id"], []):
+            if task.last_status == "STOPPED":
+                continue
+            age = clock - task.lab_started
+            if task.last_status == "PROVISIONING" and age >= t["task_start_s"] / 2:
+                task.last_status = "PENDING"
+            if task.last_status == "PENDING" and age >= t["task_start_s"]:
+                if fault_for(task_def, {"pending"}):
+                    continue
+                pull = fault_for(task_def, {"cannot_pull"})
+                if pull:
+                    image = next(c["image"] for c in task.containers if pull["image"] in (c["image"] or ""))
+                    msg = (f"CannotPullContainerError: pull image manifest has been retried 5 time(s): "
+                           f"failed to resolve ref {image}: not found")
+                    stop_task(service, dep, task, msg, "TaskFailedToStart", container_reason=msg, failed=True)
+                    continue
+                task.last_status = "RUNNING"
+                task.started_at = now()
+                task.lab_running_since = clock
+                for c in task.containers:
+                    c["lastStatus"] = "RUNNING"
+                ip = task_ip(task)
+                for tg, port in target_groups_of(service):
+                    tg.targets[ip] = {"Id": ip, "Port": port or tg.port}
+                    STATE.targets[(tg.arn, ip)] = {"state": "initial", "reason": "Elb.RegistrationInProgress",
+                                                   "description": "Target registration is in progress",
+                                                   "since": clock}
+            if task.last_status != "RUNNING":
+                continue
+            crash = fault_for(task_def, {"exit"})
+            if crash and clock - task.lab_running_since >= t["exit_after_s"]:
+                name = next(c["name"] for c in task.containers if crash["image"] in (c["image"] or ""))
+                write_logs(task, task_def, name, crash.get("log_lines") or [f"{name} exiting with {crash.get('exit_code', 1)}"])
+                stop_task(service, dep, task, "Essential container in task exited", "EssentialContainerExited",
+                          exit_codes={name: crash.get("exit_code", 1)}, failed=True)
+                continue
+            ip = task_ip(task)
+            unhealthy = fault_for(task_def, {"unhealthy"})
+            for tg, _port in target_groups_of(service):
+                state = STATE.targets.get((tg.arn, ip))
+                if state and state["state"] == "initial" and clock - state["since"] >= t["health_s"]:
+                    if unhealthy:
+                        STATE.targets[(tg.arn, ip)] = {
+                            "state": "unhealthy", "reason": "Target.ResponseCodeMismatch",
+                            "description": "Health checks failed with these codes: [502]"}
+                        if task.lab_unhealthy_since is None:
+                            task.lab_unhealthy_since = clock
+                            record("failure_signal", service=service.name, deployment=dep["id"],
+                                   cause="unhealthy target", target=ip)
+                    else:
+                        STATE.targets[(tg.arn, ip)] = {"state": "healthy"}
+            if task.lab_unhealthy_since and clock - task.lab_unhealthy_since >= t["unhealthy_kill_s"]:
+                tg_arn = next((tg.arn for tg, _ in target_groups_of(service)), "")
+                stop_task(service, dep, task, f"Task failed ELB health checks in (target-group {tg_arn})",
+                          "ServiceSchedulerInitiated", failed=True)
+                continue
+            if all(STATE.targets.get((tg.arn, ip), {}).get("state") == "healthy"
+                   for tg, _ in target_groups_of(service)):
+                if task.lab_healthy_since is None:
+                    task.lab_healthy_since = clock
+                task.health_status = "HEALTHY"
+                for c in task.containers:
+                    c["healthStatus"] = "HEALTHY"
+
+    # Forget drained targets.
+    for key, state in list(STATE.targets.items()):
+        if state["state"] == "draining" and clock >= state.get("until", 0):
+            del STATE.targets[key]
+            tg = next((tg for tg, _ in target_groups_of(service) if tg.arn == key[0]), None)
+            if tg is not None:
+                tg.targets.pop(key[1], None)
+
+    if primary is None:
+        return
+    live = [task for task in by_dep.get(primary["id"], []) if task.last_status != "STOPPED"]
+    healthy = [task for task in live if task.lab_healthy_since is not None]
+
+    if primary["rolloutState"] == "IN_PROGRESS":
+        breaker = circuit_breaker(service)
+        threshold = max(3, min(200, math.ceil(0.5 * max(primary["desiredCount"], 1))))
+        task_def = backend.describe_task_definition(primary["taskDefinition"])
+        alarm = fault_for(task_def, {"alarm"})
+        alarms = (getattr(service, "deployment_configuration", None) or {}).get("alarms") or {}
+        if breaker.get("enable") and primary["failedTasks"] >= threshold:
+            fail_deployment(backend, service, primary,
+                            "ECS deployment circuit breaker: tasks failed to start.", breaker.get("rollback"))
+            return
+        if (alarm and alarms.get("enable") and len(healthy) >= primary["desiredCount"]
+                and clock - max(task.lab_healthy_since for task in healthy) >= t["alarm_after_s"]):
+            names = ", ".join(alarms.get("alarmNames") or ["alarm"])
+            record("failure_signal", service=service.name, deployment=primary["id"], cause="alarm")
+            fail_deployment(backend, service, primary,
+                            f"ECS deployment {primary['id']} failed: alarm(s) detected: {names}.",
+                            alarms.get("rollback"))
+            return
+        # Replace what is missing (ECS keeps relaunching a crash loop until something stops it).
+        for _ in range(primary["desiredCount"] - len(live)):
+            start_task(backend, service, primary)
+        if len(healthy) >= primary["desiredCount"] and not alarm:
+            # New tasks are healthy: stop the old deployments' tasks, then complete.
+            for dep in service.deployments:
+                if dep is primary:
+                    continue
+                for task in by_dep.get(dep["id"], []):
+                    if task.last_status != "STOPPED":
+                        stop_task(service, dep, task,
+                                  f"Scaling activity initiated by (deployment {primary['id']})")
+            draining = any(state["state"] == "draining" for (tg_arn, _ip), state in STATE.targets.items()
+                           if tg_arn in {tg.arn for tg, _ in target_groups_of(service)})
+            if not draining:
+                service.deployments = [primary]
+                primary["rolloutState"] = "COMPLETED"
+                primary["rolloutStateReason"] = f"ECS deployment {primary['id']} completed."
+                primary["updatedAt"] = now()
+                STATE.last_completed[service.arn] = primary["taskDefinition"]
+                add_event(service, f"(service {service.name}) (deployment {primary['id']}) deployment completed.")
+                add_event(service, f"(service {service.name}) has reached a steady state.")
+                record("rollout_completed", service=service.name, deployment=primary["id"],
+                       task_definition=primary["taskDefinition"])
+
+    # Counts, as DescribeServices reports them.
+    for dep in service.deployments:
+        dep_tasks = [task for task in by_dep.get(dep["id"], []) if task.last_status != "STOPPED"]
+        dep["runningCount"] = sum(1 for task in dep_tasks if task.last_status == "RUNNING")
+        dep["pendingCount"] = len(dep_tasks) - dep["runningCount"]
+    service.running_count = sum(d["runningCount"] for d in service.deployments)
+    service.pending_count = sum(d["pendingCount"] for d in service.deployments)
+
+
+def controller():
+    while True:
+        time.sleep(0.05)
+        with LOCK:
+            try:
+                for _account, regions in list(ecs_backends.items()):
+                    for _region, backend in list(regions.items()):
+                        for service in list(backend.services.values()):
+                            if service.status == "ACTIVE" and service.deployments:
+                                tick_service(backend, service)
+            except Exception as exc:  # keep the controller alive; say what broke
+                import traceback
+                traceback.print_exc()
+                record("controller_error", error=repr(exc))
+
+
+# --------------------------------------------------------------------------- middleware
+
+
+def action_of(environ, body):
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    service = ""
+    if "Credential=" in auth:
+        parts = auth.split("Credential=")[1].split(",")[0].split("/")
+        if len(parts) >= 4:
+            service = parts[3]
+    if target:
+        return service, target.split(".")[-1]
+    if body:
+        action = parse_qs(body.decode("utf-8", "replace")).get("Action")
+        if action:
+            return service, action[0]
+    return service, None
+
+
+def error_response(start_response, service, kind):
+    if kind == "throttle":
+        status, code, msg = "400 Bad Request", "ThrottlingException", "Rate exceeded"
+    else:
+        status, code, msg = "500 Internal Server Error", "ServerException", "Service Unavailable (lab fault)"
+    if service == "elasticloadbalancing":
+        code = "Throttling" if kind == "throttle" else "InternalFailure"
+        body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{msg}</Message>"
+                f"</Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>").encode()
+        ctype = "text/xml"
+    else:
+        body = json.dumps({"__type": code, "message": msg}).encode()
+        ctype = "application/x-amz-json-1.1"
+    start_response(status, [("Content-Type", ctype), ("Content-Length", str(len(body))),
+                            ("x-amzn-RequestId", str(uuid.uuid4()))])
+    return [body]
+
+
+def json_response(start_response, obj, status="200 OK"):
+    body = json.dumps(obj, default=str).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def lab_api(environ, start_response, path, body):
+    method = environ["REQUEST_METHOD"]
+    data = json.loads(body or b"{}")
+    with LOCK:
+        if path == "/_lab/reset":
+            moto_api_backend.reset()
+            STATE.__init__()
+            return json_response(start_response, {"ok": True})
+        if path == "/_lab/task-fault":
+            STATE.task_faults.append(data)
+            return json_response(start_response, {"ok": True})
+        if path == "/_lab/api-fault":
+            STATE.api_faults.append(data)
+            return json_response(start_response, {"ok": True})
+        if path == "/_lab/clear-faults":
+            STATE.task_faults.clear()
+            STATE.api_faults.clear()
+            return json_response(start_response, {"ok": True})
+        if path == "/_lab/timing":
+            STATE.timing.update(data)
+            return json_response(start_response, STATE.timing)
+        if path == "/_lab/calls":
+            if method == "DELETE":
+                STATE.calls.clear()
+            return json_response(start_response, STATE.calls)
+        if path == "/_lab/timeline":
+            return json_response(start_response, STATE.timeline)
+        if path == "/_lab/health":
+            return json_response(start_response, {"ok": True})
+    return json_response(start_response, {"error": f"unknown lab path {path}"}, "404 Not Found")
+
+
+def middleware(app):
+    def wrapped(environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        import io
+        environ["wsgi.input"] = io.BytesIO(body)
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_lab/"):
+            return lab_api(environ, start_response, path, body)
+        service, action = action_of(environ, body)
+        delay = 0.0
+        if action:
+            key = f"{service}:{action}"
+            with LOCK:
+                STATE.calls[key] = STATE.calls.get(key, 0) + 1
+                if service == "ecs" and action in ("UpdateService", "RegisterTaskDefinition", "CreateService",
+                                                    "StopServiceDeployment", "DeregisterTaskDefinition"):
+                    record("api_write", action=action)
+                for fault in STATE.api_faults:
+                    if fault.get("action") not in (action, key) or fault.get("count", 1) <= 0:
+                        continue
+                    if fault["kind"] == "delay":
+                        delay = max(delay, fault.get("delay_ms", 500) / 1000.0)
+                        continue
+                    fault["count"] = fault.get("count", 1) - 1
+                    return error_response(start_response, service, fault["kind"])
+        if delay:
+            time.sleep(delay)
+        with LOCK:
+            chunks = []
+            status_headers = {}
+
+            def capture(status, headers, exc_info=None):
+                status_headers["s"] = (status, headers)
+                return chunks.append
+
+            result = app(environ, capture)
+            try:
+                for chunk in result:
+                    chunks.append(chunk)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        status, headers = status_headers["s"]
+        start_response(status, headers)
+        return chunks
+
+    return wrapped
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5055)
+    args = parser.parse_args()
+    threading.Thread(target=controller, daemon=True, name="ecs-controller").start()
+    app = middleware(DomainDispatcherApplication(create_backend_app))
+    print(f"deployer lab listening on http://{args.host}:{args.port}", flush=True)
+    run_simple(args.host, args.port, app, threaded=True, use_reloader=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Build a running ECS service in the lab and print what was made as JSON.
+
+  scenario.py create --cluster C --service S [--desired 2] [--image app:v1] [--containers 1]
+                     [--breaker off|on|rollback] [--alarms off|on|rollback] [--no-lb] [--controller ECS]
+  scenario.py fault  --image SUBSTR --kind exit|cannot_pull|pending|unhealthy|alarm [--exit-code N] [--log LINE]...
+  scenario.py api-fault --action DescribeServices --kind throttle|error5xx|delay [--count N] [--delay-ms MS]
+  scenario.py update --cluster C --service S --image IMG   (start a deployment the way another tool would)
+
+The lab must be running (lab/up). Endpoint: $AWS_ENDPOINT_URL (default http://127.0.0.1:5055).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.request
+
+import boto3
+
+ENDPOINT = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5055")
+REGION = os.environ.get("AWS_REGION", "us-east-1")
+
+
+def client(name):
+    return boto3.client(name, endpoint_url=ENDPOINT, region_name=REGION,
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def lab(path, body):
+    req = urllib.request.Request(f"{ENDPOINT}/_lab/{path}", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    return json.loads(urllib.request.urlopen(req, timeout=10).read())
+
+
+def container(name, image, port):
+    return {
+        "name": name, "image": image, "essential": True, "memory": 256,
+        "portMappings": [{"containerPort": port, "protocol": "tcp"}],
+        "environment": [{"name": "GREETING", "value": "hello"}],
+        "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": "/ecs/lab", "awslogs-region": REGION, "awslogs-stream-prefix": "app"}},
+    }
+
+
+def create(args):
+    ec2, elb, ecs, logs = client("ec2"), client("elbv2"), client("ecs"), client("logs")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{az}")
+               ["Subnet"]["SubnetId"] for i, az in ((1, "a"), (2, "b"))]
+    sg = ec2.create_security_group(GroupName=f"{args.service}-sg", Description="lab", VpcId=vpc)["GroupId"]
+    try:
+        logs.create_log_group(logGroupName="/ecs/lab")
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    ecs.create_cluster(clusterName=args.cluster)
+    names = ["web"] + [f"side{i}" for i in range(1, args.containers)]
+    td = ecs.register_task_definition(
+        family=args.service, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+        executionRoleArn="arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
+        containerDefinitions=[container(n, args.image if i == 0 else f"sidecar:{i}", 8080 + i)
+                              for i, n in enumerate(names)])["taskDefinition"]["taskDefinitionArn"]
+    load_balancers, tg_arn = [], None
+    if not args.no_lb:
+        alb = elb.create_load_balancer(Name=f"{args.service}-alb"[:32], Subnets=subnets, SecurityGroups=[sg])
+        alb_arn = alb["LoadBalancers"][0]["LoadBalancerArn"]
+        tg_arn = elb.create_target_group(Name=f"{args.service}-tg"[:32], Protocol="HTTP", Port=8080, VpcId=vpc,
+                                         TargetType="ip", HealthCheckPath="/health")["TargetGroups"][0]["TargetGroupArn"]
+        elb.create_listener(LoadBalancerArn=alb_arn, Protocol="HTTP", Port=80,
+                            DefaultActions=[{"Type": "forward", "TargetGroupArn": tg_arn}])
+        load_balancers = [{"targetGroupArn": tg_arn, "containerName": "web", "containerPort": 8080}]
+    config = {"maximumPercent": 200, "minimumHealthyPercent": 100}
+    if args.breaker != "off":
+        config["deploymentCircuitBreaker"] = {"enable": True, "rollback": args.breaker == "rollback"}
+    if args.alarms != "off":
+        config["alarms"] = {"alarmNames": ["web-5xx"], "enable": True, "rollback": args.alarms == "rollback"}
+    ecs.create_service(
+        cluster=args.cluster, serviceName=args.service, taskDefinition=td, desiredCount=args.desired,
+        launchType="FARGATE", loadBalancers=load_balancers, deploymentConfiguration=config,
+        deploymentController={"type": args.controller},
+        networkConfiguration={"awsvpcConfiguration": {"subnets": subnets, "securityGroups": [sg],
+                                                      "assignPublicIp": "DISABLED"}})
+    if args.controller == "ECS":
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            svc = ecs.describe_services(cluster=args.cluster, services=[args.service])["services"][0]
+            if len(svc["deployments"]) == 1 and svc["deployments"][0].get("rolloutState") == "COMPLETED":
+                break
+            time.sleep(0.1)
+        else:
+            sys.exit(f"lab: service {args.service} did not reach COMPLETED in 30 s")
+    print(json.dumps({"cluster": args.cluster, "service": args.service, "task_definition_arn": td,
+                      "target_group_arn": tg_arn, "subnets": subnets}))
+
+
+def update(args):
+    ecs = client("ecs")
+    svc = ecs.describe_services(cluster=args.cluster, services=[args.service])["services"][0]
+    td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
+    defs = td["containerDefinitions"]
+    defs[0]["image"] = args.image
+    new = ecs.register_task_definition(family=td["family"], networkMode=td["networkMode"],
+                                       requiresCompatibilities=td.get("requiresCompatibilities", []),
+                                       cpu=td.get("cpu"), memory=td.get("memory"),
+                                       containerDefinitions=defs)["taskDefinition"]["taskDefinitionArn"]
+    ecs.update_service(cluster=args.cluster, service=args.service, taskDefinition=new)
+    print(json.dumps({"task_definition_arn": new}))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("create")
+    c.add_argument("--cluster", required=True)
+    c.add_argument("--service", required=True)
+    c.add_argument("--desired", type=int, default=2)
+    c.add_argument("--image", default="registry.lab/app:v1")
+    c.add_argument("--containers", type=int, default=1)
+    c.add_argument("--breaker", choices=["off", "on", "rollback"], default="off")
+    c.add_argument("--alarms", choices=["off", "on", "rollback"], default="off")
+    c.add_argument("--controller", default="ECS")
+    c.add_argument("--no-lb", action="store_true")
+    f = sub.add_parser("fault")
+    f.add_argument("--image", required=True)
+    f.add_argument("--kind", required=True)
+    f.add_argument("--exit-code", type=int, default=1)
+    f.add_argument("--log", action="append", default=[])
+    a = sub.add_parser("api-fault")
+    a.add_argument("--action", required=True)
+    a.add_argument("--kind", required=True)
+    a.add_argument("--count", type=int, default=1)
+    a.add_argument("--delay-ms", type=int, default=500)
+    u = sub.add_parser("update")
+    u.add_argument("--cluster", required=True)
+    u.add_argument("--service", required=True)
+    u.add_argument("--image", required=True)
+    args = p.parse_args()
+    if args.cmd == "create":
+        create(args)
+    elif args.cmd == "fault":
+        print(json.dumps(lab("task-fault", {"image": args.image, "kind": args.kind, "exit_code": args.exit_code,
+                                            "log_lines": args.log})))
+    elif args.cmd == "api-fault":
+        print(json.dumps(lab("api-fault", {"action": args.action, "kind": args.kind, "count": args.count,
+                                           "delay_ms": args.delay_ms})))
+    else:
+        update(args)
+
+
+if __name__ == "__main__":
+    main()
