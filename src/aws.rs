@@ -1,0 +1,32 @@
+//! One SdkConfig from the standard credential chain, and the concrete SDK clients built from it.
+//!
+//! AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> are honoured by aws-config itself; that is how
+//! the lab and LocalStack users point deployer elsewhere.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+pub(crate) struct Aws {
+    pub(crate) sdk: SdkConfig,
+    pub(crate) ecs: aws_sdk_ecs::Client,
+    pub(crate) elb: aws_sdk_elasticloadbalancingv2::Client,
+}
+
+impl Aws {
+    pub(crate) async fn load() -> Aws {
+        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        Aws {
+            ecs: aws_sdk_ecs::Client::new(&sdk),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
+            sdk,
+        }
+    }
+
+    /// A CloudWatch Logs client for the region a container's awslogs driver writes to.
+    pub(crate) fn logs(&self, region: Option<&str>) -> aws_sdk_cloudwatchlogs::Client {
+        let mut config = aws_sdk_cloudwatchlogs::config::Builder::from(&self.sdk);
+        if let Some(region) = region {
+            config = config.region(aws_config::Region::new(region.to_string()));
+        }
+        aws_sdk_cloudwatchlogs::Client::from_conf(config.build())
+    }
+}

@@ -1,0 +1,132 @@
+//! The command line as the user typed it: clap definitions, nothing resolved yet.
+//!
+//! Every flag also reads `DEPLOYER_<FLAG>`; `config::Config` adds deployer.toml under both.
+
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "deployer", version, about = "Roll an Amazon ECS service to a new task definition, prove it healthy, roll back with the reason")]
+pub(crate) struct Cli {
+    /// Read settings from this file instead of the deployer.toml found upward from the working directory
+    #[arg(long, global = true, env = "DEPLOYER_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// `text` (human lines on stderr) or `json` (one JSON object per line on stdout, the last one the result)
+    #[arg(long, global = true, env = "DEPLOYER_OUTPUT", value_enum)]
+    pub(crate) output: Option<OutputFormat>,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Register a new task definition revision, roll the service, wait until healthy, roll back on failure
+    Deploy(DeployArgs),
+    /// Print the task definition diff a deploy would make against what runs now; writes nothing
+    Plan(DeployArgs),
+    /// Put the service back on an earlier task definition and wait until it is healthy
+    Rollback(RollbackArgs),
+    /// Show the service's deployments, tasks, target health and last events
+    Status(ServiceArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct ServiceArgs {
+    /// ECS cluster name or ARN
+    #[arg(long, env = "DEPLOYER_CLUSTER")]
+    pub(crate) cluster: Option<String>,
+    /// ECS service name or ARN
+    #[arg(long, env = "DEPLOYER_SERVICE")]
+    pub(crate) service: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct DeployArgs {
+    #[command(flatten)]
+    pub(crate) target: ServiceArgs,
+    /// New image, as CONTAINER=IMAGE_REF, or a bare IMAGE_REF for a single-container task definition (repeatable)
+    #[arg(long = "image", env = "DEPLOYER_IMAGE", value_delimiter = ',', value_name = "[CONTAINER=]IMAGE_REF")]
+    pub(crate) images: Vec<String>,
+    /// Set an environment variable, as CONTAINER:KEY=VALUE (repeatable)
+    #[arg(long = "env", env = "DEPLOYER_ENV", value_delimiter = ',', value_name = "CONTAINER:KEY=VALUE")]
+    pub(crate) envs: Vec<String>,
+    /// Start from this task definition file (JSON or YAML) instead of the one the service runs now
+    #[arg(long, env = "DEPLOYER_TASK_DEFINITION", value_name = "FILE")]
+    pub(crate) task_definition: Option<PathBuf>,
+    /// Give up and roll back after this long, e.g. 15m, 90s, 1h30m
+    #[arg(long, env = "DEPLOYER_TIMEOUT", value_name = "DURATION")]
+    pub(crate) timeout: Option<String>,
+    /// Roll back once this many of the new tasks have stopped
+    #[arg(long, env = "DEPLOYER_MAX_FAILED_TASKS", value_name = "N")]
+    pub(crate) max_failed_tasks: Option<u32>,
+    /// On failure leave the service as it is instead of rolling back
+    #[arg(long, env = "DEPLOYER_NO_ROLLBACK")]
+    pub(crate) no_rollback: bool,
+    /// Wait for another deployment in progress to finish instead of refusing
+    #[arg(long, env = "DEPLOYER_WAIT_FOR_IDLE")]
+    pub(crate) wait_for_idle: bool,
+    /// Deploy even when the task definition is unchanged
+    #[arg(long, env = "DEPLOYER_FORCE_NEW_DEPLOYMENT")]
+    pub(crate) force_new_deployment: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct RollbackArgs {
+    #[command(flatten)]
+    pub(crate) target: ServiceArgs,
+    /// Task definition ARN to go back to (default: the one of the last COMPLETED deployment before the current one)
+    #[arg(long, value_name = "ARN")]
+    pub(crate) to: Option<String>,
+    /// Give up after this long, e.g. 15m
+    #[arg(long, env = "DEPLOYER_TIMEOUT", value_name = "DURATION")]
+    pub(crate) timeout: Option<String>,
+    /// Count the rollback failed once this many of its tasks have stopped
+    #[arg(long, env = "DEPLOYER_MAX_FAILED_TASKS", value_name = "N")]
+    pub(crate) max_failed_tasks: Option<u32>,
+}
+
+/// What `main` runs: the parsed command plus clap's record of where each value came from.
+pub(crate) struct Invocation {
+    pub(crate) cli: Cli,
+    pub(crate) matches: ArgMatches,
+    pub(crate) output: OutputFormat,
+}
+
+/// Parses the command line. Usage errors exit 2 (the contract's "refused"), help and version 0.
+pub(crate) fn parse() -> Result<Invocation, ExitCode> {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(err) => {
+            let code = if err.use_stderr() { 2 } else { 0 };
+            let _ = err.print();
+            if code == 2 && wants_json() {
+                println!(
+                    "{}",
+                    serde_json::json!({"event": "result", "outcome": "refused", "reason": err.kind().to_string(), "duration_ms": 0})
+                );
+            }
+            return Err(ExitCode::from(code));
+        }
+    };
+    let cli = Cli::from_arg_matches(&matches).map_err(|err| {
+        let _ = err.print();
+        ExitCode::from(2)
+    })?;
+    let output = cli.output.unwrap_or_default();
+    Ok(Invocation { cli, matches, output })
+}
+
+fn wants_json() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.windows(2).any(|w| w[0] == "--output" && w[1] == "json")
+        || args.iter().any(|a| a == "--output=json")
+        || std::env::var("DEPLOYER_OUTPUT").is_ok_and(|v| v == "json")
+}

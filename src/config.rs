@@ -1,0 +1,343 @@
+//! One validated Config per command, resolved from flags, then `DEPLOYER_*` variables, then deployer.toml.
+//!
+//! This module does no network I/O and builds no SDK clients: a bad value is refused here, before AWS
+//! is touched, with a message naming the flag, variable or file field.
+
+use crate::cli::{Cli, DeployArgs, OutputFormat, RollbackArgs, ServiceArgs};
+use crate::image_ref::ImageRef;
+use anyhow::{Context, Result, bail};
+use clap::ArgMatches;
+use clap::parser::ValueSource;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+pub(crate) const DEFAULT_MAX_FAILED_TASKS: u32 = 2;
+
+/// deployer.toml: the same names as the flags.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct FileConfig {
+    cluster: Option<String>,
+    service: Option<String>,
+    image: Option<OneOrMany>,
+    env: Option<OneOrMany>,
+    task_definition: Option<PathBuf>,
+    timeout: Option<String>,
+    max_failed_tasks: Option<u32>,
+    no_rollback: Option<bool>,
+    wait_for_idle: Option<bool>,
+    force_new_deployment: Option<bool>,
+    output: Option<OutputFormatName>,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }
+    }
+}
+
+#[derive(Deserialize, Debug, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum OutputFormatName {
+    Text,
+    Json,
+}
+
+/// The settings file, once found and parsed, with the directory its relative paths start from.
+#[derive(Default, Debug)]
+pub(crate) struct File {
+    pub(crate) path: Option<PathBuf>,
+    values: FileConfig,
+}
+
+impl File {
+    /// `--config FILE`, else the first deployer.toml from the working directory upward, else none.
+    pub(crate) fn load(cli: &Cli) -> Result<File> {
+        let path = match &cli.config {
+            Some(path) => {
+                if !path.is_file() {
+                    bail!("config file `{}` (from --config or DEPLOYER_CONFIG) does not exist", path.display());
+                }
+                path.clone()
+            }
+            None => match find_upward(Path::new("deployer.toml")) {
+                Some(path) => path,
+                None => return Ok(File::default()),
+            },
+        };
+        let text = std::fs::read_to_string(&path).with_context(|| format!("failed to read config file `{}`", path.display()))?;
+        let values: FileConfig = toml::from_str(&text).map_err(|err| {
+            anyhow::anyhow!("invalid config file `{}`: {}", path.display(), err.to_string().trim_end())
+        })?;
+        Ok(File { path: Some(path), values })
+    }
+
+    pub(crate) fn output(&self) -> Option<OutputFormat> {
+        self.values.output.map(|o| match o {
+            OutputFormatName::Text => OutputFormat::Text,
+            OutputFormatName::Json => OutputFormat::Json,
+        })
+    }
+
+    fn relative(&self, path: &Path) -> PathBuf {
+        match self.path.as_ref().and_then(|p| p.parent()) {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_path_buf(),
+        }
+    }
+
+    fn name(&self) -> String {
+        self.path.as_ref().map_or_else(|| "deployer.toml".into(), |p| p.display().to_string())
+    }
+}
+
+fn find_upward(name: &Path) -> Option<PathBuf> {
+    let mut dir = std::env::current_dir().ok()?;
+    loop {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return Some(candidate);
+        }
+        if !dir.pop() {
+            return None;
+        }
+    }
+}
+
+/// True when the user set this argument on the command line or through its `DEPLOYER_*` variable.
+fn given(matches: &ArgMatches, id: &str) -> bool {
+    matches!(matches.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable))
+}
+
+/// The service a command acts on.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) cluster: String,
+    pub(crate) service: String,
+}
+
+/// An image to put into one container (or into the only one, when `container` is None).
+#[derive(Debug, Clone)]
+pub(crate) struct ImageChange {
+    pub(crate) container: Option<String>,
+    pub(crate) image: ImageRef,
+}
+
+/// An environment variable to set in one container.
+#[derive(Debug, Clone)]
+pub(crate) struct EnvChange {
+    pub(crate) container: Option<String>,
+    pub(crate) key: String,
+    pub(crate) value: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct DeployConfig {
+    pub(crate) target: Target,
+    pub(crate) images: Vec<ImageChange>,
+    pub(crate) envs: Vec<EnvChange>,
+    pub(crate) task_definition_file: Option<PathBuf>,
+    pub(crate) timeout: Duration,
+    pub(crate) max_failed_tasks: u32,
+    pub(crate) rollback: bool,
+    pub(crate) wait_for_idle: bool,
+    pub(crate) force_new_deployment: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RollbackConfig {
+    pub(crate) target: Target,
+    pub(crate) to: Option<String>,
+    pub(crate) timeout: Duration,
+    pub(crate) max_failed_tasks: u32,
+}
+
+pub(crate) fn target(args: &ServiceArgs, matches: &ArgMatches, file: &File) -> Result<Target> {
+    let pick = |id: &str, flag: &Option<String>, from_file: &Option<String>| -> Result<String> {
+        let value = if given(matches, id) { flag.clone() } else { from_file.clone() };
+        match value {
+            Some(v) if !v.trim().is_empty() => Ok(v),
+            _ => bail!(
+                "missing {id}: pass --{id} NAME, set DEPLOYER_{}, or add `{id} = \"NAME\"` to deployer.toml",
+                id.to_uppercase()
+            ),
+        }
+    };
+    Ok(Target {
+        cluster: pick("cluster", &args.cluster, &file.values.cluster)?,
+        service: pick("service", &args.service, &file.values.service)?,
+    })
+}
+
+pub(crate) fn deploy(args: &DeployArgs, matches: &ArgMatches, file: &File) -> Result<DeployConfig> {
+    let f = &file.values;
+    let images = if given(matches, "images") {
+        args.images.clone()
+    } else {
+        f.image.clone().map(OneOrMany::into_vec).unwrap_or_default()
+    };
+    let envs = if given(matches, "envs") {
+        args.envs.clone()
+    } else {
+        f.env.clone().map(OneOrMany::into_vec).unwrap_or_default()
+    };
+    let task_definition_file = if given(matches, "task_definition") {
+        args.task_definition.clone()
+    } else {
+        f.task_definition.as_ref().map(|p| file.relative(p))
+    };
+    let timeout = match (given(matches, "timeout"), &args.timeout, &f.timeout) {
+        (true, Some(t), _) => parse_duration(t).with_context(|| "invalid --timeout (or DEPLOYER_TIMEOUT)")?,
+        (_, _, Some(t)) => parse_duration(t).with_context(|| format!("invalid `timeout` in {}", file.name()))?,
+        _ => DEFAULT_TIMEOUT,
+    };
+    let max_failed_tasks = if given(matches, "max_failed_tasks") { args.max_failed_tasks } else { f.max_failed_tasks }
+        .unwrap_or(DEFAULT_MAX_FAILED_TASKS);
+    if max_failed_tasks == 0 {
+        bail!("invalid max-failed-tasks `0`: expected a whole number of at least 1");
+    }
+    let flag = |id: &str, value: bool, from_file: Option<bool>| if given(matches, id) { value } else { from_file.unwrap_or(false) };
+    Ok(DeployConfig {
+        target: target(&args.target, matches, file)?,
+        images: images.iter().map(|i| parse_image_change(i)).collect::<Result<_>>()?,
+        envs: envs.iter().map(|e| parse_env_change(e)).collect::<Result<_>>()?,
+        task_definition_file,
+        timeout,
+        max_failed_tasks,
+        rollback: !flag("no_rollback", args.no_rollback, f.no_rollback),
+        wait_for_idle: flag("wait_for_idle", args.wait_for_idle, f.wait_for_idle),
+        force_new_deployment: flag("force_new_deployment", args.force_new_deployment, f.force_new_deployment),
+    })
+}
+
+pub(crate) fn rollback(args: &RollbackArgs, matches: &ArgMatches, file: &File) -> Result<RollbackConfig> {
+    let f = &file.values;
+    let timeout = match (given(matches, "timeout"), &args.timeout, &f.timeout) {
+        (true, Some(t), _) => parse_duration(t).with_context(|| "invalid --timeout (or DEPLOYER_TIMEOUT)")?,
+        (_, _, Some(t)) => parse_duration(t).with_context(|| format!("invalid `timeout` in {}", file.name()))?,
+        _ => DEFAULT_TIMEOUT,
+    };
+    if let Some(to) = &args.to
+        && !(to.starts_with("arn:") && to.contains(":task-definition/"))
+    {
+        bail!("invalid --to `{to}`: expected a task definition ARN, e.g. arn:aws:ecs:us-east-1:123456789012:task-definition/web:41");
+    }
+    Ok(RollbackConfig {
+        target: target(&args.target, matches, file)?,
+        to: args.to.clone(),
+        timeout,
+        max_failed_tasks: if given(matches, "max_failed_tasks") { args.max_failed_tasks } else { f.max_failed_tasks }
+            .unwrap_or(DEFAULT_MAX_FAILED_TASKS),
+    })
+}
+
+/// `--image web=REF` or `--image REF`.
+pub(crate) fn parse_image_change(text: &str) -> Result<ImageChange> {
+    let (container, reference) = match text.split_once('=') {
+        Some((container, reference)) => {
+            check_container_name(container).with_context(|| format!("invalid --image `{text}`"))?;
+            (Some(container.to_string()), reference)
+        }
+        None => (None, text),
+    };
+    let image = ImageRef::parse(reference).with_context(|| format!("invalid --image `{text}`"))?;
+    Ok(ImageChange { container, image })
+}
+
+/// `--env web:KEY=VALUE` or `--env KEY=VALUE`.
+pub(crate) fn parse_env_change(text: &str) -> Result<EnvChange> {
+    let Some((left, value)) = text.split_once('=') else {
+        bail!("invalid --env `{text}`: expected CONTAINER:KEY=VALUE");
+    };
+    let (container, key) = match left.split_once(':') {
+        Some((container, key)) => {
+            check_container_name(container).with_context(|| format!("invalid --env `{text}`"))?;
+            (Some(container.to_string()), key)
+        }
+        None => (None, left),
+    };
+    if key.is_empty() || key.chars().any(|c| c.is_whitespace()) {
+        bail!("invalid --env `{text}`: the variable name must be non-empty and without spaces");
+    }
+    Ok(EnvChange { container, key: key.to_string(), value: value.to_string() })
+}
+
+fn check_container_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 255 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        bail!("container name `{name}` must be 1-255 letters, digits, hyphens or underscores");
+    }
+    Ok(())
+}
+
+/// `15m`, `90s`, `1h30m`, `500ms`.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration> {
+    let expected = "expected a duration such as 15m, 90s, 1h30m or 500ms";
+    let mut total = Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        bail!("invalid duration `{text}`: {expected}");
+    }
+    while !rest.is_empty() {
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        if digits == 0 {
+            bail!("invalid duration `{text}`: {expected}");
+        }
+        let number: u64 = rest[..digits].parse().with_context(|| format!("invalid duration `{text}`: {expected}"))?;
+        rest = &rest[digits..];
+        let unit_len = rest.chars().take_while(char::is_ascii_alphabetic).count();
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        total += match unit {
+            "h" => Duration::from_secs(number * 3600),
+            "m" => Duration::from_secs(number * 60),
+            "s" => Duration::from_secs(number),
+            "ms" => Duration::from_millis(number),
+            _ => bail!("invalid duration `{text}`: {expected}"),
+        };
+    }
+    if total.is_zero() {
+        bail!("invalid duration `{text}`: must be longer than zero");
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        for (text, secs) in [("15m", 900.0), ("90s", 90.0), ("1h30m", 5400.0), ("500ms", 0.5), ("2m5s", 125.0)] {
+            assert_eq!(parse_duration(text).unwrap().as_secs_f64(), secs, "{text}");
+        }
+        for bad in ["", "15", "m", "15x", "1.5m", "0s", "-1m", "15 m"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn image_and_env_flags() {
+        let c = parse_image_change("web=registry.lab/app:v2").unwrap();
+        assert_eq!(c.container.as_deref(), Some("web"));
+        assert_eq!(c.image.0, "registry.lab/app:v2");
+        assert!(parse_image_change("registry.lab/app:v2").unwrap().container.is_none());
+        assert!(parse_image_change("we b=app").is_err());
+        assert!(parse_image_change("web=App:1").is_err());
+        let e = parse_env_change("web:GREETING=hi=there").unwrap();
+        assert_eq!((e.container.as_deref(), e.key.as_str(), e.value.as_str()), (Some("web"), "GREETING", "hi=there"));
+        assert!(parse_env_change("web:GREETING").is_err());
+        assert!(parse_env_change("web:=x").is_err());
+    }
+}

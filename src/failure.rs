@@ -1,0 +1,120 @@
+//! The failure report: why a rollout failed, in the words ECS, the ALB and the containers used.
+//!
+//! Stopped tasks (stoppedReason, stopCode, each container's exit code and reason), the last log
+//! lines each failed container wrote to CloudWatch Logs, unhealthy targets with their reason, and
+//! the service events since the deploy began.
+
+use crate::aws::Aws;
+use crate::rollout::{Failure, Snapshot};
+use crate::task_definition::TaskDefinition;
+use serde_json::{Value, json};
+use std::fmt::Write;
+
+const LOG_LINES: i32 = 20;
+const TASKS_WITH_LOGS: usize = 3;
+
+pub(crate) struct Report {
+    pub(crate) summary: String,
+    pub(crate) text: String,
+    pub(crate) detail: Value,
+}
+
+/// Builds the report. Reads CloudWatch Logs; a log that cannot be read is said, not fatal.
+pub(crate) async fn report(
+    aws: &Aws,
+    failure: &Failure,
+    snapshot: &Snapshot,
+    td: &TaskDefinition,
+    events: &[(String, String)],
+) -> Report {
+    let summary = failure.summary();
+    let mut text = format!("why it failed: {summary}\n");
+    let mut tasks_json = Vec::new();
+    let failed: Vec<_> = snapshot.tasks.iter().filter(|t| t.failed()).collect();
+    for (i, task) in failed.iter().enumerate() {
+        let _ = writeln!(
+            text,
+            "  task {} stopped: {}{}",
+            task.id(),
+            task.stopped_reason.as_deref().unwrap_or("no reason given"),
+            task.stop_code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()
+        );
+        let mut containers_json = Vec::new();
+        for c in &task.containers {
+            let crashed = c.exit_code.is_some_and(|code| code != 0) || c.reason.is_some();
+            if !crashed {
+                continue;
+            }
+            let _ = writeln!(
+                text,
+                "    container {}: exit code {}{}",
+                c.name,
+                c.exit_code.map_or("none".to_string(), |e| e.to_string()),
+                c.reason.as_deref().map(|r| format!(", {r}")).unwrap_or_default()
+            );
+            let (lines, source) = if i < TASKS_WITH_LOGS { log_tail(aws, td, &c.name, task.id()).await } else { (Vec::new(), None) };
+            if let Some(source) = &source {
+                let _ = writeln!(text, "    last {} log lines of {} ({source}):", lines.len(), c.name);
+                for line in &lines {
+                    let _ = writeln!(text, "      | {line}");
+                }
+            }
+            containers_json.push(json!({"name": c.name, "exit_code": c.exit_code, "reason": c.reason, "log_source": source, "log_lines": lines}));
+        }
+        tasks_json.push(json!({"task": task.arn, "stopped_reason": task.stopped_reason, "stop_code": task.stop_code, "containers": containers_json}));
+    }
+    let unhealthy: Vec<_> = snapshot.targets.iter().filter(|t| t.state == "unhealthy").collect();
+    for t in &unhealthy {
+        let _ = writeln!(
+            text,
+            "  target {}{} in {}: unhealthy, {}{}",
+            t.id,
+            t.port.map(|p| format!(":{p}")).unwrap_or_default(),
+            t.target_group_name(),
+            t.reason.as_deref().unwrap_or("no reason given"),
+            t.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+        );
+    }
+    if !events.is_empty() {
+        let _ = writeln!(text, "  service events since the deploy began:");
+        for (at, message) in events {
+            let _ = writeln!(text, "    {at} {message}");
+        }
+    }
+    let detail = json!({
+        "reason": summary,
+        "stopped_tasks": tasks_json,
+        "unhealthy_targets": unhealthy.iter().map(|t| json!({"target_group": t.target_group, "id": t.id, "port": t.port,
+            "reason": t.reason, "description": t.description})).collect::<Vec<_>>(),
+        "service_events": events.iter().map(|(at, m)| json!({"at": at, "message": m})).collect::<Vec<_>>(),
+    });
+    Report { summary, text: text.trim_end().to_string(), detail }
+}
+
+/// The last lines a container wrote, from its awslogs stream `prefix/container/taskId`.
+async fn log_tail(aws: &Aws, td: &TaskDefinition, container: &str, task_id: &str) -> (Vec<String>, Option<String>) {
+    let Some(logs) = td.awslogs(container) else {
+        return (Vec::new(), Some(format!("container `{container}` has no awslogs log configuration; no log lines")));
+    };
+    let Some(prefix) = logs.stream_prefix.as_deref() else {
+        return (Vec::new(), Some(format!("{} has no awslogs-stream-prefix, so the task's stream name is unknown", logs.group)));
+    };
+    let stream = format!("{prefix}/{container}/{task_id}");
+    let source = format!("{} {stream}", logs.group);
+    let result = aws
+        .logs(logs.region.as_deref())
+        .get_log_events()
+        .log_group_name(&logs.group)
+        .log_stream_name(&stream)
+        .limit(LOG_LINES)
+        .start_from_head(false)
+        .send()
+        .await;
+    match result {
+        Ok(out) => {
+            let lines: Vec<String> = out.events().iter().filter_map(|e| e.message().map(|m| m.trim_end().to_string())).collect();
+            (lines, Some(source))
+        }
+        Err(err) => (Vec::new(), Some(format!("{source}: could not read: {}", aws_sdk_cloudwatchlogs::error::DisplayErrorContext(err)))),
+    }
+}

@@ -1,0 +1,188 @@
+//! Where the story of a run goes: human lines on stderr, and with `--output json` one JSON object
+//! per line on stdout, the last one always `{"event":"result",…}`.
+//!
+//! Nothing here decides anything; it only renders what the runbook reports.
+
+use crate::cli::OutputFormat;
+use serde_json::{Value, json};
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+/// How a run ended. The one place that maps an outcome to the contract's exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Deployed,
+    Unchanged,
+    Planned,
+    Reported,
+    RolledBack,
+    RollbackFailed,
+    Refused,
+    Interrupted,
+}
+
+impl Outcome {
+    pub(crate) fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Deployed | Outcome::Unchanged | Outcome::Planned | Outcome::Reported => 0,
+            Outcome::RolledBack => 1,
+            Outcome::Refused => 2,
+            Outcome::RollbackFailed => 3,
+            Outcome::Interrupted => 130,
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Deployed => "deployed",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Planned => "planned",
+            Outcome::Reported => "reported",
+            Outcome::RolledBack => "rolled_back",
+            Outcome::RollbackFailed => "rollback_failed",
+            Outcome::Refused => "refused",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// The last line of every run.
+#[derive(Debug, Clone)]
+pub(crate) struct RunResult {
+    pub(crate) outcome: Outcome,
+    pub(crate) cluster: Option<String>,
+    pub(crate) service: Option<String>,
+    pub(crate) task_definition_arn: Option<String>,
+    pub(crate) previous_task_definition_arn: Option<String>,
+    pub(crate) deployment_id: Option<String>,
+    pub(crate) reason: Option<String>,
+}
+
+impl RunResult {
+    pub(crate) fn refused(reason: impl Into<String>) -> RunResult {
+        RunResult {
+            outcome: Outcome::Refused,
+            cluster: None,
+            service: None,
+            task_definition_arn: None,
+            previous_task_definition_arn: None,
+            deployment_id: None,
+            reason: Some(reason.into()),
+        }
+    }
+}
+
+pub(crate) struct Output {
+    json: bool,
+    started: Instant,
+    color: bool,
+}
+
+impl Output {
+    pub(crate) fn new(format: OutputFormat, started: Instant) -> Output {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        Output { json: format == OutputFormat::Json, started, color }
+    }
+
+    fn elapsed_ms(&self) -> u128 {
+        self.started.elapsed().as_millis()
+    }
+
+    fn line(&self, mark: &str, message: &str) {
+        let secs = self.started.elapsed().as_secs_f64();
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "[{secs:6.1}s] {mark}{message}");
+    }
+
+    fn event(&self, mut value: Value) {
+        if self.json {
+            value["elapsed_ms"] = json!(self.elapsed_ms());
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{value}");
+            let _ = out.flush();
+        }
+    }
+
+    /// A phase of the run begins.
+    pub(crate) fn step(&self, message: &str) {
+        self.line(if self.color { "\x1b[1m==>\x1b[0m " } else { "==> " }, message);
+        self.event(json!({"event": "step", "message": message}));
+    }
+
+    pub(crate) fn info(&self, message: &str) {
+        self.line("    ", message);
+        self.event(json!({"event": "info", "message": message}));
+    }
+
+    pub(crate) fn warn(&self, message: &str) {
+        self.line(if self.color { "\x1b[33mwarning:\x1b[0m " } else { "warning: " }, message);
+        self.event(json!({"event": "warning", "message": message}));
+    }
+
+    /// One ECS service event, printed once.
+    pub(crate) fn service_event(&self, at: &str, message: &str) {
+        self.line("    ecs: ", message);
+        self.event(json!({"event": "service_event", "at": at, "message": message}));
+    }
+
+    /// Rollout progress, printed when it changes.
+    pub(crate) fn progress(&self, summary: &str, detail: Value) {
+        self.line("    ", summary);
+        let mut value = json!({"event": "progress", "message": summary});
+        if let Value::Object(map) = detail {
+            for (k, v) in map {
+                value[k] = v;
+            }
+        }
+        self.event(value);
+    }
+
+    /// A multi-line block (a failure report, a diff): text as is on stderr, structured on stdout.
+    pub(crate) fn block(&self, kind: &str, text: &str, detail: Value) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{text}");
+        drop(err);
+        let mut value = json!({"event": kind});
+        if let Value::Object(map) = detail {
+            for (k, v) in map {
+                value[k] = v;
+            }
+        }
+        self.event(value);
+    }
+
+    pub(crate) fn result(&self, result: &RunResult) {
+        let outcome = result.outcome;
+        let verdict = match outcome {
+            Outcome::Deployed => "deployed: the new tasks are running and healthy".to_string(),
+            Outcome::Unchanged => "nothing to deploy".to_string(),
+            Outcome::Planned | Outcome::Reported => String::new(),
+            Outcome::RolledBack => "rolled back: the service is back on the previous task definition".to_string(),
+            Outcome::RollbackFailed => "rollback did not complete: a person must look at the service".to_string(),
+            Outcome::Refused => "refused: nothing was changed".to_string(),
+            Outcome::Interrupted => "interrupted".to_string(),
+        };
+        match (&result.reason, verdict.is_empty()) {
+            (Some(reason), _) if outcome != Outcome::Unchanged => {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "error: {reason}");
+                if !verdict.is_empty() {
+                    let _ = writeln!(err, "{verdict}");
+                }
+            }
+            (_, false) => self.line("", &verdict),
+            _ => {}
+        }
+        self.event(json!({
+            "event": "result",
+            "outcome": outcome.as_str(),
+            "cluster": result.cluster,
+            "service": result.service,
+            "task_definition_arn": result.task_definition_arn,
+            "previous_task_definition_arn": result.previous_task_definition_arn,
+            "deployment_id": result.deployment_id,
+            "reason": result.reason,
+            "duration_ms": self.elapsed_ms(),
+        }));
+    }
+}

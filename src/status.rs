@@ -1,0 +1,74 @@
+//! `deployer status`: the service's deployments, tasks, target health and last events, read-only.
+
+use crate::aws::Aws;
+use crate::config::Target;
+use crate::output::{Outcome, Output, RunResult};
+use crate::watch::{Watcher, describe_service};
+use serde_json::json;
+use std::fmt::Write;
+
+pub(crate) async fn command(target: &Target, aws: &Aws, out: &Output) -> RunResult {
+    let result = RunResult::for_target(target);
+    let service = match describe_service(aws, target).await {
+        Ok(service) => service,
+        Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
+    };
+    // An empty deployment id matches no task, so this snapshot lists only deployments and targets.
+    let mut watcher = Watcher::default();
+    let snapshot = match watcher.snapshot(aws, target, "", out).await {
+        Ok(snapshot) => snapshot,
+        Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
+    };
+    let mut text = format!(
+        "service {} in cluster {}: {} running of {} desired, task definition {}\n",
+        target.service, target.cluster, snapshot.running, snapshot.desired, snapshot.task_definition
+    );
+    for d in &snapshot.deployments {
+        let _ = writeln!(
+            text,
+            "  deployment {} {} {}: {} running, {} pending, {} failed, {}{}",
+            d.id,
+            d.status,
+            d.rollout_state.as_deref().unwrap_or("-"),
+            d.running,
+            d.pending,
+            d.failed,
+            d.task_definition,
+            d.rollout_state_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+        );
+    }
+    for t in &snapshot.targets {
+        let _ = writeln!(
+            text,
+            "  target {}{} in {}: {}{}",
+            t.id,
+            t.port.map(|p| format!(":{p}")).unwrap_or_default(),
+            t.target_group_name(),
+            t.state,
+            t.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+        );
+    }
+    let events: Vec<_> = service.events().iter().take(10).collect();
+    if !events.is_empty() {
+        let _ = writeln!(text, "  last events:");
+        for e in events.iter().rev() {
+            let at = e.created_at().and_then(|t| t.fmt(aws_sdk_ecs::primitives::DateTimeFormat::DateTime).ok()).unwrap_or_default();
+            let _ = writeln!(text, "    {at} {}", e.message().unwrap_or_default());
+        }
+    }
+    let detail = json!({
+        "task_definition": snapshot.task_definition,
+        "running": snapshot.running,
+        "desired": snapshot.desired,
+        "deployments": snapshot.deployments.iter().map(|d| json!({"id": d.id, "status": d.status, "task_definition": d.task_definition,
+            "rollout_state": d.rollout_state, "rollout_state_reason": d.rollout_state_reason, "running": d.running,
+            "pending": d.pending, "failed": d.failed, "desired": d.desired})).collect::<Vec<_>>(),
+        "targets": snapshot.targets.iter().map(|t| json!({"target_group": t.target_group, "id": t.id, "port": t.port,
+            "state": t.state, "reason": t.reason})).collect::<Vec<_>>(),
+        "events": events.iter().map(|e| e.message().unwrap_or_default()).collect::<Vec<_>>(),
+    });
+    out.block("status", text.trim_end(), detail);
+    let mut result = result.finish(Outcome::Reported, None);
+    result.task_definition_arn = Some(snapshot.task_definition);
+    result
+}

@@ -1,0 +1,324 @@
+//! Polling ECS and the ALB until a verdict: fetch a `Snapshot`, ask `rollout::verdict`, print what
+//! is new, sleep (about 1 s, longer while nothing changes), repeat. Also the SIGINT/SIGTERM signal.
+
+use crate::aws::Aws;
+use crate::config::Target;
+use crate::output::Output;
+use crate::rollout::{self, ContainerView, DeploymentView, Failure, Snapshot, TargetView, TaskView, Verdict, Watched};
+use anyhow::{Context, Result, bail};
+use aws_sdk_ecs::types::{DesiredStatus, Service};
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::watch;
+
+/// Counts SIGINT/SIGTERM received. CI cancels a job with these; we roll back before exiting.
+#[derive(Clone)]
+pub(crate) struct Interrupt(watch::Receiver<u32>);
+
+impl Interrupt {
+    pub(crate) fn listen() -> Interrupt {
+        let (tx, rx) = watch::channel(0u32);
+        tokio::spawn(async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            loop {
+                let term_recv = async {
+                    match term.as_mut() {
+                        Some(t) => t.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term_recv => {}
+                }
+                tx.send_modify(|n| *n += 1);
+            }
+        });
+        Interrupt(rx)
+    }
+
+    pub(crate) fn count(&self) -> u32 {
+        *self.0.borrow()
+    }
+
+    /// Resolves once more than `seen` signals have arrived.
+    pub(crate) async fn after(&self, seen: u32) {
+        let mut rx = self.0.clone();
+        let _ = rx.wait_for(|n| *n > seen).await;
+    }
+}
+
+/// Remembers what was already described and printed, so each poll asks only for what is new.
+#[derive(Default)]
+pub(crate) struct Watcher {
+    stopped: HashMap<String, TaskView>,
+    foreign: HashSet<String>,
+    first_running: HashMap<String, Instant>,
+    seen_events: HashSet<String>,
+    pub(crate) events: Vec<(String, String)>,
+    since: Option<SystemTime>,
+}
+
+impl Watcher {
+    /// Prints only events after `since`, and never those in `already_seen` (ids read before the deploy,
+    /// which guards against clock skew between this machine and ECS).
+    pub(crate) fn new(since: SystemTime, already_seen: HashSet<String>) -> Watcher {
+        Watcher { since: Some(since - Duration::from_secs(5)), seen_events: already_seen, ..Default::default() }
+    }
+
+    /// The ids of every event printed or skipped so far, to hand on to the next watch.
+    pub(crate) fn seen_events(&self) -> HashSet<String> {
+        self.seen_events.clone()
+    }
+
+    /// Prints the service events that are new since the watch began, oldest first.
+    fn print_events(&mut self, service: &Service, out: &Output) {
+        let mut fresh: Vec<(aws_sdk_ecs::primitives::DateTime, String, String)> = Vec::new();
+        for event in service.events() {
+            let id = event.id().unwrap_or_default().to_string();
+            let Some(at) = event.created_at() else { continue };
+            let after_start = self.since.is_none_or(|since| SystemTime::try_from(*at).is_ok_and(|t| t >= since));
+            if after_start && self.seen_events.insert(id.clone()) {
+                fresh.push((*at, id, event.message().unwrap_or_default().to_string()));
+            }
+        }
+        fresh.sort_by(|a, b| a.0.secs().cmp(&b.0.secs()).then(a.0.subsec_nanos().cmp(&b.0.subsec_nanos())));
+        for (at, _, message) in fresh {
+            let at = at.fmt(aws_sdk_ecs::primitives::DateTimeFormat::DateTime).unwrap_or_default();
+            out.service_event(&at, &message);
+            self.events.push((at, message));
+        }
+    }
+
+    /// One look at the service, its tasks of `deployment_id` and its target groups.
+    pub(crate) async fn snapshot(&mut self, aws: &Aws, target: &Target, deployment_id: &str, out: &Output) -> Result<Snapshot> {
+        let service = describe_service(aws, target).await?;
+        self.print_events(&service, out);
+        let mut arns = Vec::new();
+        for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+            let mut pages = aws
+                .ecs
+                .list_tasks()
+                .cluster(&target.cluster)
+                .service_name(&target.service)
+                .desired_status(status)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.with_context(|| format!("failed to list the tasks of service `{}`", target.service))?;
+                arns.extend(page.task_arns().iter().cloned());
+            }
+        }
+        let wanted: Vec<String> =
+            arns.into_iter().filter(|a| !self.foreign.contains(a) && !self.stopped.contains_key(a)).collect();
+        let mut tasks: Vec<TaskView> = self.stopped.values().filter(|t| t.started_by == deployment_id).cloned().collect();
+        for chunk in wanted.chunks(100) {
+            let described = aws
+                .ecs
+                .describe_tasks()
+                .cluster(&target.cluster)
+                .set_tasks(Some(chunk.to_vec()))
+                .send()
+                .await
+                .with_context(|| format!("failed to describe the tasks of service `{}`", target.service))?;
+            for task in described.tasks() {
+                let view = self.task_view(task);
+                if view.started_by != deployment_id {
+                    // Tasks never change deployments: no need to describe this one again.
+                    if view.last_status == "STOPPED" || !deployment_id.is_empty() {
+                        self.foreign.insert(view.arn.clone());
+                    }
+                    continue;
+                }
+                if view.last_status == "STOPPED" {
+                    self.stopped.insert(view.arn.clone(), view.clone());
+                }
+                tasks.push(view);
+            }
+        }
+        let target_groups: Vec<String> =
+            service.load_balancers().iter().filter_map(|lb| lb.target_group_arn().map(String::from)).collect();
+        let mut targets = Vec::new();
+        for tg in &target_groups {
+            let health = aws
+                .elb
+                .describe_target_health()
+                .target_group_arn(tg)
+                .send()
+                .await
+                .with_context(|| format!("failed to describe target health of `{tg}`"))?;
+            for d in health.target_health_descriptions() {
+                let h = d.target_health();
+                targets.push(TargetView {
+                    target_group: tg.clone(),
+                    id: d.target().and_then(|t| t.id()).unwrap_or_default().to_string(),
+                    port: d.target().and_then(|t| t.port()),
+                    state: h.and_then(|h| h.state()).map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    reason: h.and_then(|h| h.reason()).map(|r| r.as_str().to_string()),
+                    description: h.and_then(|h| h.description()).map(String::from),
+                });
+            }
+        }
+        let config = service.deployment_configuration();
+        let ecs_rolls_back = config.is_some_and(|c| {
+            c.deployment_circuit_breaker().is_some_and(|b| b.enable() && b.rollback())
+                || c.alarms().is_some_and(|a| a.enable() && a.rollback())
+        });
+        Ok(Snapshot {
+            task_definition: service.task_definition().unwrap_or_default().to_string(),
+            desired: service.desired_count(),
+            running: service.running_count(),
+            deployments: deployments(&service),
+            tasks,
+            target_groups,
+            targets,
+            health_check_grace: Duration::from_secs(service.health_check_grace_period_seconds().unwrap_or(0).max(0) as u64),
+            ecs_rolls_back,
+        })
+    }
+
+    fn task_view(&mut self, task: &aws_sdk_ecs::types::Task) -> TaskView {
+        let arn = task.task_arn().unwrap_or_default().to_string();
+        let last_status = task.last_status().unwrap_or_default().to_string();
+        let running_for = (last_status == "RUNNING").then(|| self.first_running.entry(arn.clone()).or_insert_with(Instant::now).elapsed());
+        let ip = task
+            .attachments()
+            .iter()
+            .flat_map(|a| a.details())
+            .find(|d| d.name() == Some("privateIPv4Address"))
+            .and_then(|d| d.value().map(String::from))
+            .or_else(|| {
+                task.containers()
+                    .iter()
+                    .flat_map(|c| c.network_interfaces())
+                    .find_map(|n| n.private_ipv4_address().map(String::from))
+            });
+        TaskView {
+            arn,
+            started_by: task.started_by().unwrap_or_default().to_string(),
+            last_status,
+            health_status: task.health_status().map(|h| h.as_str().to_string()),
+            stopped_reason: task.stopped_reason().filter(|r| !r.is_empty()).map(String::from),
+            stop_code: task.stop_code().map(|c| c.as_str().to_string()),
+            containers: task
+                .containers()
+                .iter()
+                .map(|c| ContainerView {
+                    name: c.name().unwrap_or_default().to_string(),
+                    exit_code: c.exit_code(),
+                    reason: c.reason().map(String::from),
+                })
+                .collect(),
+            ip,
+            running_for,
+        }
+    }
+}
+
+pub(crate) async fn describe_service(aws: &Aws, target: &Target) -> Result<Service> {
+    let out = aws
+        .ecs
+        .describe_services()
+        .cluster(&target.cluster)
+        .services(&target.service)
+        .send()
+        .await
+        .with_context(|| format!("failed to describe service `{}` in cluster `{}`", target.service, target.cluster))?;
+    match out.services().first() {
+        Some(service) => Ok(service.clone()),
+        None => bail!(
+            "service `{}` not found in cluster `{}`{}",
+            target.service,
+            target.cluster,
+            out.failures().first().and_then(|f| f.reason()).map(|r| format!(" ({r})")).unwrap_or_default()
+        ),
+    }
+}
+
+pub(crate) fn deployments(service: &Service) -> Vec<DeploymentView> {
+    service
+        .deployments()
+        .iter()
+        .map(|d| DeploymentView {
+            id: d.id().unwrap_or_default().to_string(),
+            status: d.status().unwrap_or_default().to_string(),
+            task_definition: d.task_definition().unwrap_or_default().to_string(),
+            rollout_state: d.rollout_state().map(|s| s.as_str().to_string()),
+            rollout_state_reason: d.rollout_state_reason().map(String::from),
+            desired: d.desired_count(),
+            running: d.running_count(),
+            pending: d.pending_count(),
+            failed: d.failed_tasks(),
+        })
+        .collect()
+}
+
+/// How a watch ended, with the last snapshot for the failure report.
+pub(crate) struct WatchEnd {
+    pub(crate) verdict: Verdict,
+    pub(crate) snapshot: Snapshot,
+    pub(crate) watcher: Watcher,
+}
+
+/// Polls until `verdict` is Healthy or Failed, the deadline passes, or a signal arrives.
+pub(crate) async fn until_verdict(
+    aws: &Aws,
+    target: &Target,
+    watched: &Watched,
+    mut watcher: Watcher,
+    timeout: Duration,
+    out: &Output,
+    interrupt: &Interrupt,
+    signals_seen: u32,
+) -> WatchEnd {
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let mut last = Snapshot::default();
+    let mut last_progress = String::new();
+    let mut unchanged_polls = 0u32;
+    let mut last_error: Option<String> = None;
+    loop {
+        match watcher.snapshot(aws, target, &watched.deployment_id, out).await {
+            Ok(snapshot) => {
+                last_error = None;
+                let verdict = rollout::verdict(&snapshot, watched);
+                let changed = snapshot != last;
+                last = snapshot;
+                match verdict {
+                    Verdict::InProgress(progress) => {
+                        let summary = progress.summary();
+                        if summary != last_progress {
+                            out.progress(&summary, json!({"running": progress.running, "desired": progress.desired,
+                                "healthy": progress.healthy, "rollout_state": progress.rollout_state}));
+                            last_progress = summary;
+                        }
+                    }
+                    done => return WatchEnd { verdict: done, snapshot: last, watcher },
+                }
+                unchanged_polls = if changed { 0 } else { unchanged_polls + 1 };
+            }
+            Err(err) => {
+                let message = format!("{err:#}");
+                if last_error.as_deref() != Some(&message) {
+                    out.warn(&format!("{message} (will retry)"));
+                }
+                last_error = Some(message);
+                unchanged_polls += 1;
+            }
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            let progress = last_error.map_or(last_progress, |e| format!("last error: {e}"));
+            return WatchEnd { verdict: Verdict::Failed(Failure::Timeout { waited: timeout, progress }), snapshot: last, watcher };
+        }
+        // About 1 s while things move; up to 5 s while nothing changes.
+        let pause = Duration::from_millis((1000.0 * 1.25f64.powi(unchanged_polls.min(8) as i32)).min(5000.0) as u64);
+        tokio::select! {
+            () = tokio::time::sleep(pause.min(deadline - now)) => {}
+            () = interrupt.after(signals_seen) => {
+                return WatchEnd { verdict: Verdict::Failed(Failure::Interrupted), snapshot: last, watcher };
+            }
+        }
+    }
+}
