@@ -311,6 +311,13 @@ fn diff_value(path: &str, old: &Value, new: &Value, lines: &mut Vec<String>) {
         return;
     }
     let hide = path.ends_with(".environment") || path.contains(".environment.");
+    // A list that appears or disappears is compared item by item against an empty one.
+    let empty = Value::Array(Vec::new());
+    let (old, new) = match (old, new) {
+        (Value::Null, Value::Array(_)) => (&empty, new),
+        (Value::Array(_), Value::Null) => (old, &empty),
+        _ => (old, new),
+    };
     match (old, new) {
         (Value::Object(a), Value::Object(b)) if !(hide && a.contains_key("value")) => {
             let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
