@@ -14,6 +14,7 @@ A WSGI middleware in front of moto adds the lab's own control API under /_lab/:
                                  "count": 5, "delay_ms": 300}
   POST /_lab/timing             {"task_start_s": .., "health_s": .., "drain_s": .., "exit_after_s": ..}
   GET  /_lab/calls              {"ecs:DescribeServices": 12, ...}   (DELETE clears)
+  GET  /_lab/writes             [{"action": "ecs:UpdateService", "cluster": .., "service": .., "family": ..}]
   GET  /_lab/timeline           [{"t": epoch_seconds, "what": "...", ...}]
 and counts every AWS API call by action, so tests can assert "no writes".
 """
@@ -51,6 +52,7 @@ class LabState:
         self.task_faults = []  # dicts: image, kind, exit_code, log_lines
         self.api_faults = []  # dicts: action, kind, count, delay_ms
         self.calls = {}
+        self.writes = []  # every non-read call: {"action": "ecs:UpdateService", "cluster": .., "service": ..}
         self.timeline = []
         self.timing = {
             "task_start_s": 0.6,  # PROVISIONING -> RUNNING
@@ -549,6 +551,8 @@ def lab_api(environ, start_response, path, body):
             if method == "DELETE":
                 STATE.calls.clear()
             return json_response(start_response, STATE.calls)
+        if path == "/_lab/writes":
+            return json_response(start_response, STATE.writes)
         if path == "/_lab/timeline":
             return json_response(start_response, STATE.timeline)
         if path == "/_lab/health":
@@ -571,9 +575,17 @@ def middleware(app):
             key = f"{service}:{action}"
             with LOCK:
                 STATE.calls[key] = STATE.calls.get(key, 0) + 1
-                if service == "ecs" and action in ("UpdateService", "RegisterTaskDefinition", "CreateService",
-                                                    "StopServiceDeployment", "DeregisterTaskDefinition"):
-                    record("api_write", action=action)
+                if not action.startswith(("Describe", "List", "Get")):
+                    names = {}
+                    try:
+                        doc = json.loads(body or b"{}") if service != "elasticloadbalancing" else {}
+                        names = {k: doc.get(k) for k in ("cluster", "service", "family", "serviceName")
+                                 if isinstance(doc.get(k), str)}
+                    except ValueError:
+                        pass
+                    STATE.writes.append({"action": key, **names})
+                    if service == "ecs":
+                        record("api_write", action=action, **names)
                 for fault in STATE.api_faults:
                     if fault.get("action") not in (action, key) or fault.get("count", 1) <= 0:
                         continue

@@ -5,6 +5,8 @@
   scenario.py fault  --image SUBSTR --kind exit|cannot_pull|pending|unhealthy|alarm [--exit-code N] [--log LINE]...
   scenario.py api-fault --action DescribeServices --kind throttle|error5xx|delay [--count N] [--delay-ms MS]
   scenario.py update --cluster C --service S --image IMG   (start a deployment the way another tool would)
+  scenario.py writes --name NAME                           (write calls naming this cluster/service/family)
+  scenario.py service --cluster C --service S              (what the service runs now)
 
 The lab must be running (lab/up). Endpoint: $AWS_ENDPOINT_URL (default http://127.0.0.1:5055).
 """
@@ -107,6 +109,22 @@ def update(args):
     print(json.dumps({"task_definition_arn": new}))
 
 
+def writes(args):
+    req = urllib.request.Request(f"{ENDPOINT}/_lab/writes")
+    found = [w for w in json.loads(urllib.request.urlopen(req, timeout=10).read())
+             if args.name in (w.get("cluster"), w.get("service"), w.get("family"), w.get("serviceName"))]
+    print(json.dumps(found))
+
+
+def service(args):
+    svc = client("ecs").describe_services(cluster=args.cluster, services=[args.service])["services"][0]
+    print(json.dumps({"task_definition_arn": svc["taskDefinition"], "running": svc["runningCount"],
+                      "desired": svc["desiredCount"],
+                      "deployments": [{"id": d["id"], "status": d["status"], "rollout_state": d.get("rolloutState"),
+                                       "task_definition": d["taskDefinition"]} for d in svc["deployments"]]},
+                     default=str))
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -134,6 +152,11 @@ def main():
     u.add_argument("--cluster", required=True)
     u.add_argument("--service", required=True)
     u.add_argument("--image", required=True)
+    w = sub.add_parser("writes", help="the write calls that named this cluster, service or family")
+    w.add_argument("--name", required=True)
+    d = sub.add_parser("service", help="the service's task definition and deployments")
+    d.add_argument("--cluster", required=True)
+    d.add_argument("--service", required=True)
     args = p.parse_args()
     if args.cmd == "create":
         create(args)
@@ -143,6 +166,10 @@ def main():
     elif args.cmd == "api-fault":
         print(json.dumps(lab("api-fault", {"action": args.action, "kind": args.kind, "count": args.count,
                                            "delay_ms": args.delay_ms})))
+    elif args.cmd == "writes":
+        writes(args)
+    elif args.cmd == "service":
+        service(args)
     else:
         update(args)
 

@@ -1,1 +1,10 @@
+//! The real `deployer` binary against the lab (moto extended so ECS rolls out; see lab/ecs_lab.py).
+//!
+//! The lab must be running: `lab/up` starts it, `scripts/test` starts it and runs this suite.
+//! Every test uses its own cluster, service and image names, so tests share one lab safely.
 
+mod lab;
+
+mod cli;
+mod deploy;
+mod refusals;

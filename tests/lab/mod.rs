@@ -1,0 +1,202 @@
+//! `Lab`: a unique cluster/service in the shared lab, and the deployer binary run against it
+//! with a hermetic environment (no real credentials, no real endpoints, no DEPLOYER_* leaking in).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub fn endpoint() -> String {
+    std::env::var("DEPLOYER_LAB_URL").unwrap_or_else(|_| "http://127.0.0.1:5055".into())
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    let venv = repo().join(".lab/venv/bin/python");
+    assert!(
+        venv.exists(),
+        "the lab is not installed ({} is missing): run `lab/up` (or `scripts/test`) first",
+        venv.display()
+    );
+    venv
+}
+
+/// Fails loudly when the lab is not answering: a missing lab must never look like a pass.
+fn require_lab() {
+    let out = Command::new(python())
+        .args(["-c", &format!("import urllib.request; urllib.request.urlopen('{}/_lab/health', timeout=3)", endpoint())])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "the lab is not running at {}: start it with `lab/up` (or run the suite with `scripts/test`)\n{}",
+        endpoint(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub struct Lab {
+    pub cluster: String,
+    pub service: String,
+    /// A tag unique to this test, for images that carry faults.
+    pub tag: String,
+    pub task_definition_arn: String,
+    pub dir: tempfile::TempDir,
+    /// Writes the scenario itself made while setting up.
+    setup_writes: usize,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn code(&self, expected: i32) -> &Run {
+        assert_eq!(self.code, expected, "exit code\n--- stderr:\n{}\n--- stdout:\n{}", self.stderr, self.stdout);
+        self
+    }
+
+    #[track_caller]
+    pub fn says(&self, text: &str) -> &Run {
+        assert!(self.stderr.contains(text), "stderr lacks {text:?}\n--- stderr:\n{}", self.stderr);
+        self
+    }
+
+    /// The `{"event":"result"}` line of `--output json`.
+    #[track_caller]
+    pub fn result(&self) -> Value {
+        let last = self.stdout.lines().last().unwrap_or_else(|| panic!("no JSON on stdout\n{}", self.stderr));
+        let value: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("last stdout line is not JSON ({e}): {last}"));
+        assert_eq!(value["event"], "result", "last line is not the result: {last}");
+        value
+    }
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}x{}", std::process::id() % 100_000, COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
+/// Runs lab/scenario.py and returns its JSON output.
+pub fn scenario(args: &[&str]) -> Value {
+    require_lab();
+    let out = Command::new(python())
+        .arg(repo().join("lab/scenario.py"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "scenario.py {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("scenario.py {args:?} printed no JSON ({e})"))
+}
+
+impl Lab {
+    /// A fresh service with `extra` scenario options (e.g. `--breaker rollback`), COMPLETED and healthy.
+    pub fn service(extra: &[&str]) -> Lab {
+        let cluster = unique("c");
+        let service = unique("s");
+        let mut args = vec!["create", "--cluster", &cluster, "--service", &service];
+        args.extend_from_slice(extra);
+        let made = scenario(&args);
+        let mut lab = Lab {
+            tag: unique("t"),
+            task_definition_arn: made["task_definition_arn"].as_str().unwrap_or_default().to_string(),
+            cluster,
+            service,
+            dir: tempfile::tempdir().expect("a temp dir"),
+            setup_writes: 0,
+        };
+        lab.setup_writes = lab.all_writes().len();
+        lab
+    }
+
+    /// An image reference unique to this test: `registry.lab/app:<what>-<tag>`.
+    pub fn image(&self, what: &str) -> String {
+        format!("registry.lab/app:{what}-{}", self.tag)
+    }
+
+    pub fn fault(&self, image: &str, kind: &str, extra: &[&str]) {
+        let mut args = vec!["fault", "--image", image, "--kind", kind];
+        args.extend_from_slice(extra);
+        scenario(&args);
+    }
+
+    /// What the service runs now, as the lab says.
+    pub fn running_task_definition(&self) -> String {
+        scenario(&["service", "--cluster", &self.cluster, "--service", &self.service])["task_definition_arn"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Write calls (any non-read API call) since set-up that named this test's cluster, service or family.
+    pub fn writes(&self) -> Vec<Value> {
+        self.all_writes().split_off(self.setup_writes)
+    }
+
+    fn all_writes(&self) -> Vec<Value> {
+        let mut all = Vec::new();
+        for name in [&self.cluster, &self.service] {
+            if let Value::Array(found) = scenario(&["writes", "--name", name]) {
+                all.extend(found);
+            }
+        }
+        all
+    }
+
+    #[track_caller]
+    pub fn assert_no_writes(&self) {
+        let writes = self.writes();
+        assert!(writes.is_empty(), "expected no write calls to AWS, found {writes:?}");
+    }
+
+    /// `deployer ARGS --cluster C --service S` with a hermetic environment, in this test's temp dir.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = deployer(self.dir.path());
+        cmd.args(args).args(["--cluster", &self.cluster, "--service", &self.service]);
+        cmd
+    }
+
+    pub fn deployer(&self, args: &[&str]) -> Run {
+        run(self.command(args))
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("write a fixture");
+        path
+    }
+}
+
+/// The binary, with only what it needs from the environment.
+pub fn deployer(dir: &Path) -> Command {
+    require_lab();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deployer"));
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+pub fn run(mut cmd: Command) -> Run {
+    let Output { status, stdout, stderr } = cmd.output().expect("deployer runs");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
