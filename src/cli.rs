@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "deployer", version, about = "Roll an Amazon ECS service to a new task definition, prove it healthy, roll back with the reason")]
+#[command(
+    name = "deployer",
+    version,
+    about = "Roll an Amazon ECS service to a new task definition, prove it healthy, roll back with the reason"
+)]
 pub(crate) struct Cli {
     /// Read settings from this file instead of the deployer.toml found upward from the working directory
     #[arg(long, global = true, env = "DEPLOYER_CONFIG", value_name = "FILE")]
@@ -53,10 +57,20 @@ pub(crate) struct DeployArgs {
     #[command(flatten)]
     pub(crate) target: ServiceArgs,
     /// New image, as CONTAINER=IMAGE_REF, or a bare IMAGE_REF for a single-container task definition (repeatable)
-    #[arg(long = "image", env = "DEPLOYER_IMAGE", value_delimiter = ',', value_name = "[CONTAINER=]IMAGE_REF")]
+    #[arg(
+        long = "image",
+        env = "DEPLOYER_IMAGE",
+        value_delimiter = ',',
+        value_name = "[CONTAINER=]IMAGE_REF"
+    )]
     pub(crate) images: Vec<String>,
     /// Set an environment variable, as CONTAINER:KEY=VALUE (repeatable)
-    #[arg(long = "env", env = "DEPLOYER_ENV", value_delimiter = ',', value_name = "CONTAINER:KEY=VALUE")]
+    #[arg(
+        long = "env",
+        env = "DEPLOYER_ENV",
+        value_delimiter = ',',
+        value_name = "CONTAINER:KEY=VALUE"
+    )]
     pub(crate) envs: Vec<String>,
     /// Start from this task definition file (JSON or YAML) instead of the one the service runs now
     #[arg(long, env = "DEPLOYER_TASK_DEFINITION", value_name = "FILE")]
@@ -121,12 +135,17 @@ pub(crate) fn parse() -> Result<Invocation, ExitCode> {
         ExitCode::from(2)
     })?;
     let output = cli.output.unwrap_or_default();
-    Ok(Invocation { cli, matches, output })
+    Ok(Invocation {
+        cli,
+        matches,
+        output,
+    })
 }
 
 fn wants_json() -> bool {
     let args: Vec<String> = std::env::args().collect();
-    args.windows(2).any(|w| w[0] == "--output" && w[1] == "json")
+    args.windows(2)
+        .any(|w| w[0] == "--output" && w[1] == "json")
         || args.iter().any(|a| a == "--output=json")
         || std::env::var("DEPLOYER_OUTPUT").is_ok_and(|v| v == "json")
 }

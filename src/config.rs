@@ -68,7 +68,10 @@ impl File {
         let path = match &cli.config {
             Some(path) => {
                 if !path.is_file() {
-                    bail!("config file `{}` (from --config or DEPLOYER_CONFIG) does not exist", path.display());
+                    bail!(
+                        "config file `{}` (from --config or DEPLOYER_CONFIG) does not exist",
+                        path.display()
+                    );
                 }
                 path.clone()
             }
@@ -77,11 +80,19 @@ impl File {
                 None => return Ok(File::default()),
             },
         };
-        let text = std::fs::read_to_string(&path).with_context(|| format!("failed to read config file `{}`", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("failed to read config file `{}`", path.display()))?;
         let values: FileConfig = toml::from_str(&text).map_err(|err| {
-            anyhow::anyhow!("invalid config file `{}`: {}", path.display(), err.to_string().trim_end())
+            anyhow::anyhow!(
+                "invalid config file `{}`: {}",
+                path.display(),
+                err.to_string().trim_end()
+            )
         })?;
-        Ok(File { path: Some(path), values })
+        Ok(File {
+            path: Some(path),
+            values,
+        })
     }
 
     pub(crate) fn output(&self) -> Option<OutputFormat> {
@@ -99,7 +110,9 @@ impl File {
     }
 
     fn name(&self) -> String {
-        self.path.as_ref().map_or_else(|| "deployer.toml".into(), |p| p.display().to_string())
+        self.path
+            .as_ref()
+            .map_or_else(|| "deployer.toml".into(), |p| p.display().to_string())
     }
 }
 
@@ -118,7 +131,10 @@ fn find_upward(name: &Path) -> Option<PathBuf> {
 
 /// True when the user set this argument on the command line or through its `DEPLOYER_*` variable.
 fn given(matches: &ArgMatches, id: &str) -> bool {
-    matches!(matches.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable))
+    matches!(
+        matches.value_source(id),
+        Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+    )
 }
 
 /// The service a command acts on.
@@ -166,7 +182,11 @@ pub(crate) struct RollbackConfig {
 
 pub(crate) fn target(args: &ServiceArgs, matches: &ArgMatches, file: &File) -> Result<Target> {
     let pick = |id: &str, flag: &Option<String>, from_file: &Option<String>| -> Result<String> {
-        let value = if given(matches, id) { flag.clone() } else { from_file.clone() };
+        let value = if given(matches, id) {
+            flag.clone()
+        } else {
+            from_file.clone()
+        };
         match value {
             Some(v) if !v.trim().is_empty() => Ok(v),
             _ => bail!(
@@ -199,47 +219,85 @@ pub(crate) fn deploy(args: &DeployArgs, matches: &ArgMatches, file: &File) -> Re
         f.task_definition.as_ref().map(|p| file.relative(p))
     };
     let timeout = match (given(matches, "timeout"), &args.timeout, &f.timeout) {
-        (true, Some(t), _) => parse_duration(t).with_context(|| "invalid --timeout (or DEPLOYER_TIMEOUT)")?,
-        (_, _, Some(t)) => parse_duration(t).with_context(|| format!("invalid `timeout` in {}", file.name()))?,
+        (true, Some(t), _) => {
+            parse_duration(t).with_context(|| "invalid --timeout (or DEPLOYER_TIMEOUT)")?
+        }
+        (_, _, Some(t)) => {
+            parse_duration(t).with_context(|| format!("invalid `timeout` in {}", file.name()))?
+        }
         _ => DEFAULT_TIMEOUT,
     };
-    let max_failed_tasks = if given(matches, "max_failed_tasks") { args.max_failed_tasks } else { f.max_failed_tasks }
-        .unwrap_or(DEFAULT_MAX_FAILED_TASKS);
+    let max_failed_tasks = if given(matches, "max_failed_tasks") {
+        args.max_failed_tasks
+    } else {
+        f.max_failed_tasks
+    }
+    .unwrap_or(DEFAULT_MAX_FAILED_TASKS);
     if max_failed_tasks == 0 {
         bail!("invalid max-failed-tasks `0`: expected a whole number of at least 1");
     }
-    let flag = |id: &str, value: bool, from_file: Option<bool>| if given(matches, id) { value } else { from_file.unwrap_or(false) };
+    let flag = |id: &str, value: bool, from_file: Option<bool>| {
+        if given(matches, id) {
+            value
+        } else {
+            from_file.unwrap_or(false)
+        }
+    };
     Ok(DeployConfig {
         target: target(&args.target, matches, file)?,
-        images: images.iter().map(|i| parse_image_change(i)).collect::<Result<_>>()?,
-        envs: envs.iter().map(|e| parse_env_change(e)).collect::<Result<_>>()?,
+        images: images
+            .iter()
+            .map(|i| parse_image_change(i))
+            .collect::<Result<_>>()?,
+        envs: envs
+            .iter()
+            .map(|e| parse_env_change(e))
+            .collect::<Result<_>>()?,
         task_definition_file,
         timeout,
         max_failed_tasks,
         rollback: !flag("no_rollback", args.no_rollback, f.no_rollback),
         wait_for_idle: flag("wait_for_idle", args.wait_for_idle, f.wait_for_idle),
-        force_new_deployment: flag("force_new_deployment", args.force_new_deployment, f.force_new_deployment),
+        force_new_deployment: flag(
+            "force_new_deployment",
+            args.force_new_deployment,
+            f.force_new_deployment,
+        ),
     })
 }
 
-pub(crate) fn rollback(args: &RollbackArgs, matches: &ArgMatches, file: &File) -> Result<RollbackConfig> {
+pub(crate) fn rollback(
+    args: &RollbackArgs,
+    matches: &ArgMatches,
+    file: &File,
+) -> Result<RollbackConfig> {
     let f = &file.values;
     let timeout = match (given(matches, "timeout"), &args.timeout, &f.timeout) {
-        (true, Some(t), _) => parse_duration(t).with_context(|| "invalid --timeout (or DEPLOYER_TIMEOUT)")?,
-        (_, _, Some(t)) => parse_duration(t).with_context(|| format!("invalid `timeout` in {}", file.name()))?,
+        (true, Some(t), _) => {
+            parse_duration(t).with_context(|| "invalid --timeout (or DEPLOYER_TIMEOUT)")?
+        }
+        (_, _, Some(t)) => {
+            parse_duration(t).with_context(|| format!("invalid `timeout` in {}", file.name()))?
+        }
         _ => DEFAULT_TIMEOUT,
     };
     if let Some(to) = &args.to
         && !(to.starts_with("arn:") && to.contains(":task-definition/"))
     {
-        bail!("invalid --to `{to}`: expected a task definition ARN, e.g. arn:aws:ecs:us-east-1:123456789012:task-definition/web:41");
+        bail!(
+            "invalid --to `{to}`: expected a task definition ARN, e.g. arn:aws:ecs:us-east-1:123456789012:task-definition/web:41"
+        );
     }
     Ok(RollbackConfig {
         target: target(&args.target, matches, file)?,
         to: args.to.clone(),
         timeout,
-        max_failed_tasks: if given(matches, "max_failed_tasks") { args.max_failed_tasks } else { f.max_failed_tasks }
-            .unwrap_or(DEFAULT_MAX_FAILED_TASKS),
+        max_failed_tasks: if given(matches, "max_failed_tasks") {
+            args.max_failed_tasks
+        } else {
+            f.max_failed_tasks
+        }
+        .unwrap_or(DEFAULT_MAX_FAILED_TASKS),
     })
 }
 
@@ -271,11 +329,20 @@ pub(crate) fn parse_env_change(text: &str) -> Result<EnvChange> {
     if key.is_empty() || key.chars().any(|c| c.is_whitespace()) {
         bail!("invalid --env `{text}`: the variable name must be non-empty and without spaces");
     }
-    Ok(EnvChange { container, key: key.to_string(), value: value.to_string() })
+    Ok(EnvChange {
+        container,
+        key: key.to_string(),
+        value: value.to_string(),
+    })
 }
 
 fn check_container_name(name: &str) -> Result<()> {
-    if name.is_empty() || name.len() > 255 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if name.is_empty()
+        || name.len() > 255
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         bail!("container name `{name}` must be 1-255 letters, digits, hyphens or underscores");
     }
     Ok(())
@@ -294,7 +361,9 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration> {
         if digits == 0 {
             bail!("invalid duration `{text}`: {expected}");
         }
-        let number: u64 = rest[..digits].parse().with_context(|| format!("invalid duration `{text}`: {expected}"))?;
+        let number: u64 = rest[..digits]
+            .parse()
+            .with_context(|| format!("invalid duration `{text}`: {expected}"))?;
         rest = &rest[digits..];
         let unit_len = rest.chars().take_while(char::is_ascii_alphabetic).count();
         let unit = &rest[..unit_len];
@@ -319,7 +388,13 @@ mod tests {
 
     #[test]
     fn durations() {
-        for (text, secs) in [("15m", 900.0), ("90s", 90.0), ("1h30m", 5400.0), ("500ms", 0.5), ("2m5s", 125.0)] {
+        for (text, secs) in [
+            ("15m", 900.0),
+            ("90s", 90.0),
+            ("1h30m", 5400.0),
+            ("500ms", 0.5),
+            ("2m5s", 125.0),
+        ] {
             assert_eq!(parse_duration(text).unwrap().as_secs_f64(), secs, "{text}");
         }
         for bad in ["", "15", "m", "15x", "1.5m", "0s", "-1m", "15 m"] {
@@ -332,11 +407,19 @@ mod tests {
         let c = parse_image_change("web=registry.lab/app:v2").unwrap();
         assert_eq!(c.container.as_deref(), Some("web"));
         assert_eq!(c.image.0, "registry.lab/app:v2");
-        assert!(parse_image_change("registry.lab/app:v2").unwrap().container.is_none());
+        assert!(
+            parse_image_change("registry.lab/app:v2")
+                .unwrap()
+                .container
+                .is_none()
+        );
         assert!(parse_image_change("we b=app").is_err());
         assert!(parse_image_change("web=App:1").is_err());
         let e = parse_env_change("web:GREETING=hi=there").unwrap();
-        assert_eq!((e.container.as_deref(), e.key.as_str(), e.value.as_str()), (Some("web"), "GREETING", "hi=there"));
+        assert_eq!(
+            (e.container.as_deref(), e.key.as_str(), e.value.as_str()),
+            (Some("web"), "GREETING", "hi=there")
+        );
         assert!(parse_env_change("web:GREETING").is_err());
         assert!(parse_env_change("web:=x").is_err());
     }

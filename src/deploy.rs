@@ -15,13 +15,20 @@ use crate::watch::{self, Interrupt, Watcher};
 use serde_json::json;
 use std::time::SystemTime;
 
-pub(crate) async fn dispatch(invocation: Invocation, file: anyhow::Result<File>, out: &Output) -> RunResult {
+pub(crate) async fn dispatch(
+    invocation: Invocation,
+    file: anyhow::Result<File>,
+    out: &Output,
+) -> RunResult {
     let file = match file {
         Ok(file) => file,
         Err(err) => return RunResult::refused(format!("{err:#}")),
     };
-    let sub = invocation.matches.subcommand().map(|(_, m)| m.clone()).unwrap_or_default();
-    let interrupt = Interrupt::listen();
+    let sub = invocation
+        .matches
+        .subcommand()
+        .map(|(_, m)| m.clone())
+        .unwrap_or_default();
     match &invocation.cli.command {
         Command::Deploy(args) | Command::Plan(args) => {
             let cfg = match config::deploy(args, &sub, &file) {
@@ -29,14 +36,15 @@ pub(crate) async fn dispatch(invocation: Invocation, file: anyhow::Result<File>,
                 Err(err) => return RunResult::refused(format!("{err:#}")),
             };
             let aws = Aws::load().await;
+            // Only commands that change the service catch SIGINT/SIGTERM; the others just stop.
             if matches!(invocation.cli.command, Command::Plan(_)) {
-                plan(&cfg, &aws, out, &interrupt).await
+                plan(&cfg, &aws, out, &Interrupt::none()).await
             } else {
-                deploy(&cfg, &aws, out, &interrupt).await
+                deploy(&cfg, &aws, out, &Interrupt::listen()).await
             }
         }
         Command::Rollback(args) => match config::rollback(args, &sub, &file) {
-            Ok(cfg) => rollback::command(&cfg, &Aws::load().await, out, &interrupt).await,
+            Ok(cfg) => rollback::command(&cfg, &Aws::load().await, out, &Interrupt::listen()).await,
             Err(err) => RunResult::refused(format!("{err:#}")),
         },
         Command::Status(args) => match config::target(args, &sub, &file) {
@@ -47,12 +55,35 @@ pub(crate) async fn dispatch(invocation: Invocation, file: anyhow::Result<File>,
 }
 
 /// Everything up to the first write: read what runs, build the new task definition, compare.
-async fn prepare(cfg: &DeployConfig, aws: &Aws, out: &Output, interrupt: &Interrupt) -> anyhow::Result<(Live, TaskDefinition)> {
-    out.step(&format!("checking service `{}` in cluster `{}`", cfg.target.service, cfg.target.cluster));
+async fn prepare(
+    cfg: &DeployConfig,
+    aws: &Aws,
+    out: &Output,
+    interrupt: &Interrupt,
+) -> anyhow::Result<(Live, TaskDefinition)> {
+    out.step(&format!(
+        "checking service `{}` in cluster `{}`",
+        cfg.target.service, cfg.target.cluster
+    ));
     // A bad file or flag is refused before AWS is asked anything.
-    let file = cfg.task_definition_file.as_deref().map(TaskDefinition::load).transpose()?;
-    let live = service::preflight(aws, &cfg.target, cfg.wait_for_idle, cfg.timeout, out, interrupt).await?;
-    out.info(&format!("running now: {} (the rollback target)", live.task_definition_arn));
+    let file = cfg
+        .task_definition_file
+        .as_deref()
+        .map(TaskDefinition::load)
+        .transpose()?;
+    let live = service::preflight(
+        aws,
+        &cfg.target,
+        cfg.wait_for_idle,
+        cfg.timeout,
+        out,
+        interrupt,
+    )
+    .await?;
+    out.info(&format!(
+        "running now: {} (the rollback target)",
+        live.task_definition_arn
+    ));
     let source = file.unwrap_or_else(|| live.task_definition.clone());
     let new = source.apply(&cfg.images, &cfg.envs)?;
     Ok((live, new))
@@ -70,7 +101,15 @@ async fn plan(cfg: &DeployConfig, aws: &Aws, out: &Output, interrupt: &Interrupt
         out.info("no change to the task definition");
         return result.finish(Outcome::Unchanged, None);
     }
-    out.block("plan", &format!("task definition changes against {}:\n  {}", live.task_definition_arn, diff.join("\n  ")), json!({"changes": diff}));
+    out.block(
+        "plan",
+        &format!(
+            "task definition changes against {}:\n  {}",
+            live.task_definition_arn,
+            diff.join("\n  ")
+        ),
+        json!({"changes": diff}),
+    );
     result.finish(Outcome::Planned, None)
 }
 
@@ -78,6 +117,7 @@ async fn plan(cfg: &DeployConfig, aws: &Aws, out: &Output, interrupt: &Interrupt
 async fn deploy(cfg: &DeployConfig, aws: &Aws, out: &Output, interrupt: &Interrupt) -> RunResult {
     let mut result = RunResult::for_target(&cfg.target);
     let started = SystemTime::now();
+    let signals = interrupt.count();
 
     // 1. Read what runs now and build the new task definition. Any error here changes nothing.
     let (live, new) = match prepare(cfg, aws, out, interrupt).await {
@@ -108,11 +148,18 @@ async fn deploy(cfg: &DeployConfig, aws: &Aws, out: &Output, interrupt: &Interru
     result.task_definition_arn = Some(task_definition.clone());
 
     // 3. Update the service; from here on, a failure means rolling back.
+    if interrupt.count() > signals {
+        return result.finish(
+            Outcome::Interrupted,
+            Some("interrupted before the service was updated; the service was not changed".into()),
+        );
+    }
     out.step(&format!("updating service `{}`", cfg.target.service));
-    let deployment_id = match service::update(aws, &cfg.target, &task_definition, cfg.force_new_deployment).await {
-        Ok(id) => id,
-        Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
-    };
+    let deployment_id =
+        match service::update(aws, &cfg.target, &task_definition, cfg.force_new_deployment).await {
+            Ok(id) => id,
+            Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
+        };
     out.info(&format!("deployment {deployment_id}"));
     result.deployment_id = Some(deployment_id.clone());
 
@@ -124,8 +171,17 @@ async fn deploy(cfg: &DeployConfig, aws: &Aws, out: &Output, interrupt: &Interru
         previous_task_definition: Some(live.task_definition_arn.clone()),
         max_failed_tasks: cfg.max_failed_tasks,
     };
-    let signals = interrupt.count();
-    let end = watch::until_verdict(aws, &cfg.target, &watched, Watcher::new(started, live.event_ids.clone()), cfg.timeout, out, interrupt, signals).await;
+    let end = watch::until_verdict(
+        aws,
+        &cfg.target,
+        &watched,
+        Watcher::new(started, live.event_ids.clone()),
+        cfg.timeout,
+        out,
+        interrupt,
+        signals,
+    )
+    .await;
     let failure = match end.verdict {
         Verdict::Healthy => return result.finish(Outcome::Deployed, None),
         Verdict::Failed(failure) => failure,
@@ -134,8 +190,26 @@ async fn deploy(cfg: &DeployConfig, aws: &Aws, out: &Output, interrupt: &Interru
     out.step(&format!("deploy failed: {}", failure.summary()));
 
     // 5. Roll back to the exact task definition that ran before (or follow ECS's own rollback) ...
-    let restore = if cfg.rollback || matches!(failure, Failure::EcsRolledBack { .. } | Failure::RolloutFailed { rolling_back_to: Some(_), .. }) {
-        Some(rollback::start(aws, &cfg.target, &live.task_definition_arn, &failure, &end.snapshot, out).await)
+    let restore = if cfg.rollback
+        || matches!(
+            failure,
+            Failure::EcsRolledBack { .. }
+                | Failure::RolloutFailed {
+                    rolling_back_to: Some(_),
+                    ..
+                }
+        ) {
+        Some(
+            rollback::start(
+                aws,
+                &cfg.target,
+                &live.task_definition_arn,
+                &failure,
+                &end.snapshot,
+                out,
+            )
+            .await,
+        )
     } else {
         None
     };
@@ -155,8 +229,24 @@ async fn deploy(cfg: &DeployConfig, aws: &Aws, out: &Output, interrupt: &Interru
             Outcome::RollbackFailed
         }
         Some(Ok(started_rollback)) => {
-            let seen = if failure == Failure::Interrupted { interrupt.count() } else { signals };
-            match rollback::finish(aws, &cfg.target, started_rollback, cfg.timeout, cfg.max_failed_tasks, out, interrupt, seen, end.watcher.seen_events()).await {
+            let seen = if failure == Failure::Interrupted {
+                interrupt.count()
+            } else {
+                signals
+            };
+            match rollback::finish(
+                aws,
+                &cfg.target,
+                started_rollback,
+                cfg.timeout,
+                cfg.max_failed_tasks,
+                out,
+                interrupt,
+                seen,
+                end.watcher.seen_events(),
+            )
+            .await
+            {
                 Restored::Healthy => Outcome::RolledBack,
                 Restored::Failed(reason) => {
                     out.warn(&reason);
@@ -165,7 +255,11 @@ async fn deploy(cfg: &DeployConfig, aws: &Aws, out: &Output, interrupt: &Interru
             }
         }
     };
-    let outcome = if failure == Failure::Interrupted { Outcome::Interrupted } else { outcome };
+    let outcome = if failure == Failure::Interrupted {
+        Outcome::Interrupted
+    } else {
+        outcome
+    };
     result.finish(outcome, Some(report.summary))
 }
 

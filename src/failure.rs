@@ -37,7 +37,10 @@ pub(crate) async fn report(
             "  task {} stopped: {}{}",
             task.id(),
             task.stopped_reason.as_deref().unwrap_or("no reason given"),
-            task.stop_code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()
+            task.stop_code
+                .as_deref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default()
         );
         let mut containers_json = Vec::new();
         for c in &task.containers {
@@ -50,11 +53,23 @@ pub(crate) async fn report(
                 "    container {}: exit code {}{}",
                 c.name,
                 c.exit_code.map_or("none".to_string(), |e| e.to_string()),
-                c.reason.as_deref().map(|r| format!(", {r}")).unwrap_or_default()
+                c.reason
+                    .as_deref()
+                    .map(|r| format!(", {r}"))
+                    .unwrap_or_default()
             );
-            let (lines, source) = if i < TASKS_WITH_LOGS { log_tail(aws, td, &c.name, task.id()).await } else { (Vec::new(), None) };
+            let (lines, source) = if i < TASKS_WITH_LOGS {
+                log_tail(aws, td, &c.name, task.id()).await
+            } else {
+                (Vec::new(), None)
+            };
             if let Some(source) = &source {
-                let _ = writeln!(text, "    last {} log lines of {} ({source}):", lines.len(), c.name);
+                let _ = writeln!(
+                    text,
+                    "    last {} log lines of {} ({source}):",
+                    lines.len(),
+                    c.name
+                );
                 for line in &lines {
                     let _ = writeln!(text, "      | {line}");
                 }
@@ -63,7 +78,11 @@ pub(crate) async fn report(
         }
         tasks_json.push(json!({"task": task.arn, "stopped_reason": task.stopped_reason, "stop_code": task.stop_code, "containers": containers_json}));
     }
-    let unhealthy: Vec<_> = snapshot.targets.iter().filter(|t| t.state == "unhealthy").collect();
+    let unhealthy: Vec<_> = snapshot
+        .targets
+        .iter()
+        .filter(|t| t.state == "unhealthy")
+        .collect();
     for t in &unhealthy {
         let _ = writeln!(
             text,
@@ -72,7 +91,10 @@ pub(crate) async fn report(
             t.port.map(|p| format!(":{p}")).unwrap_or_default(),
             t.target_group_name(),
             t.reason.as_deref().unwrap_or("no reason given"),
-            t.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+            t.description
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
         );
     }
     if !events.is_empty() {
@@ -88,16 +110,36 @@ pub(crate) async fn report(
             "reason": t.reason, "description": t.description})).collect::<Vec<_>>(),
         "service_events": events.iter().map(|(at, m)| json!({"at": at, "message": m})).collect::<Vec<_>>(),
     });
-    Report { summary, text: text.trim_end().to_string(), detail }
+    Report {
+        summary,
+        text: text.trim_end().to_string(),
+        detail,
+    }
 }
 
 /// The last lines a container wrote, from its awslogs stream `prefix/container/taskId`.
-async fn log_tail(aws: &Aws, td: &TaskDefinition, container: &str, task_id: &str) -> (Vec<String>, Option<String>) {
+async fn log_tail(
+    aws: &Aws,
+    td: &TaskDefinition,
+    container: &str,
+    task_id: &str,
+) -> (Vec<String>, Option<String>) {
     let Some(logs) = td.awslogs(container) else {
-        return (Vec::new(), Some(format!("container `{container}` has no awslogs log configuration; no log lines")));
+        return (
+            Vec::new(),
+            Some(format!(
+                "container `{container}` has no awslogs log configuration; no log lines"
+            )),
+        );
     };
     let Some(prefix) = logs.stream_prefix.as_deref() else {
-        return (Vec::new(), Some(format!("{} has no awslogs-stream-prefix, so the task's stream name is unknown", logs.group)));
+        return (
+            Vec::new(),
+            Some(format!(
+                "{} has no awslogs-stream-prefix, so the task's stream name is unknown",
+                logs.group
+            )),
+        );
     };
     let stream = format!("{prefix}/{container}/{task_id}");
     let source = format!("{} {stream}", logs.group);
@@ -112,9 +154,19 @@ async fn log_tail(aws: &Aws, td: &TaskDefinition, container: &str, task_id: &str
         .await;
     match result {
         Ok(out) => {
-            let lines: Vec<String> = out.events().iter().filter_map(|e| e.message().map(|m| m.trim_end().to_string())).collect();
+            let lines: Vec<String> = out
+                .events()
+                .iter()
+                .filter_map(|e| e.message().map(|m| m.trim_end().to_string()))
+                .collect();
             (lines, Some(source))
         }
-        Err(err) => (Vec::new(), Some(format!("{source}: could not read: {}", aws_sdk_cloudwatchlogs::error::DisplayErrorContext(err)))),
+        Err(err) => (
+            Vec::new(),
+            Some(format!(
+                "{source}: could not read: {}",
+                aws_sdk_cloudwatchlogs::error::DisplayErrorContext(err)
+            )),
+        ),
     }
 }

@@ -17,11 +17,16 @@ impl ImageRef {
             None => (text, None),
         };
         if let Some(digest) = digest {
-            let ok = digest
-                .strip_prefix("sha256:")
-                .is_some_and(|hex| hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+            let ok = digest.strip_prefix("sha256:").is_some_and(|hex| {
+                hex.len() == 64
+                    && hex
+                        .chars()
+                        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            });
             if !ok {
-                bail!("invalid image reference `{text}`: the digest must be sha256:<64 lowercase hex digits>");
+                bail!(
+                    "invalid image reference `{text}`: the digest must be sha256:<64 lowercase hex digits>"
+                );
             }
         }
         // A tag follows the last ':' after the last '/' (a ':' before it belongs to a registry port).
@@ -33,15 +38,24 @@ impl ImageRef {
         if let Some(tag) = tag {
             let valid = !tag.is_empty()
                 && tag.len() <= 128
-                && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-                && tag.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+                && tag
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                && tag
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
             if !valid {
-                bail!("invalid image reference `{text}`: tag `{tag}` must be 1-128 of [A-Za-z0-9_.-], not starting with . or -");
+                bail!(
+                    "invalid image reference `{text}`: tag `{tag}` must be 1-128 of [A-Za-z0-9_.-], not starting with . or -"
+                );
             }
         }
         let mut components: Vec<&str> = path.split('/').collect();
         let first = components[0];
-        if components.len() > 1 && (first.contains('.') || first.contains(':') || first == "localhost") {
+        if components.len() > 1
+            && (first.contains('.') || first.contains(':') || first == "localhost")
+        {
             let host_ok = first
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
@@ -52,9 +66,17 @@ impl ImageRef {
         }
         for component in &components {
             let valid = !component.is_empty()
-                && component.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
-                && component.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-                && component.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
+                && component
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+                && component
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric())
+                && component
+                    .chars()
+                    .last()
+                    .is_some_and(|c| c.is_ascii_alphanumeric());
             if !valid {
                 bail!(
                     "invalid image reference `{text}`: repository part `{component}` must be lowercase letters, digits and . _ - (starting and ending with a letter or digit)"
@@ -79,11 +101,20 @@ mod tests {
         case("nginx", true);
         case("nginx:1.27", true);
         case("library/nginx:latest", true);
-        case("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:abc123def456", true);
+        case(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:abc123def456",
+            true,
+        );
         case("localhost:5000/app", true);
         case("registry.lab/app:v1", true);
-        case("app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", true);
-        case("ghcr.io/org/app:v1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", true);
+        case(
+            "app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            true,
+        );
+        case(
+            "ghcr.io/org/app:v1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            true,
+        );
         case("", false);
         case("Web:1", false);
         case("web:", false);

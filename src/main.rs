@@ -30,7 +30,10 @@ fn main() -> ExitCode {
     let format = if invocation.cli.output.is_some() {
         invocation.output
     } else {
-        file.as_ref().ok().and_then(config::File::output).unwrap_or(invocation.output)
+        file.as_ref()
+            .ok()
+            .and_then(config::File::output)
+            .unwrap_or(invocation.output)
     };
     let out = output::Output::new(format, started);
     let runtime = tokio::runtime::Builder::new_multi_thread()

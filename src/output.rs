@@ -81,7 +81,11 @@ pub(crate) struct Output {
 impl Output {
     pub(crate) fn new(format: OutputFormat, started: Instant) -> Output {
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        Output { json: format == OutputFormat::Json, started, color }
+        Output {
+            json: format == OutputFormat::Json,
+            started,
+            color,
+        }
     }
 
     fn elapsed_ms(&self) -> u128 {
@@ -105,7 +109,14 @@ impl Output {
 
     /// A phase of the run begins.
     pub(crate) fn step(&self, message: &str) {
-        self.line(if self.color { "\x1b[1m==>\x1b[0m " } else { "==> " }, message);
+        self.line(
+            if self.color {
+                "\x1b[1m==>\x1b[0m "
+            } else {
+                "==> "
+            },
+            message,
+        );
         self.event(json!({"event": "step", "message": message}));
     }
 
@@ -115,7 +126,14 @@ impl Output {
     }
 
     pub(crate) fn warn(&self, message: &str) {
-        self.line(if self.color { "\x1b[33mwarning:\x1b[0m " } else { "warning: " }, message);
+        self.line(
+            if self.color {
+                "\x1b[33mwarning:\x1b[0m "
+            } else {
+                "warning: "
+            },
+            message,
+        );
         self.event(json!({"event": "warning", "message": message}));
     }
 
@@ -157,8 +175,12 @@ impl Output {
             Outcome::Deployed => "deployed: the new tasks are running and healthy".to_string(),
             Outcome::Unchanged => "nothing to deploy".to_string(),
             Outcome::Planned | Outcome::Reported => String::new(),
-            Outcome::RolledBack => "rolled back: the service is back on the previous task definition".to_string(),
-            Outcome::RollbackFailed => "rollback did not complete: a person must look at the service".to_string(),
+            Outcome::RolledBack => {
+                "rolled back: the service is back on the previous task definition".to_string()
+            }
+            Outcome::RollbackFailed => {
+                "rollback did not complete: a person must look at the service".to_string()
+            }
             Outcome::Refused => "refused: nothing was changed".to_string(),
             Outcome::Interrupted => "interrupted".to_string(),
         };

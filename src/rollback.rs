@@ -25,19 +25,38 @@ pub(crate) enum Restored {
 }
 
 /// Starts the rollback: follows ECS's when ECS already rolls back, else calls UpdateService.
-pub(crate) async fn start(aws: &Aws, target: &Target, previous: &str, failure: &Failure, snapshot: &Snapshot, out: &Output) -> Result<Started> {
+pub(crate) async fn start(
+    aws: &Aws,
+    target: &Target,
+    previous: &str,
+    failure: &Failure,
+    snapshot: &Snapshot,
+    out: &Output,
+) -> Result<Started> {
     match failure {
-        Failure::Superseded { deployment, task_definition } => bail!(
+        Failure::Superseded {
+            deployment,
+            task_definition,
+        } => bail!(
             "not rolling back: deployment {deployment} ({task_definition}) started after ours and rolling back would undo it; look at the service"
         ),
-        Failure::EcsRolledBack { .. } | Failure::RolloutFailed { rolling_back_to: Some(_), .. } => {
+        Failure::EcsRolledBack { .. }
+        | Failure::RolloutFailed {
+            rolling_back_to: Some(_),
+            ..
+        } => {
             if let Some(started) = ecs_rollback(aws, target, previous, out, Duration::ZERO).await? {
                 return Ok(started);
             }
         }
-        Failure::RolloutFailed { rolling_back_to: None, .. } if snapshot.ecs_rolls_back => {
+        Failure::RolloutFailed {
+            rolling_back_to: None,
+            ..
+        } if snapshot.ecs_rolls_back => {
             // The circuit breaker or alarms are set to roll back: give ECS a moment rather than race it.
-            if let Some(started) = ecs_rollback(aws, target, previous, out, Duration::from_secs(10)).await? {
+            if let Some(started) =
+                ecs_rollback(aws, target, previous, out, Duration::from_secs(10)).await?
+            {
                 return Ok(started);
             }
         }
@@ -46,21 +65,41 @@ pub(crate) async fn start(aws: &Aws, target: &Target, previous: &str, failure: &
     out.step(&format!("rolling back to {previous}"));
     let deployment_id = service::update(aws, target, previous, false).await?;
     out.info(&format!("rollback deployment {deployment_id}"));
-    Ok(Started { deployment_id, task_definition: previous.to_string() })
+    Ok(Started {
+        deployment_id,
+        task_definition: previous.to_string(),
+    })
 }
 
 /// The PRIMARY deployment ECS started on its own to roll back, waiting up to `patience` for it.
-async fn ecs_rollback(aws: &Aws, target: &Target, previous: &str, out: &Output, patience: Duration) -> Result<Option<Started>> {
+async fn ecs_rollback(
+    aws: &Aws,
+    target: &Target,
+    previous: &str,
+    out: &Output,
+    patience: Duration,
+) -> Result<Option<Started>> {
     let deadline = Instant::now() + patience;
     loop {
         let service = describe_service(aws, target).await?;
-        let primary = deployments(&service).into_iter().find(|d| d.status == "PRIMARY" && d.rollout_state.as_deref() != Some("FAILED"));
+        let primary = deployments(&service)
+            .into_iter()
+            .find(|d| d.status == "PRIMARY" && d.rollout_state.as_deref() != Some("FAILED"));
         if let Some(p) = primary {
-            out.step(&format!("ECS is rolling back to {} (deployment {}); following it", p.task_definition, p.id));
+            out.step(&format!(
+                "ECS is rolling back to {} (deployment {}); following it",
+                p.task_definition, p.id
+            ));
             if p.task_definition != previous {
-                out.warn(&format!("ECS rolls back to {}, not to {previous}, which ran before this deploy", p.task_definition));
+                out.warn(&format!(
+                    "ECS rolls back to {}, not to {previous}, which ran before this deploy",
+                    p.task_definition
+                ));
             }
-            return Ok(Some(Started { deployment_id: p.id, task_definition: p.task_definition }));
+            return Ok(Some(Started {
+                deployment_id: p.id,
+                task_definition: p.task_definition,
+            }));
         }
         if Instant::now() >= deadline {
             return Ok(None);
@@ -89,19 +128,41 @@ pub(crate) async fn finish(
         previous_task_definition: None,
         max_failed_tasks,
     };
-    let end = watch::until_verdict(aws, target, &watched, Watcher::new(SystemTime::now(), seen_events), timeout, out, interrupt, signals_seen).await;
+    let end = watch::until_verdict(
+        aws,
+        target,
+        &watched,
+        Watcher::new(SystemTime::now(), seen_events),
+        timeout,
+        out,
+        interrupt,
+        signals_seen,
+    )
+    .await;
     match end.verdict {
         Verdict::Healthy => {
-            out.info(&format!("service `{}` runs {} again, healthy", target.service, started.task_definition));
+            out.info(&format!(
+                "service `{}` runs {} again, healthy",
+                target.service, started.task_definition
+            ));
             Restored::Healthy
         }
-        Verdict::Failed(failure) => Restored::Failed(format!("the rollback to {} did not complete: {}", started.task_definition, failure.summary())),
+        Verdict::Failed(failure) => Restored::Failed(format!(
+            "the rollback to {} did not complete: {}",
+            started.task_definition,
+            failure.summary()
+        )),
         Verdict::InProgress(_) => Restored::Failed("the rollback is still in progress".into()),
     }
 }
 
 /// `deployer rollback`: back to `--to`, or to the last COMPLETED deployment before the current one.
-pub(crate) async fn command(cfg: &RollbackConfig, aws: &Aws, out: &Output, interrupt: &Interrupt) -> RunResult {
+pub(crate) async fn command(
+    cfg: &RollbackConfig,
+    aws: &Aws,
+    out: &Output,
+    interrupt: &Interrupt,
+) -> RunResult {
     let mut result = RunResult::for_target(&cfg.target);
     let service = match describe_service(aws, &cfg.target).await {
         Ok(service) => service,
@@ -126,22 +187,47 @@ pub(crate) async fn command(cfg: &RollbackConfig, aws: &Aws, out: &Output, inter
     };
     result.task_definition_arn = Some(to.clone());
     if to == current && deployments(&service).len() == 1 {
-        out.info(&format!("service `{}` already runs {to}", cfg.target.service));
+        out.info(&format!(
+            "service `{}` already runs {to}",
+            cfg.target.service
+        ));
         return result.finish(Outcome::Unchanged, None);
     }
     if let Err(err) = service::describe_task_definition(aws, &to).await {
         return result.finish(Outcome::Refused, Some(format!("{err:#}")));
     }
-    out.step(&format!("rolling service `{}` back from {current} to {to}", cfg.target.service));
+    out.step(&format!(
+        "rolling service `{}` back from {current} to {to}",
+        cfg.target.service
+    ));
     let deployment_id = match service::update(aws, &cfg.target, &to, false).await {
         Ok(id) => id,
         Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
     };
     result.deployment_id = Some(deployment_id.clone());
-    let started = Started { deployment_id, task_definition: to };
+    let started = Started {
+        deployment_id,
+        task_definition: to,
+    };
     let seen = interrupt.count();
-    let old_events = service.events().iter().filter_map(|e| e.id().map(String::from)).collect();
-    match finish(aws, &cfg.target, started, cfg.timeout, cfg.max_failed_tasks, out, interrupt, seen, old_events).await {
+    let old_events = service
+        .events()
+        .iter()
+        .filter_map(|e| e.id().map(String::from))
+        .collect();
+    match finish(
+        aws,
+        &cfg.target,
+        started,
+        cfg.timeout,
+        cfg.max_failed_tasks,
+        out,
+        interrupt,
+        seen,
+        old_events,
+    )
+    .await
+    {
         Restored::Healthy => result.finish(Outcome::Deployed, None),
         Restored::Failed(reason) => result.finish(Outcome::RollbackFailed, Some(reason)),
     }
@@ -151,6 +237,10 @@ pub(crate) async fn command(cfg: &RollbackConfig, aws: &Aws, out: &Output, inter
 fn earlier_completed(service: &aws_sdk_ecs::types::Service, current: &str) -> Option<String> {
     deployments(service)
         .into_iter()
-        .find(|d| d.status != "PRIMARY" && d.rollout_state.as_deref() == Some("COMPLETED") && d.task_definition != current)
+        .find(|d| {
+            d.status != "PRIMARY"
+                && d.rollout_state.as_deref() == Some("COMPLETED")
+                && d.task_definition != current
+        })
         .map(|d| d.task_definition)
 }

@@ -47,7 +47,9 @@ impl TaskView {
 
     /// Stopped by ECS because a newer deployment replaced it: not a failure of this task.
     fn scaled_in(&self) -> bool {
-        self.stopped_reason.as_deref().is_some_and(|r| r.starts_with("Scaling activity initiated by"))
+        self.stopped_reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("Scaling activity initiated by"))
     }
 
     pub(crate) fn failed(&self) -> bool {
@@ -68,7 +70,10 @@ pub(crate) struct TargetView {
 impl TargetView {
     pub(crate) fn target_group_name(&self) -> &str {
         // arn:…:targetgroup/NAME/ID
-        self.target_group.split('/').nth(1).unwrap_or(&self.target_group)
+        self.target_group
+            .split('/')
+            .nth(1)
+            .unwrap_or(&self.target_group)
     }
 }
 
@@ -101,32 +106,62 @@ pub(crate) struct Watched {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Failure {
     /// ECS marked our deployment FAILED (circuit breaker, alarms); `rolling_back_to` when ECS started a rollback.
-    RolloutFailed { reason: String, rolling_back_to: Option<(String, String)> },
+    RolloutFailed {
+        reason: String,
+        rolling_back_to: Option<(String, String)>,
+    },
     /// Our deployment is gone and the service runs the previous task definition again: ECS rolled back.
-    EcsRolledBack { deployment: Option<String>, task_definition: String },
+    EcsRolledBack {
+        deployment: Option<String>,
+        task_definition: String,
+    },
     /// Somebody else's deployment replaced ours.
-    Superseded { deployment: String, task_definition: String },
-    TasksStopped { count: usize, limit: u32 },
+    Superseded {
+        deployment: String,
+        task_definition: String,
+    },
+    TasksStopped {
+        count: usize,
+        limit: u32,
+    },
     UnhealthyTarget(TargetView),
-    Timeout { waited: Duration, progress: String },
+    Timeout {
+        waited: Duration,
+        progress: String,
+    },
     Interrupted,
 }
 
 impl Failure {
     pub(crate) fn summary(&self) -> String {
         match self {
-            Failure::RolloutFailed { reason, rolling_back_to: Some((_, td)) } => {
+            Failure::RolloutFailed {
+                reason,
+                rolling_back_to: Some((_, td)),
+            } => {
                 format!("ECS marked the deployment FAILED ({reason}) and is rolling back to {td}")
             }
-            Failure::RolloutFailed { reason, rolling_back_to: None } => format!("ECS marked the deployment FAILED: {reason}"),
-            Failure::EcsRolledBack { task_definition, .. } => format!(
+            Failure::RolloutFailed {
+                reason,
+                rolling_back_to: None,
+            } => format!("ECS marked the deployment FAILED: {reason}"),
+            Failure::EcsRolledBack {
+                task_definition, ..
+            } => format!(
                 "ECS rolled the deployment back (circuit breaker or deployment alarms): the service runs {task_definition} again"
             ),
-            Failure::Superseded { deployment, task_definition } => {
-                format!("another deployment ({deployment}, {task_definition}) replaced ours while we watched")
+            Failure::Superseded {
+                deployment,
+                task_definition,
+            } => {
+                format!(
+                    "another deployment ({deployment}, {task_definition}) replaced ours while we watched"
+                )
             }
             Failure::TasksStopped { count, limit } => {
-                format!("{count} of the new tasks stopped (the limit is {limit}, --max-failed-tasks)")
+                format!(
+                    "{count} of the new tasks stopped (the limit is {limit}, --max-failed-tasks)"
+                )
             }
             Failure::UnhealthyTarget(t) => format!(
                 "target {}{} is unhealthy in target group {}: {}{}",
@@ -134,10 +169,16 @@ impl Failure {
                 t.port.map(|p| format!(":{p}")).unwrap_or_default(),
                 t.target_group_name(),
                 t.reason.as_deref().unwrap_or("no reason given"),
-                t.description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+                t.description
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
             ),
             Failure::Timeout { waited, progress } => {
-                format!("the rollout did not finish within {}s ({progress})", waited.as_secs())
+                format!(
+                    "the rollout did not finish within {}s ({progress})",
+                    waited.as_secs()
+                )
             }
             Failure::Interrupted => "interrupted by a signal while watching".to_string(),
         }
@@ -162,7 +203,10 @@ impl Progress {
             self.rollout_state, self.running, self.desired, self.pending
         );
         if self.target_groups > 0 {
-            s.push_str(&format!(", {}/{} healthy in {} target group(s)", self.healthy, self.desired, self.target_groups));
+            s.push_str(&format!(
+                ", {}/{} healthy in {} target group(s)",
+                self.healthy, self.desired, self.target_groups
+            ));
         }
         if self.deployments > 1 {
             s.push_str(&format!(", {} deployments", self.deployments));
@@ -187,19 +231,32 @@ fn task_healthy(snapshot: &Snapshot, task: &TaskView) -> bool {
         // Without an IP (bridge/host networking) targets are instances; ECS's own gate decides.
         None => true,
         Some(ip) => snapshot.target_groups.iter().all(|tg| {
-            snapshot.targets.iter().any(|t| &t.target_group == tg && &t.id == ip && t.state == "healthy")
+            snapshot
+                .targets
+                .iter()
+                .any(|t| &t.target_group == tg && &t.id == ip && t.state == "healthy")
         }),
     }
 }
 
 pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
     let primary = snapshot.deployments.iter().find(|d| d.status == "PRIMARY");
-    let Some(ours) = snapshot.deployments.iter().find(|d| d.id == watched.deployment_id) else {
+    let Some(ours) = snapshot
+        .deployments
+        .iter()
+        .find(|d| d.id == watched.deployment_id)
+    else {
         let other = primary.map(|p| p.id.clone());
         if snapshot.task_definition != watched.task_definition
-            && watched.previous_task_definition.as_deref().is_none_or(|p| p == snapshot.task_definition)
+            && watched
+                .previous_task_definition
+                .as_deref()
+                .is_none_or(|p| p == snapshot.task_definition)
         {
-            return Verdict::Failed(Failure::EcsRolledBack { deployment: other, task_definition: snapshot.task_definition.clone() });
+            return Verdict::Failed(Failure::EcsRolledBack {
+                deployment: other,
+                task_definition: snapshot.task_definition.clone(),
+            });
         }
         return Verdict::Failed(Failure::Superseded {
             deployment: other.unwrap_or_else(|| "unknown".into()),
@@ -210,31 +267,58 @@ pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
         let rolling_back_to = primary
             .filter(|p| p.id != ours.id && p.task_definition != ours.task_definition)
             .map(|p| (p.id.clone(), p.task_definition.clone()));
-        let reason = ours.rollout_state_reason.clone().unwrap_or_else(|| "no reason given".into());
-        return Verdict::Failed(Failure::RolloutFailed { reason, rolling_back_to });
+        let reason = ours
+            .rollout_state_reason
+            .clone()
+            .unwrap_or_else(|| "no reason given".into());
+        return Verdict::Failed(Failure::RolloutFailed {
+            reason,
+            rolling_back_to,
+        });
     }
     if ours.status != "PRIMARY" {
         let p = primary.cloned().unwrap_or_default();
         if watched.previous_task_definition.as_deref() == Some(p.task_definition.as_str()) {
-            return Verdict::Failed(Failure::EcsRolledBack { deployment: Some(p.id), task_definition: p.task_definition });
+            return Verdict::Failed(Failure::EcsRolledBack {
+                deployment: Some(p.id),
+                task_definition: p.task_definition,
+            });
         }
-        return Verdict::Failed(Failure::Superseded { deployment: p.id, task_definition: p.task_definition });
+        return Verdict::Failed(Failure::Superseded {
+            deployment: p.id,
+            task_definition: p.task_definition,
+        });
     }
     let failed = snapshot.tasks.iter().filter(|t| t.failed()).count();
     if failed >= watched.max_failed_tasks as usize {
-        return Verdict::Failed(Failure::TasksStopped { count: failed, limit: watched.max_failed_tasks });
+        return Verdict::Failed(Failure::TasksStopped {
+            count: failed,
+            limit: watched.max_failed_tasks,
+        });
     }
-    let running: Vec<&TaskView> = snapshot.tasks.iter().filter(|t| t.last_status == "RUNNING").collect();
+    let running: Vec<&TaskView> = snapshot
+        .tasks
+        .iter()
+        .filter(|t| t.last_status == "RUNNING")
+        .collect();
     for task in &running {
-        let past_grace = task.running_for.is_some_and(|d| d >= snapshot.health_check_grace);
+        let past_grace = task
+            .running_for
+            .is_some_and(|d| d >= snapshot.health_check_grace);
         if let (Some(ip), true) = (&task.ip, past_grace)
-            && let Some(t) = snapshot.targets.iter().find(|t| &t.id == ip && t.state == "unhealthy")
+            && let Some(t) = snapshot
+                .targets
+                .iter()
+                .find(|t| &t.id == ip && t.state == "unhealthy")
         {
             return Verdict::Failed(Failure::UnhealthyTarget(t.clone()));
         }
     }
     let healthy = running.iter().filter(|t| task_healthy(snapshot, t)).count();
-    let completed = ours.rollout_state.as_deref().is_none_or(|s| s == "COMPLETED");
+    let completed = ours
+        .rollout_state
+        .as_deref()
+        .is_none_or(|s| s == "COMPLETED");
     if completed
         && snapshot.deployments.len() == 1
         && snapshot.running == snapshot.desired
@@ -244,9 +328,21 @@ pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
         return Verdict::Healthy;
     }
     Verdict::InProgress(Progress {
-        rollout_state: ours.rollout_state.clone().unwrap_or_else(|| "unknown".into()),
+        rollout_state: ours
+            .rollout_state
+            .clone()
+            .unwrap_or_else(|| "unknown".into()),
         running: running.len(),
-        pending: snapshot.tasks.iter().filter(|t| matches!(t.last_status.as_str(), "PROVISIONING" | "PENDING" | "ACTIVATING")).count(),
+        pending: snapshot
+            .tasks
+            .iter()
+            .filter(|t| {
+                matches!(
+                    t.last_status.as_str(),
+                    "PROVISIONING" | "PENDING" | "ACTIVATING"
+                )
+            })
+            .count(),
         desired: ours.desired,
         healthy,
         target_groups: snapshot.target_groups.len(),
@@ -257,23 +353,35 @@ pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
 /// Why the service is not ready for a deploy.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Busy {
-    InProgress { deployment: String, task_definition: String },
+    InProgress {
+        deployment: String,
+        task_definition: String,
+    },
     NoCompleted,
 }
 
 /// The task definition the service runs now (its COMPLETED PRIMARY deployment): the rollback target.
 pub(crate) fn rollback_target(deployments: &[DeploymentView]) -> Result<String, Busy> {
-    if let Some(d) = deployments.iter().find(|d| d.rollout_state.as_deref() == Some("IN_PROGRESS")) {
-        return Err(Busy::InProgress { deployment: d.id.clone(), task_definition: d.task_definition.clone() });
+    if let Some(d) = deployments
+        .iter()
+        .find(|d| d.rollout_state.as_deref() == Some("IN_PROGRESS"))
+    {
+        return Err(Busy::InProgress {
+            deployment: d.id.clone(),
+            task_definition: d.task_definition.clone(),
+        });
     }
     let primary = deployments.iter().find(|d| d.status == "PRIMARY");
     match primary {
         Some(p) if p.rollout_state.as_deref() == Some("COMPLETED") => Ok(p.task_definition.clone()),
         // Services that predate rolloutState: a lone PRIMARY deployment is a finished one.
-        Some(p) if p.rollout_state.is_none() && deployments.len() == 1 => Ok(p.task_definition.clone()),
-        Some(p) if p.rollout_state.is_none() => {
-            Err(Busy::InProgress { deployment: p.id.clone(), task_definition: p.task_definition.clone() })
+        Some(p) if p.rollout_state.is_none() && deployments.len() == 1 => {
+            Ok(p.task_definition.clone())
         }
+        Some(p) if p.rollout_state.is_none() => Err(Busy::InProgress {
+            deployment: p.id.clone(),
+            task_definition: p.task_definition.clone(),
+        }),
         _ => Err(Busy::NoCompleted),
     }
 }
@@ -310,17 +418,34 @@ mod tests {
     }
 
     fn stopped(n: u8, reason: &str) -> TaskView {
-        TaskView { stopped_reason: Some(reason.into()), ..task(n, "STOPPED") }
+        TaskView {
+            stopped_reason: Some(reason.into()),
+            ..task(n, "STOPPED")
+        }
     }
 
     fn target(n: u8, state: &str) -> TargetView {
-        TargetView { target_group: "arn:targetgroup/web-tg/1".into(), id: format!("10.0.0.{n}"), port: Some(8080), state: state.into(), ..Default::default() }
+        TargetView {
+            target_group: "arn:targetgroup/web-tg/1".into(),
+            id: format!("10.0.0.{n}"),
+            port: Some(8080),
+            state: state.into(),
+            ..Default::default()
+        }
     }
 
-    fn snap(deployments: Vec<DeploymentView>, tasks: Vec<TaskView>, targets: Vec<TargetView>) -> Snapshot {
+    fn snap(
+        deployments: Vec<DeploymentView>,
+        tasks: Vec<TaskView>,
+        targets: Vec<TargetView>,
+    ) -> Snapshot {
         let running = tasks.iter().filter(|t| t.last_status == "RUNNING").count() as i32;
         Snapshot {
-            task_definition: deployments.iter().find(|d| d.status == "PRIMARY").map(|d| d.task_definition.clone()).unwrap_or_default(),
+            task_definition: deployments
+                .iter()
+                .find(|d| d.status == "PRIMARY")
+                .map(|d| d.task_definition.clone())
+                .unwrap_or_default(),
             desired: 2,
             running,
             deployments,
@@ -332,14 +457,23 @@ mod tests {
     }
 
     fn watched() -> Watched {
-        Watched { deployment_id: "ours".into(), task_definition: NEW.into(), previous_task_definition: Some(OLD.into()), max_failed_tasks: 2 }
+        Watched {
+            deployment_id: "ours".into(),
+            task_definition: NEW.into(),
+            previous_task_definition: Some(OLD.into()),
+            max_failed_tasks: 2,
+        }
     }
 
     fn kind(v: &Verdict) -> String {
         match v {
             Verdict::InProgress(_) => "in_progress".into(),
             Verdict::Healthy => "healthy".into(),
-            Verdict::Failed(f) => format!("{f:?}").split([' ', '{', '(']).next().unwrap_or_default().to_string(),
+            Verdict::Failed(f) => format!("{f:?}")
+                .split([' ', '{', '('])
+                .next()
+                .unwrap_or_default()
+                .to_string(),
         }
     }
 
@@ -350,23 +484,177 @@ mod tests {
         let old_active = || dep("old", "ACTIVE", OLD, Some("COMPLETED"), 2);
         let healthy_pair = || vec![target(1, "healthy"), target(2, "healthy")];
         let cases: Vec<(&str, Snapshot, &str)> = vec![
-            ("completed, both healthy", snap(vec![completed()], vec![task(1, "RUNNING"), task(2, "RUNNING")], healthy_pair()), "healthy"),
-            ("rolloutState not reported, one deployment", snap(vec![dep("ours", "PRIMARY", NEW, None, 2)], vec![task(1, "RUNNING"), task(2, "RUNNING")], healthy_pair()), "healthy"),
-            ("COMPLETED but a target still initial", snap(vec![completed()], vec![task(1, "RUNNING"), task(2, "RUNNING")], vec![target(1, "healthy"), target(2, "initial")]), "in_progress"),
-            ("COMPLETED but no target registered", snap(vec![completed()], vec![task(1, "RUNNING"), task(2, "RUNNING")], vec![target(1, "healthy")]), "in_progress"),
-            ("healthy but the old deployment still drains", snap(vec![in_progress(), old_active()], vec![task(1, "RUNNING"), task(2, "RUNNING")], healthy_pair()), "in_progress"),
-            ("one running of two", snap(vec![completed()], vec![task(1, "RUNNING")], vec![target(1, "healthy")]), "in_progress"),
-            ("rollout FAILED, no rollback", snap(vec![dep("ours", "PRIMARY", NEW, Some("FAILED"), 2)], vec![], vec![]), "RolloutFailed"),
-            ("rollout FAILED, ECS rolls back", snap(vec![dep("ecs", "PRIMARY", OLD, Some("IN_PROGRESS"), 2), dep("ours", "ACTIVE", NEW, Some("FAILED"), 2)], vec![], vec![]), "RolloutFailed"),
-            ("our deployment vanished, service on old", snap(vec![dep("ecs", "PRIMARY", OLD, Some("COMPLETED"), 2)], vec![], vec![]), "EcsRolledBack"),
-            ("our deployment ACTIVE, primary on old", snap(vec![dep("ecs", "PRIMARY", OLD, Some("IN_PROGRESS"), 2), dep("ours", "ACTIVE", NEW, Some("IN_PROGRESS"), 2)], vec![], vec![]), "EcsRolledBack"),
-            ("somebody deployed something else", snap(vec![dep("them", "PRIMARY", OTHER, Some("IN_PROGRESS"), 2), dep("ours", "ACTIVE", NEW, Some("IN_PROGRESS"), 2)], vec![], vec![]), "Superseded"),
-            ("our deployment vanished, service on a third TD", snap(vec![dep("them", "PRIMARY", OTHER, Some("COMPLETED"), 2)], vec![], vec![]), "Superseded"),
-            ("one task stopped (limit 2)", snap(vec![in_progress(), old_active()], vec![stopped(1, "Essential container in task exited"), task(2, "RUNNING")], vec![]), "in_progress"),
-            ("two tasks stopped", snap(vec![in_progress(), old_active()], vec![stopped(1, "Essential container in task exited"), stopped(2, "CannotPullContainerError")], vec![]), "TasksStopped"),
-            ("tasks scaled in are no failures", snap(vec![in_progress()], vec![stopped(1, "Scaling activity initiated by (deployment x)"), stopped(2, "Scaling activity initiated by (deployment x)")], vec![]), "in_progress"),
-            ("an unhealthy target of ours", snap(vec![in_progress(), old_active()], vec![task(1, "RUNNING"), task(2, "RUNNING")], vec![target(1, "healthy"), target(2, "unhealthy")]), "UnhealthyTarget"),
-            ("an unhealthy target that is not ours", snap(vec![in_progress(), old_active()], vec![task(1, "RUNNING")], vec![target(1, "healthy"), target(9, "unhealthy")]), "in_progress"),
+            (
+                "completed, both healthy",
+                snap(
+                    vec![completed()],
+                    vec![task(1, "RUNNING"), task(2, "RUNNING")],
+                    healthy_pair(),
+                ),
+                "healthy",
+            ),
+            (
+                "rolloutState not reported, one deployment",
+                snap(
+                    vec![dep("ours", "PRIMARY", NEW, None, 2)],
+                    vec![task(1, "RUNNING"), task(2, "RUNNING")],
+                    healthy_pair(),
+                ),
+                "healthy",
+            ),
+            (
+                "COMPLETED but a target still initial",
+                snap(
+                    vec![completed()],
+                    vec![task(1, "RUNNING"), task(2, "RUNNING")],
+                    vec![target(1, "healthy"), target(2, "initial")],
+                ),
+                "in_progress",
+            ),
+            (
+                "COMPLETED but no target registered",
+                snap(
+                    vec![completed()],
+                    vec![task(1, "RUNNING"), task(2, "RUNNING")],
+                    vec![target(1, "healthy")],
+                ),
+                "in_progress",
+            ),
+            (
+                "healthy but the old deployment still drains",
+                snap(
+                    vec![in_progress(), old_active()],
+                    vec![task(1, "RUNNING"), task(2, "RUNNING")],
+                    healthy_pair(),
+                ),
+                "in_progress",
+            ),
+            (
+                "one running of two",
+                snap(
+                    vec![completed()],
+                    vec![task(1, "RUNNING")],
+                    vec![target(1, "healthy")],
+                ),
+                "in_progress",
+            ),
+            (
+                "rollout FAILED, no rollback",
+                snap(
+                    vec![dep("ours", "PRIMARY", NEW, Some("FAILED"), 2)],
+                    vec![],
+                    vec![],
+                ),
+                "RolloutFailed",
+            ),
+            (
+                "rollout FAILED, ECS rolls back",
+                snap(
+                    vec![
+                        dep("ecs", "PRIMARY", OLD, Some("IN_PROGRESS"), 2),
+                        dep("ours", "ACTIVE", NEW, Some("FAILED"), 2),
+                    ],
+                    vec![],
+                    vec![],
+                ),
+                "RolloutFailed",
+            ),
+            (
+                "our deployment vanished, service on old",
+                snap(
+                    vec![dep("ecs", "PRIMARY", OLD, Some("COMPLETED"), 2)],
+                    vec![],
+                    vec![],
+                ),
+                "EcsRolledBack",
+            ),
+            (
+                "our deployment ACTIVE, primary on old",
+                snap(
+                    vec![
+                        dep("ecs", "PRIMARY", OLD, Some("IN_PROGRESS"), 2),
+                        dep("ours", "ACTIVE", NEW, Some("IN_PROGRESS"), 2),
+                    ],
+                    vec![],
+                    vec![],
+                ),
+                "EcsRolledBack",
+            ),
+            (
+                "somebody deployed something else",
+                snap(
+                    vec![
+                        dep("them", "PRIMARY", OTHER, Some("IN_PROGRESS"), 2),
+                        dep("ours", "ACTIVE", NEW, Some("IN_PROGRESS"), 2),
+                    ],
+                    vec![],
+                    vec![],
+                ),
+                "Superseded",
+            ),
+            (
+                "our deployment vanished, service on a third TD",
+                snap(
+                    vec![dep("them", "PRIMARY", OTHER, Some("COMPLETED"), 2)],
+                    vec![],
+                    vec![],
+                ),
+                "Superseded",
+            ),
+            (
+                "one task stopped (limit 2)",
+                snap(
+                    vec![in_progress(), old_active()],
+                    vec![
+                        stopped(1, "Essential container in task exited"),
+                        task(2, "RUNNING"),
+                    ],
+                    vec![],
+                ),
+                "in_progress",
+            ),
+            (
+                "two tasks stopped",
+                snap(
+                    vec![in_progress(), old_active()],
+                    vec![
+                        stopped(1, "Essential container in task exited"),
+                        stopped(2, "CannotPullContainerError"),
+                    ],
+                    vec![],
+                ),
+                "TasksStopped",
+            ),
+            (
+                "tasks scaled in are no failures",
+                snap(
+                    vec![in_progress()],
+                    vec![
+                        stopped(1, "Scaling activity initiated by (deployment x)"),
+                        stopped(2, "Scaling activity initiated by (deployment x)"),
+                    ],
+                    vec![],
+                ),
+                "in_progress",
+            ),
+            (
+                "an unhealthy target of ours",
+                snap(
+                    vec![in_progress(), old_active()],
+                    vec![task(1, "RUNNING"), task(2, "RUNNING")],
+                    vec![target(1, "healthy"), target(2, "unhealthy")],
+                ),
+                "UnhealthyTarget",
+            ),
+            (
+                "an unhealthy target that is not ours",
+                snap(
+                    vec![in_progress(), old_active()],
+                    vec![task(1, "RUNNING")],
+                    vec![target(1, "healthy"), target(9, "unhealthy")],
+                ),
+                "in_progress",
+            ),
         ];
         for (name, snapshot, expected) in cases {
             assert_eq!(kind(&verdict(&snapshot, &watched())), expected, "{name}");
@@ -375,7 +663,11 @@ mod tests {
 
     #[test]
     fn unhealthy_within_the_grace_period_is_waited_out() {
-        let mut s = snap(vec![dep("ours", "PRIMARY", NEW, Some("IN_PROGRESS"), 2)], vec![task(1, "RUNNING")], vec![target(1, "unhealthy")]);
+        let mut s = snap(
+            vec![dep("ours", "PRIMARY", NEW, Some("IN_PROGRESS"), 2)],
+            vec![task(1, "RUNNING")],
+            vec![target(1, "unhealthy")],
+        );
         s.health_check_grace = Duration::from_secs(120);
         assert_eq!(kind(&verdict(&s, &watched())), "in_progress");
         s.health_check_grace = Duration::from_secs(30);
@@ -384,7 +676,11 @@ mod tests {
 
     #[test]
     fn max_failed_tasks_is_honoured() {
-        let s = snap(vec![dep("ours", "PRIMARY", NEW, Some("IN_PROGRESS"), 2)], vec![stopped(1, "x"), stopped(2, "y"), stopped(3, "z")], vec![]);
+        let s = snap(
+            vec![dep("ours", "PRIMARY", NEW, Some("IN_PROGRESS"), 2)],
+            vec![stopped(1, "x"), stopped(2, "y"), stopped(3, "z")],
+            vec![],
+        );
         let mut w = watched();
         w.max_failed_tasks = 4;
         assert_eq!(kind(&verdict(&s, &w)), "in_progress");
@@ -396,16 +692,25 @@ mod tests {
     fn rollback_targets() {
         let ok = rollback_target(&[dep("a", "PRIMARY", OLD, Some("COMPLETED"), 2)]);
         assert_eq!(ok, Ok(OLD.to_string()));
-        assert_eq!(rollback_target(&[dep("a", "PRIMARY", OLD, None, 2)]), Ok(OLD.to_string()));
+        assert_eq!(
+            rollback_target(&[dep("a", "PRIMARY", OLD, None, 2)]),
+            Ok(OLD.to_string())
+        );
         assert!(matches!(
             rollback_target(&[dep("b", "PRIMARY", NEW, Some("IN_PROGRESS"), 2), dep("a", "ACTIVE", OLD, Some("COMPLETED"), 2)]),
             Err(Busy::InProgress { deployment, .. }) if deployment == "b"
         ));
         assert!(matches!(
-            rollback_target(&[dep("b", "PRIMARY", NEW, None, 2), dep("a", "ACTIVE", OLD, None, 2)]),
+            rollback_target(&[
+                dep("b", "PRIMARY", NEW, None, 2),
+                dep("a", "ACTIVE", OLD, None, 2)
+            ]),
             Err(Busy::InProgress { .. })
         ));
-        assert_eq!(rollback_target(&[dep("b", "PRIMARY", NEW, Some("FAILED"), 2)]), Err(Busy::NoCompleted));
+        assert_eq!(
+            rollback_target(&[dep("b", "PRIMARY", NEW, Some("FAILED"), 2)]),
+            Err(Busy::NoCompleted)
+        );
         assert_eq!(rollback_target(&[]), Err(Busy::NoCompleted));
     }
 }

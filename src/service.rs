@@ -39,17 +39,30 @@ pub(crate) async fn preflight(
         .with_context(|| format!("failed to describe cluster `{}`", target.cluster))?;
     match clusters.clusters().first() {
         Some(c) if c.status() == Some("ACTIVE") => {}
-        Some(c) => bail!("cluster `{}` is {}, not ACTIVE", target.cluster, c.status().unwrap_or("in an unknown state")),
-        None => bail!("cluster `{}` not found (check the name and the AWS region)", target.cluster),
+        Some(c) => bail!(
+            "cluster `{}` is {}, not ACTIVE",
+            target.cluster,
+            c.status().unwrap_or("in an unknown state")
+        ),
+        None => bail!(
+            "cluster `{}` not found (check the name and the AWS region)",
+            target.cluster
+        ),
     }
     let deadline = Instant::now() + timeout;
     let mut said_waiting = false;
     let (previous, event_ids) = loop {
         let service = describe_service(aws, target).await?;
         if service.status() != Some("ACTIVE") {
-            bail!("service `{}` is {}, not ACTIVE", target.service, service.status().unwrap_or("in an unknown state"));
+            bail!(
+                "service `{}` is {}, not ACTIVE",
+                target.service,
+                service.status().unwrap_or("in an unknown state")
+            );
         }
-        let controller = service.deployment_controller().map(|c| c.r#type().as_str().to_string());
+        let controller = service
+            .deployment_controller()
+            .map(|c| c.r#type().as_str().to_string());
         if let Some(kind) = controller.filter(|k| k != "ECS") {
             bail!(
                 "service `{}` uses the {kind} deployment controller; deployer rolls services whose deployment controller is ECS (rolling update). Deploy {kind} services with their own tooling",
@@ -57,8 +70,20 @@ pub(crate) async fn preflight(
             );
         }
         match rollout::rollback_target(&deployments(&service)) {
-            Ok(previous) => break (previous, service.events().iter().filter_map(|e| e.id().map(String::from)).collect()),
-            Err(Busy::InProgress { deployment, task_definition }) if wait_for_idle && Instant::now() < deadline => {
+            Ok(previous) => {
+                break (
+                    previous,
+                    service
+                        .events()
+                        .iter()
+                        .filter_map(|e| e.id().map(String::from))
+                        .collect(),
+                );
+            }
+            Err(Busy::InProgress {
+                deployment,
+                task_definition,
+            }) if wait_for_idle && Instant::now() < deadline => {
                 if !said_waiting {
                     out.info(&format!("waiting for deployment {deployment} ({task_definition}) to finish (--wait-for-idle)"));
                     said_waiting = true;
@@ -69,7 +94,10 @@ pub(crate) async fn preflight(
                     () = interrupt.after(seen) => bail!("interrupted while waiting for deployment {deployment} to finish; nothing was changed"),
                 }
             }
-            Err(Busy::InProgress { deployment, task_definition }) => bail!(
+            Err(Busy::InProgress {
+                deployment,
+                task_definition,
+            }) => bail!(
                 "another deployment of service `{}` is in progress: {deployment} ({task_definition}); wait for it to finish or pass --wait-for-idle",
                 target.service
             ),
@@ -80,7 +108,11 @@ pub(crate) async fn preflight(
         }
     };
     let task_definition = describe_task_definition(aws, &previous).await?;
-    Ok(Live { task_definition_arn: previous, task_definition, event_ids })
+    Ok(Live {
+        task_definition_arn: previous,
+        task_definition,
+        event_ids,
+    })
 }
 
 /// The task definition as ECS stores it, read-only fields dropped.
@@ -94,17 +126,23 @@ pub(crate) async fn describe_task_definition(aws: &Aws, arn: &str) -> Result<Tas
         .send()
         .await
         .with_context(|| format!("failed to describe task definition `{arn}`"))?;
-    let body = raw.take().with_context(|| format!("no response body describing task definition `{arn}`"))?;
-    let mut value: serde_json::Value =
-        serde_json::from_slice(&body).with_context(|| format!("ECS sent unreadable JSON for task definition `{arn}`"))?;
-    Ok(TaskDefinition::from_described(value["taskDefinition"].take()))
+    let body = raw
+        .take()
+        .with_context(|| format!("no response body describing task definition `{arn}`"))?;
+    let mut value: serde_json::Value = serde_json::from_slice(&body)
+        .with_context(|| format!("ECS sent unreadable JSON for task definition `{arn}`"))?;
+    Ok(TaskDefinition::from_described(
+        value["taskDefinition"].take(),
+    ))
 }
 
 /// Registers the document as a new revision of its family; returns the new ARN.
 pub(crate) async fn register(aws: &Aws, td: &TaskDefinition) -> Result<String> {
     let family = td.family().to_string();
     // The typed builder only needs to pass validation; RawRequest sends the whole document instead.
-    let placeholder = aws_sdk_ecs::types::ContainerDefinition::builder().name("placeholder").build();
+    let placeholder = aws_sdk_ecs::types::ContainerDefinition::builder()
+        .name("placeholder")
+        .build();
     let out = aws
         .ecs
         .register_task_definition()
@@ -114,7 +152,9 @@ pub(crate) async fn register(aws: &Aws, td: &TaskDefinition) -> Result<String> {
         .interceptor(RawRequest(td.to_request_body()))
         .send()
         .await
-        .with_context(|| format!("failed to register a new revision of task definition family `{family}`"))?;
+        .with_context(|| {
+            format!("failed to register a new revision of task definition family `{family}`")
+        })?;
     out.task_definition()
         .and_then(|t| t.task_definition_arn())
         .map(String::from)
@@ -122,7 +162,12 @@ pub(crate) async fn register(aws: &Aws, td: &TaskDefinition) -> Result<String> {
 }
 
 /// Points the service at `task_definition`; returns the id of the deployment ECS created.
-pub(crate) async fn update(aws: &Aws, target: &Target, task_definition: &str, force_new_deployment: bool) -> Result<String> {
+pub(crate) async fn update(
+    aws: &Aws,
+    target: &Target,
+    task_definition: &str,
+    force_new_deployment: bool,
+) -> Result<String> {
     let out = aws
         .ecs
         .update_service()
@@ -132,9 +177,23 @@ pub(crate) async fn update(aws: &Aws, target: &Target, task_definition: &str, fo
         .force_new_deployment(force_new_deployment)
         .send()
         .await
-        .with_context(|| format!("failed to update service `{}` in cluster `{}` to `{task_definition}`", target.service, target.cluster))?;
+        .with_context(|| {
+            format!(
+                "failed to update service `{}` in cluster `{}` to `{task_definition}`",
+                target.service, target.cluster
+            )
+        })?;
     out.service()
-        .and_then(|s| s.deployments().iter().find(|d| d.status() == Some("PRIMARY")))
+        .and_then(|s| {
+            s.deployments()
+                .iter()
+                .find(|d| d.status() == Some("PRIMARY"))
+        })
         .and_then(|d| d.id().map(String::from))
-        .with_context(|| format!("UpdateService for `{}` returned no PRIMARY deployment", target.service))
+        .with_context(|| {
+            format!(
+                "UpdateService for `{}` returned no PRIMARY deployment",
+                target.service
+            )
+        })
 }

@@ -13,15 +13,25 @@ pub(crate) async fn command(target: &Target, aws: &Aws, out: &Output) -> RunResu
         Ok(service) => service,
         Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
     };
-    // An empty deployment id matches no task, so this snapshot lists only deployments and targets.
-    let mut watcher = Watcher::default();
+    // An empty deployment id matches no task, so this snapshot lists only deployments and targets;
+    // the events are printed below, so the watcher treats them as seen.
+    let seen = service
+        .events()
+        .iter()
+        .filter_map(|e| e.id().map(String::from))
+        .collect();
+    let mut watcher = Watcher::new(std::time::SystemTime::now(), seen);
     let snapshot = match watcher.snapshot(aws, target, "", out).await {
         Ok(snapshot) => snapshot,
         Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
     };
     let mut text = format!(
         "service {} in cluster {}: {} running of {} desired, task definition {}\n",
-        target.service, target.cluster, snapshot.running, snapshot.desired, snapshot.task_definition
+        target.service,
+        target.cluster,
+        snapshot.running,
+        snapshot.desired,
+        snapshot.task_definition
     );
     for d in &snapshot.deployments {
         let _ = writeln!(
@@ -34,7 +44,10 @@ pub(crate) async fn command(target: &Target, aws: &Aws, out: &Output) -> RunResu
             d.pending,
             d.failed,
             d.task_definition,
-            d.rollout_state_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+            d.rollout_state_reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
         );
     }
     for t in &snapshot.targets {
@@ -45,14 +58,23 @@ pub(crate) async fn command(target: &Target, aws: &Aws, out: &Output) -> RunResu
             t.port.map(|p| format!(":{p}")).unwrap_or_default(),
             t.target_group_name(),
             t.state,
-            t.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+            t.reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
         );
     }
     let events: Vec<_> = service.events().iter().take(10).collect();
     if !events.is_empty() {
         let _ = writeln!(text, "  last events:");
         for e in events.iter().rev() {
-            let at = e.created_at().and_then(|t| t.fmt(aws_sdk_ecs::primitives::DateTimeFormat::DateTime).ok()).unwrap_or_default();
+            let at = e
+                .created_at()
+                .and_then(|t| {
+                    t.fmt(aws_sdk_ecs::primitives::DateTimeFormat::DateTime)
+                        .ok()
+                })
+                .unwrap_or_default();
             let _ = writeln!(text, "    {at} {}", e.message().unwrap_or_default());
         }
     }

@@ -11,8 +11,15 @@ use std::path::Path;
 
 /// Fields DescribeTaskDefinition returns that RegisterTaskDefinition does not take.
 const READ_ONLY: &[&str] = &[
-    "taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities",
-    "registeredAt", "registeredBy", "deregisteredAt", "deleteRequestedAt",
+    "taskDefinitionArn",
+    "revision",
+    "status",
+    "requiresAttributes",
+    "compatibilities",
+    "registeredAt",
+    "registeredBy",
+    "deregisteredAt",
+    "deleteRequestedAt",
 ];
 
 #[derive(Clone, Copy)]
@@ -25,28 +32,69 @@ enum Kind {
 }
 
 const TOP_LEVEL: &[(&str, Kind)] = &[
-    ("family", Kind::Str), ("taskRoleArn", Kind::Str), ("executionRoleArn", Kind::Str),
-    ("networkMode", Kind::Str), ("containerDefinitions", Kind::Array), ("volumes", Kind::Array),
-    ("placementConstraints", Kind::Array), ("requiresCompatibilities", Kind::Array), ("cpu", Kind::Str),
-    ("memory", Kind::Str), ("tags", Kind::Array), ("pidMode", Kind::Str), ("ipcMode", Kind::Str),
-    ("proxyConfiguration", Kind::Object), ("inferenceAccelerators", Kind::Array),
-    ("ephemeralStorage", Kind::Object), ("runtimePlatform", Kind::Object), ("enableFaultInjection", Kind::Bool),
+    ("family", Kind::Str),
+    ("taskRoleArn", Kind::Str),
+    ("executionRoleArn", Kind::Str),
+    ("networkMode", Kind::Str),
+    ("containerDefinitions", Kind::Array),
+    ("volumes", Kind::Array),
+    ("placementConstraints", Kind::Array),
+    ("requiresCompatibilities", Kind::Array),
+    ("cpu", Kind::Str),
+    ("memory", Kind::Str),
+    ("tags", Kind::Array),
+    ("pidMode", Kind::Str),
+    ("ipcMode", Kind::Str),
+    ("proxyConfiguration", Kind::Object),
+    ("inferenceAccelerators", Kind::Array),
+    ("ephemeralStorage", Kind::Object),
+    ("runtimePlatform", Kind::Object),
+    ("enableFaultInjection", Kind::Bool),
 ];
 
 const CONTAINER: &[(&str, Kind)] = &[
-    ("name", Kind::Str), ("image", Kind::Str), ("repositoryCredentials", Kind::Object), ("cpu", Kind::Int),
-    ("memory", Kind::Int), ("memoryReservation", Kind::Int), ("links", Kind::Array), ("portMappings", Kind::Array),
-    ("essential", Kind::Bool), ("restartPolicy", Kind::Object), ("entryPoint", Kind::Array), ("command", Kind::Array),
-    ("environment", Kind::Array), ("environmentFiles", Kind::Array), ("mountPoints", Kind::Array),
-    ("volumesFrom", Kind::Array), ("linuxParameters", Kind::Object), ("secrets", Kind::Array),
-    ("dependsOn", Kind::Array), ("startTimeout", Kind::Int), ("stopTimeout", Kind::Int),
-    ("versionConsistency", Kind::Str), ("hostname", Kind::Str), ("user", Kind::Str),
-    ("workingDirectory", Kind::Str), ("disableNetworking", Kind::Bool), ("privileged", Kind::Bool),
-    ("readonlyRootFilesystem", Kind::Bool), ("dnsServers", Kind::Array), ("dnsSearchDomains", Kind::Array),
-    ("extraHosts", Kind::Array), ("dockerSecurityOptions", Kind::Array), ("interactive", Kind::Bool),
-    ("pseudoTerminal", Kind::Bool), ("dockerLabels", Kind::Object), ("ulimits", Kind::Array),
-    ("logConfiguration", Kind::Object), ("healthCheck", Kind::Object), ("systemControls", Kind::Array),
-    ("resourceRequirements", Kind::Array), ("firelensConfiguration", Kind::Object), ("credentialSpecs", Kind::Array),
+    ("name", Kind::Str),
+    ("image", Kind::Str),
+    ("repositoryCredentials", Kind::Object),
+    ("cpu", Kind::Int),
+    ("memory", Kind::Int),
+    ("memoryReservation", Kind::Int),
+    ("links", Kind::Array),
+    ("portMappings", Kind::Array),
+    ("essential", Kind::Bool),
+    ("restartPolicy", Kind::Object),
+    ("entryPoint", Kind::Array),
+    ("command", Kind::Array),
+    ("environment", Kind::Array),
+    ("environmentFiles", Kind::Array),
+    ("mountPoints", Kind::Array),
+    ("volumesFrom", Kind::Array),
+    ("linuxParameters", Kind::Object),
+    ("secrets", Kind::Array),
+    ("dependsOn", Kind::Array),
+    ("startTimeout", Kind::Int),
+    ("stopTimeout", Kind::Int),
+    ("versionConsistency", Kind::Str),
+    ("hostname", Kind::Str),
+    ("user", Kind::Str),
+    ("workingDirectory", Kind::Str),
+    ("disableNetworking", Kind::Bool),
+    ("privileged", Kind::Bool),
+    ("readonlyRootFilesystem", Kind::Bool),
+    ("dnsServers", Kind::Array),
+    ("dnsSearchDomains", Kind::Array),
+    ("extraHosts", Kind::Array),
+    ("dockerSecurityOptions", Kind::Array),
+    ("interactive", Kind::Bool),
+    ("pseudoTerminal", Kind::Bool),
+    ("dockerLabels", Kind::Object),
+    ("ulimits", Kind::Array),
+    ("logConfiguration", Kind::Object),
+    ("healthCheck", Kind::Object),
+    ("systemControls", Kind::Array),
+    ("resourceRequirements", Kind::Array),
+    ("firelensConfiguration", Kind::Object),
+    ("credentialSpecs", Kind::Array),
 ];
 
 /// A task definition in RegisterTaskDefinition's shape.
@@ -75,31 +123,45 @@ impl TaskDefinition {
     /// A JSON or YAML file, validated; `describe-task-definition` output is unwrapped.
     pub(crate) fn load(path: &Path) -> Result<TaskDefinition> {
         let name = path.display();
-        let text = std::fs::read_to_string(path).with_context(|| format!("failed to read task definition file `{name}`"))?;
-        let is_json = path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("failed to read task definition file `{name}`"))?;
+        let is_json =
+            path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
         let value: Value = if is_json {
-            serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("invalid task definition `{name}`: not valid JSON: {e}"))?
+            serde_json::from_str(&text).map_err(|e| {
+                anyhow::anyhow!("invalid task definition `{name}`: not valid JSON: {e}")
+            })?
         } else {
-            serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid task definition `{name}`: not valid YAML: {e}"))?
+            serde_yaml::from_str(&text).map_err(|e| {
+                anyhow::anyhow!("invalid task definition `{name}`: not valid YAML: {e}")
+            })?
         };
         let value = match value {
-            Value::Object(mut map) if map.contains_key("taskDefinition") => map.remove("taskDefinition").unwrap_or(Value::Null),
+            Value::Object(mut map) if map.contains_key("taskDefinition") => {
+                map.remove("taskDefinition").unwrap_or(Value::Null)
+            }
             other => other,
         };
         let td = TaskDefinition::from_described(value);
-        td.validate().with_context(|| format!("invalid task definition `{name}`"))?;
+        td.validate()
+            .with_context(|| format!("invalid task definition `{name}`"))?;
         Ok(td)
     }
 
     /// Checks the shape and types RegisterTaskDefinition would otherwise reject (after a write attempt).
     pub(crate) fn validate(&self) -> Result<()> {
         let Value::Object(map) = &self.0 else {
-            bail!("expected a JSON/YAML object at the top level, found {}", kind_of(&self.0));
+            bail!(
+                "expected a JSON/YAML object at the top level, found {}",
+                kind_of(&self.0)
+            );
         };
         check_fields(map, TOP_LEVEL, "")?;
         match map.get("family") {
             Some(Value::String(f)) if valid_family(f) => {}
-            Some(Value::String(f)) => bail!("field `family` is `{f}`: expected 1-255 letters, digits, hyphens or underscores"),
+            Some(Value::String(f)) => bail!(
+                "field `family` is `{f}`: expected 1-255 letters, digits, hyphens or underscores"
+            ),
             _ => bail!("field `family` is missing: expected the task definition family name"),
         }
         if let Some(Value::String(mode)) = map.get("networkMode")
@@ -117,7 +179,10 @@ impl TaskDefinition {
         for (i, container) in containers.iter().enumerate() {
             let at = format!("containerDefinitions[{i}]");
             let Value::Object(c) = container else {
-                bail!("field `{at}` must be an object, found {}", kind_of(container));
+                bail!(
+                    "field `{at}` must be an object, found {}",
+                    kind_of(container)
+                );
             };
             check_fields(c, CONTAINER, &format!("{at}."))?;
             let Some(Value::String(name)) = c.get("name") else {
@@ -135,14 +200,19 @@ impl TaskDefinition {
                     let ok = pair.get("name").is_some_and(Value::is_string)
                         && pair.get("value").is_none_or(Value::is_string);
                     if !ok {
-                        bail!("field `{at}.environment[{j}]` must be {{\"name\": string, \"value\": string}}, found {pair}");
+                        bail!(
+                            "field `{at}.environment[{j}]` must be {{\"name\": string, \"value\": string}}, found {pair}"
+                        );
                     }
                 }
             }
             if let Some(Value::Array(ports)) = c.get("portMappings") {
                 for (j, port) in ports.iter().enumerate() {
                     if !port.get("containerPort").is_none_or(|p| p.is_u64()) {
-                        bail!("field `{at}.portMappings[{j}].containerPort` must be an integer, found {}", port["containerPort"]);
+                        bail!(
+                            "field `{at}.portMappings[{j}].containerPort` must be an integer, found {}",
+                            port["containerPort"]
+                        );
                     }
                 }
             }
@@ -151,35 +221,59 @@ impl TaskDefinition {
     }
 
     pub(crate) fn family(&self) -> &str {
-        self.0.get("family").and_then(Value::as_str).unwrap_or_default()
+        self.0
+            .get("family")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 
     fn containers(&self) -> impl Iterator<Item = &Map<String, Value>> {
-        self.0.get("containerDefinitions").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_object)
+        self.0
+            .get("containerDefinitions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object)
     }
 
     pub(crate) fn container_names(&self) -> Vec<String> {
-        self.containers().filter_map(|c| c.get("name")?.as_str().map(String::from)).collect()
+        self.containers()
+            .filter_map(|c| c.get("name")?.as_str().map(String::from))
+            .collect()
     }
 
     #[cfg(test)]
     pub(crate) fn image_of(&self, container: &str) -> Option<String> {
-        self.containers().find(|c| c.get("name").and_then(Value::as_str) == Some(container))?.get("image")?.as_str().map(String::from)
+        self.containers()
+            .find(|c| c.get("name").and_then(Value::as_str) == Some(container))?
+            .get("image")?
+            .as_str()
+            .map(String::from)
     }
 
     pub(crate) fn awslogs(&self, container: &str) -> Option<AwsLogs> {
-        let c = self.containers().find(|c| c.get("name").and_then(Value::as_str) == Some(container))?;
+        let c = self
+            .containers()
+            .find(|c| c.get("name").and_then(Value::as_str) == Some(container))?;
         let log = c.get("logConfiguration")?;
         if log.get("logDriver")?.as_str()? != "awslogs" {
             return None;
         }
         let options = log.get("options")?;
         let opt = |k: &str| options.get(k).and_then(Value::as_str).map(String::from);
-        Some(AwsLogs { group: opt("awslogs-group")?, region: opt("awslogs-region"), stream_prefix: opt("awslogs-stream-prefix") })
+        Some(AwsLogs {
+            group: opt("awslogs-group")?,
+            region: opt("awslogs-region"),
+            stream_prefix: opt("awslogs-stream-prefix"),
+        })
     }
 
     /// Applies the user's image and environment changes. Unknown containers are refused.
-    pub(crate) fn apply(&self, images: &[ImageChange], envs: &[EnvChange]) -> Result<TaskDefinition> {
+    pub(crate) fn apply(
+        &self,
+        images: &[ImageChange],
+        envs: &[EnvChange],
+    ) -> Result<TaskDefinition> {
         let names = self.container_names();
         let resolve = |container: &Option<String>, what: &str| -> Result<String> {
             match container {
@@ -199,18 +293,35 @@ impl TaskDefinition {
             }
         };
         let mut doc = self.0.clone();
-        let containers = doc["containerDefinitions"].as_array_mut().expect("validated: containerDefinitions is a list");
+        let containers = doc["containerDefinitions"]
+            .as_array_mut()
+            .expect("validated: containerDefinitions is a list");
         for change in images {
             let name = resolve(&change.container, &format!("--image `{}`", change.image.0))?;
-            let c = containers.iter_mut().find(|c| c["name"] == name.as_str()).expect("resolved above");
+            let c = containers
+                .iter_mut()
+                .find(|c| c["name"] == name.as_str())
+                .expect("resolved above");
             c["image"] = json!(change.image.0);
         }
         for change in envs {
             let name = resolve(&change.container, &format!("--env `{}`", change.key))?;
-            let c = containers.iter_mut().find(|c| c["name"] == name.as_str()).expect("resolved above");
-            let env = c.as_object_mut().expect("validated: a container is an object").entry("environment").or_insert_with(|| json!([]));
-            let list = env.as_array_mut().context("field `environment` is not a list")?;
-            match list.iter_mut().find(|pair| pair["name"] == change.key.as_str()) {
+            let c = containers
+                .iter_mut()
+                .find(|c| c["name"] == name.as_str())
+                .expect("resolved above");
+            let env = c
+                .as_object_mut()
+                .expect("validated: a container is an object")
+                .entry("environment")
+                .or_insert_with(|| json!([]));
+            let list = env
+                .as_array_mut()
+                .context("field `environment` is not a list")?;
+            match list
+                .iter_mut()
+                .find(|pair| pair["name"] == change.key.as_str())
+            {
                 Some(pair) => pair["value"] = json!(change.value),
                 None => list.push(json!({"name": change.key, "value": change.value})),
             }
@@ -237,7 +348,11 @@ impl TaskDefinition {
 }
 
 fn valid_family(family: &str) -> bool {
-    !family.is_empty() && family.len() <= 255 && family.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !family.is_empty()
+        && family.len() <= 255
+        && family
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn kind_of(value: &Value) -> &'static str {
@@ -255,7 +370,10 @@ fn check_fields(map: &Map<String, Value>, known: &[(&str, Kind)], prefix: &str) 
     for (key, value) in map {
         let Some((_, kind)) = known.iter().find(|(k, _)| k == key) else {
             let names: Vec<&str> = known.iter().map(|(k, _)| *k).collect();
-            bail!("unknown field `{prefix}{key}`: expected one of {}", names.join(", "));
+            bail!(
+                "unknown field `{prefix}{key}`: expected one of {}",
+                names.join(", ")
+            );
         };
         let ok = match kind {
             Kind::Str => value.is_string(),
@@ -272,7 +390,10 @@ fn check_fields(map: &Map<String, Value>, known: &[(&str, Kind)], prefix: &str) 
                 Kind::Array => "a list",
                 Kind::Object => "an object",
             };
-            bail!("field `{prefix}{key}` must be {expected}, found {} {value}", kind_of(value));
+            bail!(
+                "field `{prefix}{key}` must be {expected}, found {} {value}",
+                kind_of(value)
+            );
         }
     }
     Ok(())
@@ -303,7 +424,14 @@ fn is_empty(value: &Value) -> bool {
 
 /// Lists of objects with a `name` (containers, environment, secrets) are compared by name.
 fn by_name(items: &[Value]) -> Option<Vec<(String, &Value)>> {
-    items.iter().map(|i| i.get("name").and_then(Value::as_str).map(|n| (n.to_string(), i))).collect()
+    items
+        .iter()
+        .map(|i| {
+            i.get("name")
+                .and_then(Value::as_str)
+                .map(|n| (n.to_string(), i))
+        })
+        .collect()
 }
 
 fn diff_value(path: &str, old: &Value, new: &Value, lines: &mut Vec<String>) {
@@ -324,19 +452,44 @@ fn diff_value(path: &str, old: &Value, new: &Value, lines: &mut Vec<String>) {
             keys.sort();
             keys.dedup();
             for key in keys {
-                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
-                diff_value(&child, a.get(key).unwrap_or(&Value::Null), b.get(key).unwrap_or(&Value::Null), lines);
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                diff_value(
+                    &child,
+                    a.get(key).unwrap_or(&Value::Null),
+                    b.get(key).unwrap_or(&Value::Null),
+                    lines,
+                );
             }
         }
         (Value::Array(a), Value::Array(b)) if by_name(a).is_some() && by_name(b).is_some() => {
-            let (a, b) = (by_name(a).unwrap_or_default(), by_name(b).unwrap_or_default());
-            let mut names: Vec<&String> = a.iter().map(|(n, _)| n).chain(b.iter().map(|(n, _)| n)).collect();
+            let (a, b) = (
+                by_name(a).unwrap_or_default(),
+                by_name(b).unwrap_or_default(),
+            );
+            let mut names: Vec<&String> = a
+                .iter()
+                .map(|(n, _)| n)
+                .chain(b.iter().map(|(n, _)| n))
+                .collect();
             names.sort();
             names.dedup();
             for name in names {
-                let find = |list: &[(String, &Value)]| list.iter().find(|(n, _)| n == name).map(|(_, v)| (*v).clone());
+                let find = |list: &[(String, &Value)]| {
+                    list.iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, v)| (*v).clone())
+                };
                 let child = format!("{path}.{name}");
-                diff_value(&child, &find(&a).unwrap_or(Value::Null), &find(&b).unwrap_or(Value::Null), lines);
+                diff_value(
+                    &child,
+                    &find(&a).unwrap_or(Value::Null),
+                    &find(&b).unwrap_or(Value::Null),
+                    lines,
+                );
             }
         }
         _ if hide => lines.push(match (old.is_null(), new.is_null()) {
@@ -369,32 +522,59 @@ mod tests {
     fn apply_changes_only_what_was_asked() {
         let base = two_containers();
         let new = base
-            .apply(&[parse_image_change("web=app:v2").unwrap()], &[parse_env_change("proxy:B=2").unwrap()])
+            .apply(
+                &[parse_image_change("web=app:v2").unwrap()],
+                &[parse_env_change("proxy:B=2").unwrap()],
+            )
             .unwrap();
         assert_eq!(new.image_of("web").as_deref(), Some("app:v2"));
         assert_eq!(new.image_of("proxy").as_deref(), Some("envoy:1"));
-        assert_eq!(new.0["containerDefinitions"][1]["environment"], json!([{"name": "B", "value": "2"}]));
-        assert_eq!(new.diff(&base), vec![
-            "+ containerDefinitions.proxy.environment.B (value hidden)".to_string(),
-            "~ containerDefinitions.web.image: \"app:v1\" -> \"app:v2\"".to_string(),
-        ]);
+        assert_eq!(
+            new.0["containerDefinitions"][1]["environment"],
+            json!([{"name": "B", "value": "2"}])
+        );
+        assert_eq!(
+            new.diff(&base),
+            vec![
+                "+ containerDefinitions.proxy.environment.B (value hidden)".to_string(),
+                "~ containerDefinitions.web.image: \"app:v1\" -> \"app:v2\"".to_string(),
+            ]
+        );
     }
 
     #[test]
     fn bare_image_needs_a_single_container() {
-        let err = two_containers().apply(&[parse_image_change("app:v2").unwrap()], &[]).unwrap_err();
-        assert!(err.to_string().contains("does not say which container"), "{err}");
-        let err = two_containers().apply(&[parse_image_change("db=app:v2").unwrap()], &[]).unwrap_err();
-        assert!(err.to_string().contains("`db`") && err.to_string().contains("web, proxy"), "{err}");
+        let err = two_containers()
+            .apply(&[parse_image_change("app:v2").unwrap()], &[])
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("does not say which container"),
+            "{err}"
+        );
+        let err = two_containers()
+            .apply(&[parse_image_change("db=app:v2").unwrap()], &[])
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("`db`") && err.to_string().contains("web, proxy"),
+            "{err}"
+        );
     }
 
     #[test]
     fn described_defaults_do_not_count_as_changes() {
-        let file = td(json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "a:1"}]}));
-        let live = TaskDefinition::from_described(json!({"family": "web", "revision": 4, "status": "ACTIVE",
-            "volumes": [], "containerDefinitions": [{"name": "web", "image": "a:1", "mountPoints": [], "environment": []}]}));
+        let file =
+            td(json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "a:1"}]}));
+        let live = TaskDefinition::from_described(
+            json!({"family": "web", "revision": 4, "status": "ACTIVE",
+            "volumes": [], "containerDefinitions": [{"name": "web", "image": "a:1", "mountPoints": [], "environment": []}]}),
+        );
         assert!(file.same_as(&live));
-        assert!(!file.apply(&[parse_image_change("a:2").unwrap()], &[]).unwrap().same_as(&live));
+        assert!(
+            !file
+                .apply(&[parse_image_change("a:2").unwrap()], &[])
+                .unwrap()
+                .same_as(&live)
+        );
     }
 
     #[test]
@@ -402,19 +582,50 @@ mod tests {
         let cases = [
             (json!([]), "top level"),
             (json!({"containerDefinitions": []}), "`family` is missing"),
-            (json!({"family": "web"}), "`containerDefinitions` is missing"),
-            (json!({"family": "web", "containerDefinitions": []}), "is empty"),
-            (json!({"family": "w b", "containerDefinitions": [{"name": "a", "image": "b"}]}), "`family` is `w b`"),
-            (json!({"family": "web", "containerDefinitions": [{"image": "b"}]}), "`containerDefinitions[0].name` is missing"),
-            (json!({"family": "web", "containerDefinitions": [{"name": "a"}]}), "`containerDefinitions[0].image` is missing"),
-            (json!({"family": "web", "containerDefinitions": [{"name": "a", "image": "b", "memory": "512"}]}),
-                "`containerDefinitions[0].memory` must be an integer"),
-            (json!({"family": "web", "cpu": 256, "containerDefinitions": [{"name": "a", "image": "b"}]}), "`cpu` must be a string"),
-            (json!({"family": "web", "containerDefnitions": []}), "unknown field `containerDefnitions`"),
-            (json!({"family": "web", "networkMode": "vpc", "containerDefinitions": [{"name": "a", "image": "b"}]}), "networkMode"),
-            (json!({"family": "web", "containerDefinitions": [{"name": "a", "image": "b", "environment": [{"name": "X", "value": 1}]}]}),
-                "`containerDefinitions[0].environment[0]`"),
-            (json!({"family": "web", "containerDefinitions": [{"name": "a", "image": "b"}, {"name": "a", "image": "c"}]}), "used twice"),
+            (
+                json!({"family": "web"}),
+                "`containerDefinitions` is missing",
+            ),
+            (
+                json!({"family": "web", "containerDefinitions": []}),
+                "is empty",
+            ),
+            (
+                json!({"family": "w b", "containerDefinitions": [{"name": "a", "image": "b"}]}),
+                "`family` is `w b`",
+            ),
+            (
+                json!({"family": "web", "containerDefinitions": [{"image": "b"}]}),
+                "`containerDefinitions[0].name` is missing",
+            ),
+            (
+                json!({"family": "web", "containerDefinitions": [{"name": "a"}]}),
+                "`containerDefinitions[0].image` is missing",
+            ),
+            (
+                json!({"family": "web", "containerDefinitions": [{"name": "a", "image": "b", "memory": "512"}]}),
+                "`containerDefinitions[0].memory` must be an integer",
+            ),
+            (
+                json!({"family": "web", "cpu": 256, "containerDefinitions": [{"name": "a", "image": "b"}]}),
+                "`cpu` must be a string",
+            ),
+            (
+                json!({"family": "web", "containerDefnitions": []}),
+                "unknown field `containerDefnitions`",
+            ),
+            (
+                json!({"family": "web", "networkMode": "vpc", "containerDefinitions": [{"name": "a", "image": "b"}]}),
+                "networkMode",
+            ),
+            (
+                json!({"family": "web", "containerDefinitions": [{"name": "a", "image": "b", "environment": [{"name": "X", "value": 1}]}]}),
+                "`containerDefinitions[0].environment[0]`",
+            ),
+            (
+                json!({"family": "web", "containerDefinitions": [{"name": "a", "image": "b"}, {"name": "a", "image": "c"}]}),
+                "used twice",
+            ),
         ];
         for (value, expected) in cases {
             let err = td(value.clone()).validate().unwrap_err().to_string();

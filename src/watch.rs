@@ -4,7 +4,9 @@
 use crate::aws::Aws;
 use crate::config::Target;
 use crate::output::Output;
-use crate::rollout::{self, ContainerView, DeploymentView, Failure, Snapshot, TargetView, TaskView, Verdict, Watched};
+use crate::rollout::{
+    self, ContainerView, DeploymentView, Failure, Snapshot, TargetView, TaskView, Verdict, Watched,
+};
 use anyhow::{Context, Result, bail};
 use aws_sdk_ecs::types::{DesiredStatus, Service};
 use serde_json::json;
@@ -20,7 +22,8 @@ impl Interrupt {
     pub(crate) fn listen() -> Interrupt {
         let (tx, rx) = watch::channel(0u32);
         tokio::spawn(async move {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             loop {
                 let term_recv = async {
                     match term.as_mut() {
@@ -35,6 +38,13 @@ impl Interrupt {
                 tx.send_modify(|n| *n += 1);
             }
         });
+        Interrupt(rx)
+    }
+
+    /// For read-only commands: never fires, and leaves SIGINT's default (exit) in place.
+    pub(crate) fn none() -> Interrupt {
+        let (tx, rx) = watch::channel(0u32);
+        std::mem::forget(tx);
         Interrupt(rx)
     }
 
@@ -64,7 +74,11 @@ impl Watcher {
     /// Prints only events after `since`, and never those in `already_seen` (ids read before the deploy,
     /// which guards against clock skew between this machine and ECS).
     pub(crate) fn new(since: SystemTime, already_seen: HashSet<String>) -> Watcher {
-        Watcher { since: Some(since - Duration::from_secs(5)), seen_events: already_seen, ..Default::default() }
+        Watcher {
+            since: Some(since - Duration::from_secs(5)),
+            seen_events: already_seen,
+            ..Default::default()
+        }
     }
 
     /// The ids of every event printed or skipped so far, to hand on to the next watch.
@@ -77,22 +91,38 @@ impl Watcher {
         let mut fresh: Vec<(aws_sdk_ecs::primitives::DateTime, String, String)> = Vec::new();
         for event in service.events() {
             let id = event.id().unwrap_or_default().to_string();
-            let Some(at) = event.created_at() else { continue };
-            let after_start = self.since.is_none_or(|since| SystemTime::try_from(*at).is_ok_and(|t| t >= since));
+            let Some(at) = event.created_at() else {
+                continue;
+            };
+            let after_start = self
+                .since
+                .is_none_or(|since| SystemTime::try_from(*at).is_ok_and(|t| t >= since));
             if after_start && self.seen_events.insert(id.clone()) {
                 fresh.push((*at, id, event.message().unwrap_or_default().to_string()));
             }
         }
-        fresh.sort_by(|a, b| a.0.secs().cmp(&b.0.secs()).then(a.0.subsec_nanos().cmp(&b.0.subsec_nanos())));
+        fresh.sort_by(|a, b| {
+            a.0.secs()
+                .cmp(&b.0.secs())
+                .then(a.0.subsec_nanos().cmp(&b.0.subsec_nanos()))
+        });
         for (at, _, message) in fresh {
-            let at = at.fmt(aws_sdk_ecs::primitives::DateTimeFormat::DateTime).unwrap_or_default();
+            let at = at
+                .fmt(aws_sdk_ecs::primitives::DateTimeFormat::DateTime)
+                .unwrap_or_default();
             out.service_event(&at, &message);
             self.events.push((at, message));
         }
     }
 
     /// One look at the service, its tasks of `deployment_id` and its target groups.
-    pub(crate) async fn snapshot(&mut self, aws: &Aws, target: &Target, deployment_id: &str, out: &Output) -> Result<Snapshot> {
+    pub(crate) async fn snapshot(
+        &mut self,
+        aws: &Aws,
+        target: &Target,
+        deployment_id: &str,
+        out: &Output,
+    ) -> Result<Snapshot> {
         let service = describe_service(aws, target).await?;
         self.print_events(&service, out);
         let mut arns = Vec::new();
@@ -106,13 +136,22 @@ impl Watcher {
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
-                let page = page.with_context(|| format!("failed to list the tasks of service `{}`", target.service))?;
+                let page = page.with_context(|| {
+                    format!("failed to list the tasks of service `{}`", target.service)
+                })?;
                 arns.extend(page.task_arns().iter().cloned());
             }
         }
-        let wanted: Vec<String> =
-            arns.into_iter().filter(|a| !self.foreign.contains(a) && !self.stopped.contains_key(a)).collect();
-        let mut tasks: Vec<TaskView> = self.stopped.values().filter(|t| t.started_by == deployment_id).cloned().collect();
+        let wanted: Vec<String> = arns
+            .into_iter()
+            .filter(|a| !self.foreign.contains(a) && !self.stopped.contains_key(a))
+            .collect();
+        let mut tasks: Vec<TaskView> = self
+            .stopped
+            .values()
+            .filter(|t| t.started_by == deployment_id)
+            .cloned()
+            .collect();
         for chunk in wanted.chunks(100) {
             let described = aws
                 .ecs
@@ -121,14 +160,17 @@ impl Watcher {
                 .set_tasks(Some(chunk.to_vec()))
                 .send()
                 .await
-                .with_context(|| format!("failed to describe the tasks of service `{}`", target.service))?;
+                .with_context(|| {
+                    format!(
+                        "failed to describe the tasks of service `{}`",
+                        target.service
+                    )
+                })?;
             for task in described.tasks() {
                 let view = self.task_view(task);
                 if view.started_by != deployment_id {
                     // Tasks never change deployments: no need to describe this one again.
-                    if view.last_status == "STOPPED" || !deployment_id.is_empty() {
-                        self.foreign.insert(view.arn.clone());
-                    }
+                    self.foreign.insert(view.arn.clone());
                     continue;
                 }
                 if view.last_status == "STOPPED" {
@@ -137,8 +179,11 @@ impl Watcher {
                 tasks.push(view);
             }
         }
-        let target_groups: Vec<String> =
-            service.load_balancers().iter().filter_map(|lb| lb.target_group_arn().map(String::from)).collect();
+        let target_groups: Vec<String> = service
+            .load_balancers()
+            .iter()
+            .filter_map(|lb| lb.target_group_arn().map(String::from))
+            .collect();
         let mut targets = Vec::new();
         for tg in &target_groups {
             let health = aws
@@ -152,9 +197,16 @@ impl Watcher {
                 let h = d.target_health();
                 targets.push(TargetView {
                     target_group: tg.clone(),
-                    id: d.target().and_then(|t| t.id()).unwrap_or_default().to_string(),
+                    id: d
+                        .target()
+                        .and_then(|t| t.id())
+                        .unwrap_or_default()
+                        .to_string(),
                     port: d.target().and_then(|t| t.port()),
-                    state: h.and_then(|h| h.state()).map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    state: h
+                        .and_then(|h| h.state())
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
                     reason: h.and_then(|h| h.reason()).map(|r| r.as_str().to_string()),
                     description: h.and_then(|h| h.description()).map(String::from),
                 });
@@ -162,7 +214,8 @@ impl Watcher {
         }
         let config = service.deployment_configuration();
         let ecs_rolls_back = config.is_some_and(|c| {
-            c.deployment_circuit_breaker().is_some_and(|b| b.enable() && b.rollback())
+            c.deployment_circuit_breaker()
+                .is_some_and(|b| b.enable() && b.rollback())
                 || c.alarms().is_some_and(|a| a.enable() && a.rollback())
         });
         Ok(Snapshot {
@@ -173,7 +226,12 @@ impl Watcher {
             tasks,
             target_groups,
             targets,
-            health_check_grace: Duration::from_secs(service.health_check_grace_period_seconds().unwrap_or(0).max(0) as u64),
+            health_check_grace: Duration::from_secs(
+                service
+                    .health_check_grace_period_seconds()
+                    .unwrap_or(0)
+                    .max(0) as u64,
+            ),
             ecs_rolls_back,
         })
     }
@@ -181,7 +239,12 @@ impl Watcher {
     fn task_view(&mut self, task: &aws_sdk_ecs::types::Task) -> TaskView {
         let arn = task.task_arn().unwrap_or_default().to_string();
         let last_status = task.last_status().unwrap_or_default().to_string();
-        let running_for = (last_status == "RUNNING").then(|| self.first_running.entry(arn.clone()).or_insert_with(Instant::now).elapsed());
+        let running_for = (last_status == "RUNNING").then(|| {
+            self.first_running
+                .entry(arn.clone())
+                .or_insert_with(Instant::now)
+                .elapsed()
+        });
         let ip = task
             .attachments()
             .iter()
@@ -199,7 +262,10 @@ impl Watcher {
             started_by: task.started_by().unwrap_or_default().to_string(),
             last_status,
             health_status: task.health_status().map(|h| h.as_str().to_string()),
-            stopped_reason: task.stopped_reason().filter(|r| !r.is_empty()).map(String::from),
+            stopped_reason: task
+                .stopped_reason()
+                .filter(|r| !r.is_empty())
+                .map(String::from),
             stop_code: task.stop_code().map(|c| c.as_str().to_string()),
             containers: task
                 .containers()
@@ -224,14 +290,23 @@ pub(crate) async fn describe_service(aws: &Aws, target: &Target) -> Result<Servi
         .services(&target.service)
         .send()
         .await
-        .with_context(|| format!("failed to describe service `{}` in cluster `{}`", target.service, target.cluster))?;
+        .with_context(|| {
+            format!(
+                "failed to describe service `{}` in cluster `{}`",
+                target.service, target.cluster
+            )
+        })?;
     match out.services().first() {
         Some(service) => Ok(service.clone()),
         None => bail!(
             "service `{}` not found in cluster `{}`{}",
             target.service,
             target.cluster,
-            out.failures().first().and_then(|f| f.reason()).map(|r| format!(" ({r})")).unwrap_or_default()
+            out.failures()
+                .first()
+                .and_then(|f| f.reason())
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
         ),
     }
 }
@@ -279,7 +354,10 @@ pub(crate) async fn until_verdict(
     let mut unchanged_polls = 0u32;
     let mut last_error: Option<String> = None;
     loop {
-        match watcher.snapshot(aws, target, &watched.deployment_id, out).await {
+        match watcher
+            .snapshot(aws, target, &watched.deployment_id, out)
+            .await
+        {
             Ok(snapshot) => {
                 last_error = None;
                 let verdict = rollout::verdict(&snapshot, watched);
@@ -294,7 +372,13 @@ pub(crate) async fn until_verdict(
                             last_progress = summary;
                         }
                     }
-                    done => return WatchEnd { verdict: done, snapshot: last, watcher },
+                    done => {
+                        return WatchEnd {
+                            verdict: done,
+                            snapshot: last,
+                            watcher,
+                        };
+                    }
                 }
                 unchanged_polls = if changed { 0 } else { unchanged_polls + 1 };
             }
@@ -310,10 +394,19 @@ pub(crate) async fn until_verdict(
         let now = Instant::now();
         if now >= deadline {
             let progress = last_error.map_or(last_progress, |e| format!("last error: {e}"));
-            return WatchEnd { verdict: Verdict::Failed(Failure::Timeout { waited: timeout, progress }), snapshot: last, watcher };
+            return WatchEnd {
+                verdict: Verdict::Failed(Failure::Timeout {
+                    waited: timeout,
+                    progress,
+                }),
+                snapshot: last,
+                watcher,
+            };
         }
         // About 1 s while things move; up to 5 s while nothing changes.
-        let pause = Duration::from_millis((1000.0 * 1.25f64.powi(unchanged_polls.min(8) as i32)).min(5000.0) as u64);
+        let pause = Duration::from_millis(
+            (1000.0 * 1.25f64.powi(unchanged_polls.min(8) as i32)).min(5000.0) as u64,
+        );
         tokio::select! {
             () = tokio::time::sleep(pause.min(deadline - now)) => {}
             () = interrupt.after(signals_seen) => {

@@ -6,7 +6,9 @@
 //! calls that carry whole task definitions we let the SDK build, sign and retry the request as
 //! usual and swap in the document (`RawRequest`), or keep the response body as it came (`RawResponse`).
 
-use aws_sdk_ecs::config::interceptors::{AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextMut};
+use aws_sdk_ecs::config::interceptors::{
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
+};
 use aws_sdk_ecs::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_types::body::SdkBody;
 use std::sync::{Arc, Mutex};
@@ -30,7 +32,9 @@ impl Intercept for RawRequest {
     ) -> Result<(), BoxError> {
         let request = context.request_mut();
         *request.body_mut() = SdkBody::from(self.0.clone());
-        request.headers_mut().insert("content-length", self.0.len().to_string());
+        request
+            .headers_mut()
+            .insert("content-length", self.0.len().to_string());
         Ok(())
     }
 }
@@ -41,7 +45,10 @@ pub(crate) struct RawResponse(Arc<Mutex<Option<Vec<u8>>>>);
 
 impl RawResponse {
     pub(crate) fn take(&self) -> Option<Vec<u8>> {
-        self.0.lock().expect("no thread panics while holding this lock").take()
+        self.0
+            .lock()
+            .expect("no thread panics while holding this lock")
+            .take()
     }
 }
 
@@ -57,7 +64,10 @@ impl Intercept for RawResponse {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(bytes) = context.response().body().bytes() {
-            *self.0.lock().expect("no thread panics while holding this lock") = Some(bytes.to_vec());
+            *self
+                .0
+                .lock()
+                .expect("no thread panics while holding this lock") = Some(bytes.to_vec());
         }
         Ok(())
     }

@@ -5,7 +5,13 @@ use crate::lab::Lab;
 #[test]
 fn nothing_to_deploy_exits_0_without_writes() {
     let lab = Lab::service(&[]);
-    let run = lab.deployer(&["deploy", "--image", "registry.lab/app:v1", "--output", "json"]);
+    let run = lab.deployer(&[
+        "deploy",
+        "--image",
+        "registry.lab/app:v1",
+        "--output",
+        "json",
+    ]);
     run.code(0).says("nothing to deploy");
     assert_eq!(run.result()["outcome"], "unchanged");
     lab.assert_no_writes();
@@ -16,14 +22,29 @@ fn force_new_deployment_redeploys_the_same_revision() {
     let lab = Lab::service(&[]);
     let run = lab.deployer(&["deploy", "--force-new-deployment", "--output", "json"]);
     run.code(0);
-    assert_eq!(run.result()["task_definition_arn"], lab.task_definition_arn.as_str());
-    assert!(lab.writes().iter().all(|w| w["action"] != "ecs:RegisterTaskDefinition"));
+    assert_eq!(
+        run.result()["task_definition_arn"],
+        lab.task_definition_arn.as_str()
+    );
+    assert!(
+        lab.writes()
+            .iter()
+            .all(|w| w["action"] != "ecs:RegisterTaskDefinition")
+    );
 }
 
 #[test]
 fn plan_prints_the_diff_and_writes_nothing() {
     let lab = Lab::service(&[]);
-    let run = lab.deployer(&["plan", "--image", &lab.image("v2"), "--env", "web:GREETING=hi", "--output", "json"]);
+    let run = lab.deployer(&[
+        "plan",
+        "--image",
+        &lab.image("v2"),
+        "--env",
+        "web:GREETING=hi",
+        "--output",
+        "json",
+    ]);
     run.code(0)
         .says("~ containerDefinitions.web.image: \"registry.lab/app:v1\" -> \"registry.lab/app:v2-")
         .says("~ containerDefinitions.web.environment.GREETING (value hidden)");
@@ -38,7 +59,9 @@ fn plan_from_a_describe_output_file_in_yaml() {
         "td.yaml",
         "taskDefinition:\n  taskDefinitionArn: arn:aws:ecs:us-east-1:123456789012:task-definition/web:9\n  revision: 9\n  status: ACTIVE\n  family: web\n  networkMode: awsvpc\n  containerDefinitions:\n    - name: web\n      image: registry.lab/app:v7\n      memory: 256\n",
     );
-    lab.deployer(&["plan", "--task-definition", file.to_str().unwrap()]).code(0).says("registry.lab/app:v7");
+    lab.deployer(&["plan", "--task-definition", file.to_str().unwrap()])
+        .code(0)
+        .says("registry.lab/app:v7");
     lab.assert_no_writes();
 }
 
@@ -47,11 +70,24 @@ fn json_output_is_one_object_per_line_ending_with_the_result() {
     let lab = Lab::service(&[]);
     let run = lab.deployer(&["deploy", "--image", &lab.image("v2"), "--output", "json"]);
     run.code(0);
-    let lines: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    let lines: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
     assert!(lines.iter().any(|l| l["event"] == "step"));
     assert!(lines.iter().any(|l| l["event"] == "service_event"));
     let result = run.result();
-    for key in ["outcome", "cluster", "service", "task_definition_arn", "previous_task_definition_arn", "deployment_id", "reason", "duration_ms"] {
+    for key in [
+        "outcome",
+        "cluster",
+        "service",
+        "task_definition_arn",
+        "previous_task_definition_arn",
+        "deployment_id",
+        "reason",
+        "duration_ms",
+    ] {
         assert!(result.get(key).is_some(), "result lacks {key}: {result}");
     }
     assert_eq!(result["cluster"], lab.cluster.as_str());
@@ -62,23 +98,35 @@ fn flags_win_over_environment_and_environment_over_the_file() {
     let lab = Lab::service(&[]);
     let image = lab.image("v2");
     // The file alone is enough.
-    lab.write("deployer.toml", &format!("cluster = \"{}\"\nservice = \"{}\"\nimage = \"{image}\"\ntimeout = \"2m\"\n", lab.cluster, lab.service));
+    lab.write(
+        "deployer.toml",
+        &format!(
+            "cluster = \"{}\"\nservice = \"{}\"\nimage = \"{image}\"\ntimeout = \"2m\"\n",
+            lab.cluster, lab.service
+        ),
+    );
     let mut cmd = crate::lab::deployer(lab.dir.path());
     cmd.arg("plan");
     crate::lab::run(cmd).code(0).says(&image);
     // The environment beats the file: a wrong cluster from DEPLOYER_CLUSTER is used (and fails).
     let mut cmd = crate::lab::deployer(lab.dir.path());
     cmd.arg("plan").env("DEPLOYER_CLUSTER", "from-env");
-    crate::lab::run(cmd).code(2).says("cluster `from-env` not found");
+    crate::lab::run(cmd)
+        .code(2)
+        .says("cluster `from-env` not found");
     // The flag beats the environment.
     let mut cmd = crate::lab::deployer(lab.dir.path());
-    cmd.args(["plan", "--cluster", &lab.cluster]).env("DEPLOYER_CLUSTER", "from-env");
+    cmd.args(["plan", "--cluster", &lab.cluster])
+        .env("DEPLOYER_CLUSTER", "from-env");
     crate::lab::run(cmd).code(0);
     // A bad value in the file names the file and the field.
     lab.write("deployer.toml", "cluster = 3\n");
     let mut cmd = crate::lab::deployer(lab.dir.path());
     cmd.arg("plan");
-    crate::lab::run(cmd).code(2).says("deployer.toml").says("cluster");
+    crate::lab::run(cmd)
+        .code(2)
+        .says("deployer.toml")
+        .says("cluster");
     lab.write("deployer.toml", "clustr = \"x\"\n");
     let mut cmd = crate::lab::deployer(lab.dir.path());
     cmd.arg("plan");
@@ -89,7 +137,13 @@ fn flags_win_over_environment_and_environment_over_the_file() {
 #[test]
 fn config_file_found_upward_and_named_with_config() {
     let lab = Lab::service(&[]);
-    lab.write("deployer.toml", &format!("cluster = \"{}\"\nservice = \"{}\"\n", lab.cluster, lab.service));
+    lab.write(
+        "deployer.toml",
+        &format!(
+            "cluster = \"{}\"\nservice = \"{}\"\n",
+            lab.cluster, lab.service
+        ),
+    );
     let nested = lab.dir.path().join("a/b");
     std::fs::create_dir_all(&nested).unwrap();
     let mut cmd = crate::lab::deployer(&nested);
@@ -98,13 +152,21 @@ fn config_file_found_upward_and_named_with_config() {
     let other = lab.write("other.toml", "cluster = \"elsewhere\"\nservice = \"x\"\n");
     let mut cmd = crate::lab::deployer(&nested);
     cmd.args(["status", "--config", other.to_str().unwrap()]);
-    crate::lab::run(cmd).code(2).says("service `x` in cluster `elsewhere`");
+    crate::lab::run(cmd)
+        .code(2)
+        .says("service `x` in cluster `elsewhere`");
 }
 
 #[test]
 fn status_shows_deployments_targets_and_events() {
     let lab = Lab::service(&[]);
     let run = lab.deployer(&["status", "--output", "json"]);
-    run.code(0).says("PRIMARY COMPLETED").says(": healthy").says("has reached a steady state");
-    assert_eq!(run.result()["task_definition_arn"], lab.task_definition_arn.as_str());
+    run.code(0)
+        .says("PRIMARY COMPLETED")
+        .says(": healthy")
+        .says("has reached a steady state");
+    assert_eq!(
+        run.result()["task_definition_arn"],
+        lab.task_definition_arn.as_str()
+    );
 }

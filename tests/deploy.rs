@@ -9,14 +9,24 @@ fn healthy_rollout_is_deployed() {
     let lab = Lab::service(&[]);
     let image = lab.image("v2");
     let run = lab.deployer(&["deploy", "--image", &image, "--output", "json"]);
-    run.code(0).says("deployed: the new tasks are running and healthy");
+    run.code(0)
+        .says("deployed: the new tasks are running and healthy");
     let result = run.result();
     assert_eq!(result["outcome"], "deployed");
-    assert_eq!(result["previous_task_definition_arn"], lab.task_definition_arn.as_str());
-    let new = result["task_definition_arn"].as_str().expect("a new task definition");
+    assert_eq!(
+        result["previous_task_definition_arn"],
+        lab.task_definition_arn.as_str()
+    );
+    let new = result["task_definition_arn"]
+        .as_str()
+        .expect("a new task definition");
     assert_ne!(new, lab.task_definition_arn);
     assert_eq!(lab.running_task_definition(), new);
-    assert!(result["deployment_id"].as_str().is_some_and(|d| d.starts_with("ecs-svc/")));
+    assert!(
+        result["deployment_id"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("ecs-svc/"))
+    );
     assert!(result["duration_ms"].as_u64().is_some());
 }
 
@@ -24,7 +34,18 @@ fn healthy_rollout_is_deployed() {
 fn crashing_container_is_rolled_back_with_exit_code_and_log_lines() {
     let lab = Lab::service(&[]);
     let image = lab.image("crash");
-    lab.fault(&image, "exit", &["--exit-code", "3", "--log", "connecting to db", "--log", "panic: db unreachable"]);
+    lab.fault(
+        &image,
+        "exit",
+        &[
+            "--exit-code",
+            "3",
+            "--log",
+            "connecting to db",
+            "--log",
+            "panic: db unreachable",
+        ],
+    );
     let run = lab.deployer(&["deploy", "--image", &image]);
     run.code(1)
         .says("2 of the new tasks stopped")
@@ -41,7 +62,10 @@ fn image_that_cannot_be_pulled_is_rolled_back() {
     let lab = Lab::service(&[]);
     let image = lab.image("missing");
     lab.fault(&image, "cannot_pull", &[]);
-    lab.deployer(&["deploy", "--image", &image]).code(1).says("CannotPullContainerError").says("TaskFailedToStart");
+    lab.deployer(&["deploy", "--image", &image])
+        .code(1)
+        .says("CannotPullContainerError")
+        .says("TaskFailedToStart");
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
 }
 
@@ -63,7 +87,9 @@ fn tasks_stuck_pending_time_out_and_roll_back() {
     let lab = Lab::service(&[]);
     let image = lab.image("stuck");
     lab.fault(&image, "pending", &[]);
-    lab.deployer(&["deploy", "--image", &image, "--timeout", "4s"]).code(1).says("did not finish within 4s");
+    lab.deployer(&["deploy", "--image", &image, "--timeout", "4s"])
+        .code(1)
+        .says("did not finish within 4s");
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
 }
 
@@ -73,8 +99,19 @@ fn circuit_breaker_rollback_is_a_failure_that_says_ecs_rolled_back() {
     let image = lab.image("breaker");
     lab.fault(&image, "exit", &["--exit-code", "137"]);
     // A high client-side limit lets ECS's own circuit breaker act first.
-    let run = lab.deployer(&["deploy", "--image", &image, "--max-failed-tasks", "50", "--output", "json"]);
-    run.code(1).says("ECS marked the deployment FAILED").says("circuit breaker").says("ECS is rolling back");
+    let run = lab.deployer(&[
+        "deploy",
+        "--image",
+        &image,
+        "--max-failed-tasks",
+        "50",
+        "--output",
+        "json",
+    ]);
+    run.code(1)
+        .says("ECS marked the deployment FAILED")
+        .says("circuit breaker")
+        .says("ECS is rolling back");
     assert_eq!(run.result()["outcome"], "rolled_back");
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
 }
@@ -84,7 +121,9 @@ fn deployment_alarm_rollback_is_a_failure() {
     let lab = Lab::service(&["--alarms", "rollback"]);
     let image = lab.image("alarm");
     lab.fault(&image, "alarm", &[]);
-    lab.deployer(&["deploy", "--image", &image]).code(1).says("alarm(s) detected: web-5xx");
+    lab.deployer(&["deploy", "--image", &image])
+        .code(1)
+        .says("alarm(s) detected: web-5xx");
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
 }
 
@@ -93,18 +132,34 @@ fn no_rollback_leaves_the_service_and_exits_3() {
     let lab = Lab::service(&[]);
     let image = lab.image("crash-norollback");
     lab.fault(&image, "exit", &["--exit-code", "2"]);
-    lab.deployer(&["deploy", "--image", &image, "--no-rollback"]).code(3).says("--no-rollback");
+    lab.deployer(&["deploy", "--image", &image, "--no-rollback"])
+        .code(3)
+        .says("--no-rollback");
     assert_ne!(lab.running_task_definition(), lab.task_definition_arn);
 }
 
 #[test]
 fn throttling_storm_still_ends_deployed() {
     let lab = Lab::service(&[]);
-    for (action, kind, count) in [("DescribeServices", "throttle", "8"), ("ListTasks", "error5xx", "4"), ("DescribeTargetHealth", "throttle", "4")] {
-        crate::lab::scenario(&["api-fault", "--action", action, "--kind", kind, "--count", count]);
+    for (action, kind, count) in [
+        ("DescribeServices", "throttle", "8"),
+        ("ListTasks", "error5xx", "4"),
+        ("DescribeTargetHealth", "throttle", "4"),
+    ] {
+        crate::lab::scenario(&[
+            "api-fault",
+            "--action",
+            action,
+            "--kind",
+            kind,
+            "--count",
+            count,
+        ]);
     }
     let image = lab.image("v2");
-    lab.deployer(&["deploy", "--image", &image]).code(0).says("deployed");
+    lab.deployer(&["deploy", "--image", &image])
+        .code(0)
+        .says("deployed");
 }
 
 #[test]
@@ -112,15 +167,30 @@ fn sigterm_while_watching_rolls_back_and_exits_130() {
     let lab = Lab::service(&[]);
     let image = lab.image("slow");
     lab.fault(&image, "pending", &[]);
-    let child = lab.command(&["deploy", "--image", &image]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("deployer starts");
+    let child = lab
+        .command(&["deploy", "--image", &image])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("deployer starts");
     // Wait until the service was updated, then cancel the way CI does.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !lab.writes().iter().any(|w| w["action"] == "ecs:UpdateService") {
-        assert!(std::time::Instant::now() < deadline, "deployer never updated the service");
+    while !lab
+        .writes()
+        .iter()
+        .any(|w| w["action"] == "ecs:UpdateService")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "deployer never updated the service"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(500));
-    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
     assert!(status.success());
     let out = child.wait_with_output().expect("deployer ends");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -136,26 +206,57 @@ fn rollback_command_returns_to_the_named_task_definition() {
     let image = lab.image("v2");
     lab.deployer(&["deploy", "--image", &image]).code(0);
     assert_ne!(lab.running_task_definition(), lab.task_definition_arn);
-    let run = lab.deployer(&["rollback", "--to", &lab.task_definition_arn, "--output", "json"]);
+    let run = lab.deployer(&[
+        "rollback",
+        "--to",
+        &lab.task_definition_arn,
+        "--output",
+        "json",
+    ]);
     run.code(0);
-    assert_eq!(run.result()["task_definition_arn"], lab.task_definition_arn.as_str());
+    assert_eq!(
+        run.result()["task_definition_arn"],
+        lab.task_definition_arn.as_str()
+    );
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
 }
 
 #[test]
 fn wait_for_idle_waits_for_the_other_deployment() {
     let lab = Lab::service(&[]);
-    crate::lab::scenario(&["update", "--cluster", &lab.cluster, "--service", &lab.service, "--image", &lab.image("theirs")]);
+    crate::lab::scenario(&[
+        "update",
+        "--cluster",
+        &lab.cluster,
+        "--service",
+        &lab.service,
+        "--image",
+        &lab.image("theirs"),
+    ]);
     let image = lab.image("ours");
-    lab.deployer(&["deploy", "--image", &image, "--wait-for-idle"]).code(0).says("--wait-for-idle");
+    lab.deployer(&["deploy", "--image", &image, "--wait-for-idle"])
+        .code(0)
+        .says("--wait-for-idle");
 }
 
 #[test]
 fn env_flag_changes_the_variable_and_keeps_the_rest() {
     let lab = Lab::service(&[]);
-    let run = lab.deployer(&["deploy", "--env", "web:GREETING=bonjour", "--env", "web:NEW_SECRET=s3cret", "--output", "json"]);
-    run.code(0).says("~ containerDefinitions.web.environment.GREETING (value hidden)");
-    assert!(!run.stderr.contains("s3cret") && !run.stdout.contains("s3cret"), "a value was shown");
+    let run = lab.deployer(&[
+        "deploy",
+        "--env",
+        "web:GREETING=bonjour",
+        "--env",
+        "web:NEW_SECRET=s3cret",
+        "--output",
+        "json",
+    ]);
+    run.code(0)
+        .says("~ containerDefinitions.web.environment.GREETING (value hidden)");
+    assert!(
+        !run.stderr.contains("s3cret") && !run.stdout.contains("s3cret"),
+        "a value was shown"
+    );
 }
 
 /// A run with nothing in it must not leave the lab unreachable for the binary.
@@ -163,7 +264,8 @@ fn env_flag_changes_the_variable_and_keeps_the_rest() {
 fn missing_endpoint_is_an_error_not_a_hang() {
     let lab = Lab::service(&[]);
     let mut cmd = lab.command(&["status"]);
-    cmd.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9").env("AWS_MAX_ATTEMPTS", "1");
+    cmd.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_MAX_ATTEMPTS", "1");
     let run = run(cmd);
     run.code(2).says("failed to describe service");
 }

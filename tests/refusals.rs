@@ -6,39 +6,101 @@ use crate::lab::{Lab, scenario};
 #[track_caller]
 fn refused(lab: &Lab, args: &[&str], expected: &str) {
     let run = lab.deployer(args);
-    run.code(2).says(expected).says("refused: nothing was changed");
+    run.code(2)
+        .says(expected)
+        .says("refused: nothing was changed");
     lab.assert_no_writes();
 }
 
 #[test]
 fn bad_input_corpus() {
     let lab = Lab::service(&[]);
-    let malformed = lab.write("malformed.json", "{\"family\": \"web\", \"containerDefinitions\": [");
+    let malformed = lab.write(
+        "malformed.json",
+        "{\"family\": \"web\", \"containerDefinitions\": [",
+    );
     let wrong_type = lab.write("wrong.yaml", "family: web\ncontainerDefinitions:\n  - name: web\n    image: app:v1\n    memory: \"a lot\"\n");
-    let unknown_field = lab.write("typo.json", r#"{"family": "web", "containerDefinition": []}"#);
+    let unknown_field = lab.write(
+        "typo.json",
+        r#"{"family": "web", "containerDefinition": []}"#,
+    );
     let not_an_object = lab.write("list.yaml", "- family: web\n");
     let missing = lab.dir.path().join("absent.json").display().to_string();
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["deploy", "--image", "db=registry.lab/app:v2"], "names container `db`, but task definition"),
-        (vec!["deploy", "--image", "Registry.lab/App:v2"], "invalid image reference"),
-        (vec!["deploy", "--image", "registry.lab/app:"], "invalid image reference"),
-        (vec!["deploy", "--image", "web=registry.lab/app@sha256:abc"], "digest must be sha256"),
-        (vec!["deploy", "--timeout", "soon"], "invalid duration `soon`"),
+        (
+            vec!["deploy", "--image", "db=registry.lab/app:v2"],
+            "names container `db`, but task definition",
+        ),
+        (
+            vec!["deploy", "--image", "Registry.lab/App:v2"],
+            "invalid image reference",
+        ),
+        (
+            vec!["deploy", "--image", "registry.lab/app:"],
+            "invalid image reference",
+        ),
+        (
+            vec!["deploy", "--image", "web=registry.lab/app@sha256:abc"],
+            "digest must be sha256",
+        ),
+        (
+            vec!["deploy", "--timeout", "soon"],
+            "invalid duration `soon`",
+        ),
         (vec!["deploy", "--timeout", "15"], "invalid duration `15`"),
-        (vec!["deploy", "--env", "GREETING"], "invalid --env `GREETING`"),
-        (vec!["deploy", "--max-failed-tasks", "0"], "max-failed-tasks `0`"),
-        (vec!["deploy", "--max-failed-tasks", "two"], "invalid value 'two'"),
-        (vec!["deploy", "--task-definition", malformed.to_str().unwrap()], "not valid JSON"),
-        (vec!["deploy", "--task-definition", wrong_type.to_str().unwrap()], "`containerDefinitions[0].memory` must be an integer"),
-        (vec!["deploy", "--task-definition", unknown_field.to_str().unwrap()], "unknown field `containerDefinition`"),
-        (vec!["deploy", "--task-definition", not_an_object.to_str().unwrap()], "expected a JSON/YAML object"),
-        (vec!["deploy", "--task-definition", &missing], "failed to read task definition file"),
-        (vec!["deploy", "--frobnicate"], "unexpected argument '--frobnicate'"),
+        (
+            vec!["deploy", "--env", "GREETING"],
+            "invalid --env `GREETING`",
+        ),
+        (
+            vec!["deploy", "--max-failed-tasks", "0"],
+            "max-failed-tasks `0`",
+        ),
+        (
+            vec!["deploy", "--max-failed-tasks", "two"],
+            "invalid value 'two'",
+        ),
+        (
+            vec!["deploy", "--task-definition", malformed.to_str().unwrap()],
+            "not valid JSON",
+        ),
+        (
+            vec!["deploy", "--task-definition", wrong_type.to_str().unwrap()],
+            "`containerDefinitions[0].memory` must be an integer",
+        ),
+        (
+            vec![
+                "deploy",
+                "--task-definition",
+                unknown_field.to_str().unwrap(),
+            ],
+            "unknown field `containerDefinition`",
+        ),
+        (
+            vec![
+                "deploy",
+                "--task-definition",
+                not_an_object.to_str().unwrap(),
+            ],
+            "expected a JSON/YAML object",
+        ),
+        (
+            vec!["deploy", "--task-definition", &missing],
+            "failed to read task definition file",
+        ),
+        (
+            vec!["deploy", "--frobnicate"],
+            "unexpected argument '--frobnicate'",
+        ),
     ];
     for (args, expected) in cases {
         let run = lab.deployer(&args);
         assert_eq!(run.code, 2, "{args:?}: expected exit 2\n{}", run.stderr);
-        assert!(run.stderr.contains(expected), "{args:?}: stderr lacks {expected:?}\n{}", run.stderr);
+        assert!(
+            run.stderr.contains(expected),
+            "{args:?}: stderr lacks {expected:?}\n{}",
+            run.stderr
+        );
     }
     lab.assert_no_writes();
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
@@ -47,22 +109,46 @@ fn bad_input_corpus() {
 #[test]
 fn bare_image_with_two_containers_is_refused() {
     let lab = Lab::service(&["--containers", "2"]);
-    refused(&lab, &["deploy", "--image", "registry.lab/app:v2"], "does not say which container");
+    refused(
+        &lab,
+        &["deploy", "--image", "registry.lab/app:v2"],
+        "does not say which container",
+    );
 }
 
 #[test]
 fn missing_cluster_and_service_are_refused() {
     let lab = Lab::service(&[]);
     let mut cmd = crate::lab::deployer(lab.dir.path());
-    cmd.args(["deploy", "--cluster", "no-such-cluster", "--service", &lab.service, "--image", "registry.lab/app:v2"]);
+    cmd.args([
+        "deploy",
+        "--cluster",
+        "no-such-cluster",
+        "--service",
+        &lab.service,
+        "--image",
+        "registry.lab/app:v2",
+    ]);
     let run = crate::lab::run(cmd);
     run.code(2).says("cluster `no-such-cluster` not found");
     let mut cmd = crate::lab::deployer(lab.dir.path());
-    cmd.args(["deploy", "--cluster", &lab.cluster, "--service", "no-such-service", "--image", "registry.lab/app:v2"]);
-    crate::lab::run(cmd).code(2).says("service `no-such-service` not found");
+    cmd.args([
+        "deploy",
+        "--cluster",
+        &lab.cluster,
+        "--service",
+        "no-such-service",
+        "--image",
+        "registry.lab/app:v2",
+    ]);
+    crate::lab::run(cmd)
+        .code(2)
+        .says("service `no-such-service` not found");
     let mut cmd = crate::lab::deployer(lab.dir.path());
     cmd.args(["deploy", "--image", "registry.lab/app:v2"]);
-    crate::lab::run(cmd).code(2).says("missing cluster: pass --cluster");
+    crate::lab::run(cmd)
+        .code(2)
+        .says("missing cluster: pass --cluster");
     lab.assert_no_writes();
 }
 
@@ -71,10 +157,21 @@ fn another_deployment_in_progress_is_refused_by_name() {
     let lab = Lab::service(&[]);
     let theirs = lab.image("theirs");
     lab.fault(&theirs, "pending", &[]);
-    scenario(&["update", "--cluster", &lab.cluster, "--service", &lab.service, "--image", &theirs]);
+    scenario(&[
+        "update",
+        "--cluster",
+        &lab.cluster,
+        "--service",
+        &lab.service,
+        "--image",
+        &theirs,
+    ]);
     let before = lab.writes().len();
     let run = lab.deployer(&["deploy", "--image", &lab.image("ours"), "--output", "json"]);
-    run.code(2).says("another deployment of service").says("ecs-svc/").says("--wait-for-idle");
+    run.code(2)
+        .says("another deployment of service")
+        .says("ecs-svc/")
+        .says("--wait-for-idle");
     assert_eq!(run.result()["outcome"], "refused");
     assert_eq!(lab.writes().len(), before, "deployer wrote to AWS");
 }
@@ -82,5 +179,9 @@ fn another_deployment_in_progress_is_refused_by_name() {
 #[test]
 fn code_deploy_controller_is_refused() {
     let lab = Lab::service(&["--controller", "CODE_DEPLOY"]);
-    refused(&lab, &["deploy", "--image", &lab.image("v2")], "uses the CODE_DEPLOY deployment controller");
+    refused(
+        &lab,
+        &["deploy", "--image", &lab.image("v2")],
+        "uses the CODE_DEPLOY deployment controller",
+    );
 }

@@ -29,7 +29,13 @@ fn python() -> PathBuf {
 /// Fails loudly when the lab is not answering: a missing lab must never look like a pass.
 fn require_lab() {
     let out = Command::new(python())
-        .args(["-c", &format!("import urllib.request; urllib.request.urlopen('{}/_lab/health', timeout=3)", endpoint())])
+        .args([
+            "-c",
+            &format!(
+                "import urllib.request; urllib.request.urlopen('{}/_lab/health', timeout=3)",
+                endpoint()
+            ),
+        ])
         .output()
         .expect("python runs");
     assert!(
@@ -60,28 +66,48 @@ pub struct Run {
 impl Run {
     #[track_caller]
     pub fn code(&self, expected: i32) -> &Run {
-        assert_eq!(self.code, expected, "exit code\n--- stderr:\n{}\n--- stdout:\n{}", self.stderr, self.stdout);
+        assert_eq!(
+            self.code, expected,
+            "exit code\n--- stderr:\n{}\n--- stdout:\n{}",
+            self.stderr, self.stdout
+        );
         self
     }
 
     #[track_caller]
     pub fn says(&self, text: &str) -> &Run {
-        assert!(self.stderr.contains(text), "stderr lacks {text:?}\n--- stderr:\n{}", self.stderr);
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}\n--- stderr:\n{}",
+            self.stderr
+        );
         self
     }
 
     /// The `{"event":"result"}` line of `--output json`.
     #[track_caller]
     pub fn result(&self) -> Value {
-        let last = self.stdout.lines().last().unwrap_or_else(|| panic!("no JSON on stdout\n{}", self.stderr));
-        let value: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("last stdout line is not JSON ({e}): {last}"));
-        assert_eq!(value["event"], "result", "last line is not the result: {last}");
+        let last = self
+            .stdout
+            .lines()
+            .last()
+            .unwrap_or_else(|| panic!("no JSON on stdout\n{}", self.stderr));
+        let value: Value = serde_json::from_str(last)
+            .unwrap_or_else(|e| panic!("last stdout line is not JSON ({e}): {last}"));
+        assert_eq!(
+            value["event"], "result",
+            "last line is not the result: {last}"
+        );
         value
     }
 }
 
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}{}x{}", std::process::id() % 100_000, COUNTER.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "{prefix}{}x{}",
+        std::process::id() % 100_000,
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// Runs lab/scenario.py and returns its JSON output.
@@ -93,8 +119,13 @@ pub fn scenario(args: &[&str]) -> Value {
         .env("AWS_ENDPOINT_URL", endpoint())
         .output()
         .expect("python runs");
-    assert!(out.status.success(), "scenario.py {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("scenario.py {args:?} printed no JSON ({e})"))
+    assert!(
+        out.status.success(),
+        "scenario.py {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("scenario.py {args:?} printed no JSON ({e})"))
 }
 
 impl Lab {
@@ -107,7 +138,10 @@ impl Lab {
         let made = scenario(&args);
         let mut lab = Lab {
             tag: unique("t"),
-            task_definition_arn: made["task_definition_arn"].as_str().unwrap_or_default().to_string(),
+            task_definition_arn: made["task_definition_arn"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
             cluster,
             service,
             dir: tempfile::tempdir().expect("a temp dir"),
@@ -130,7 +164,13 @@ impl Lab {
 
     /// What the service runs now, as the lab says.
     pub fn running_task_definition(&self) -> String {
-        scenario(&["service", "--cluster", &self.cluster, "--service", &self.service])["task_definition_arn"]
+        scenario(&[
+            "service",
+            "--cluster",
+            &self.cluster,
+            "--service",
+            &self.service,
+        ])["task_definition_arn"]
             .as_str()
             .unwrap_or_default()
             .to_string()
@@ -154,13 +194,17 @@ impl Lab {
     #[track_caller]
     pub fn assert_no_writes(&self) {
         let writes = self.writes();
-        assert!(writes.is_empty(), "expected no write calls to AWS, found {writes:?}");
+        assert!(
+            writes.is_empty(),
+            "expected no write calls to AWS, found {writes:?}"
+        );
     }
 
     /// `deployer ARGS --cluster C --service S` with a hermetic environment, in this test's temp dir.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = deployer(self.dir.path());
-        cmd.args(args).args(["--cluster", &self.cluster, "--service", &self.service]);
+        cmd.args(args)
+            .args(["--cluster", &self.cluster, "--service", &self.service]);
         cmd
     }
 
@@ -193,7 +237,11 @@ pub fn deployer(dir: &Path) -> Command {
 }
 
 pub fn run(mut cmd: Command) -> Run {
-    let Output { status, stdout, stderr } = cmd.output().expect("deployer runs");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("deployer runs");
     Run {
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
