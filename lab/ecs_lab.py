@@ -11,7 +11,7 @@ A WSGI middleware in front of moto adds the lab's own control API under /_lab/:
   POST /_lab/task-fault         {"image": "substring", "kind": "exit|cannot_pull|pending|unhealthy|alarm",
                                  "exit_code": 3, "log_lines": [...]}
   POST /_lab/api-fault          {"action": "DescribeServices", "kind": "throttle|error5xx|delay",
-                                 "count": 5, "delay_ms": 300}
+                                 "count": 5, "delay_ms": 300, "match": "text the request body must contain"}
   POST /_lab/timing             {"task_start_s": .., "health_s": .., "drain_s": .., "exit_after_s": ..}
   GET  /_lab/calls              {"ecs:DescribeServices": 12, ...}   (DELETE clears)
   GET  /_lab/writes             [{"action": "ecs:UpdateService", "cluster": .., "service": .., "family": ..}]
@@ -586,9 +586,12 @@ def middleware(app):
                     STATE.writes.append({"action": key, **names})
                     if service == "ecs":
                         record("api_write", action=action, **names)
+                text = body.decode("utf-8", "replace")
                 for fault in STATE.api_faults:
                     if fault.get("action") not in (action, key) or fault.get("count", 1) <= 0:
                         continue
+                    if fault.get("match") and fault["match"] not in text:
+                        continue  # scoped to requests naming one cluster/service, so parallel tests don't collide
                     if fault["kind"] == "delay":
                         delay = max(delay, fault.get("delay_ms", 500) / 1000.0)
                         continue

@@ -148,6 +148,7 @@ def main():
     a.add_argument("--kind", required=True)
     a.add_argument("--count", type=int, default=1)
     a.add_argument("--delay-ms", type=int, default=500)
+    a.add_argument("--match", default="", help="only requests whose body contains this (e.g. the service name)")
     u = sub.add_parser("update")
     u.add_argument("--cluster", required=True)
     u.add_argument("--service", required=True)
@@ -165,7 +166,7 @@ def main():
                                             "log_lines": args.log})))
     elif args.cmd == "api-fault":
         print(json.dumps(lab("api-fault", {"action": args.action, "kind": args.kind, "count": args.count,
-                                           "delay_ms": args.delay_ms})))
+                                           "delay_ms": args.delay_ms, "match": args.match})))
     elif args.cmd == "writes":
         writes(args)
     elif args.cmd == "service":

@@ -3,7 +3,9 @@
 //! AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> are honoured by aws-config itself; that is how
 //! the lab and LocalStack users point deployer elsewhere.
 
+use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use std::time::Duration;
 
 pub(crate) struct Aws {
     pub(crate) sdk: SdkConfig,
@@ -13,7 +15,17 @@ pub(crate) struct Aws {
 
 impl Aws {
     pub(crate) async fn load() -> Aws {
-        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        // A deploy is worth more patience than one API call: ride out throttling storms (many
+        // pipelines deploying at once) with up to 8 attempts. AWS_MAX_ATTEMPTS still wins when set.
+        if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() {
+            loader = loader.retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(8)
+                    .with_max_backoff(Duration::from_secs(10)),
+            );
+        }
+        let sdk = loader.load().await;
         Aws {
             ecs: aws_sdk_ecs::Client::new(&sdk),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),

@@ -142,7 +142,7 @@ fn no_rollback_leaves_the_service_and_exits_3() {
 fn throttling_storm_still_ends_deployed() {
     let lab = Lab::service(&[]);
     for (action, kind, count) in [
-        ("DescribeServices", "throttle", "8"),
+        ("DescribeServices", "throttle", "6"),
         ("ListTasks", "error5xx", "4"),
         ("DescribeTargetHealth", "throttle", "4"),
     ] {
