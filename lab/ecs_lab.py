@@ -401,13 +401,12 @@ def tick_service(backend, service):
                 for c in task.containers:
                     c["healthStatus"] = "HEALTHY"
 
-    # Forget drained targets.
+    # Forget this service's drained targets.
+    groups = {tg.arn: tg for tg, _ in target_groups_of(service)}
     for key, state in list(STATE.targets.items()):
-        if state["state"] == "draining" and clock >= state.get("until", 0):
+        if key[0] in groups and state["state"] == "draining" and clock >= state.get("until", 0):
             del STATE.targets[key]
-            tg = next((tg for tg, _ in target_groups_of(service) if tg.arn == key[0]), None)
-            if tg is not None:
-                tg.targets.pop(key[1], None)
+            groups[key[0]].targets.pop(key[1], None)
 
     if primary is None:
         return
