@@ -67,6 +67,9 @@ class LabState:
         # per service arn: task definition of the last COMPLETED deployment (circuit-breaker rollback)
         self.last_completed = {}
         self.deployment_config = {}  # service arn -> deploymentConfiguration dict
+        # service arn -> [service deployment records] for ListServiceDeployments / DescribeServiceRevisions,
+        # which moto lacks; ECS keeps this history after DescribeServices forgets finished deployments.
+        self.history = {}
 
 
 STATE = LabState()
@@ -124,6 +127,18 @@ def new_deployment(service, task_definition_arn):
         "networkConfiguration": service.network_configuration or None,
     }
     service.deployments.insert(0, dep)
+    history = STATE.history.setdefault(service.arn, [])
+    for old in history:
+        if old["status"] == "IN_PROGRESS":
+            old.update(status="STOPPED", statusReason=f"superseded by {dep_id}", finishedAt=time.time())
+    cluster_part = f"{service.cluster_name}/{service.name}"
+    suffix = dep_id.split("/")[-1]
+    history.append({
+        "serviceDeploymentArn": f"arn:aws:ecs:{service.region_name}:{service._account_id}:service-deployment/{cluster_part}/{suffix}",
+        "serviceArn": service.arn, "clusterArn": service.cluster_arn, "createdAt": time.time(), "startedAt": time.time(),
+        "targetServiceRevisionArn": f"arn:aws:ecs:{service.region_name}:{service._account_id}:service-revision/{cluster_part}/{suffix}",
+        "status": "IN_PROGRESS", "deploymentId": dep_id, "taskDefinition": task_definition_arn,
+    })
     record("deployment_created", service=service.name, deployment=dep_id, task_definition=task_definition_arn)
     return dep
 
@@ -311,7 +326,16 @@ def circuit_breaker(service):
     return cfg.get("deploymentCircuitBreaker") or {}
 
 
+def finish_history(service, dep_id, status, reason=None):
+    for entry in STATE.history.get(service.arn, []):
+        if entry["deploymentId"] == dep_id and entry["status"] == "IN_PROGRESS":
+            entry.update(status=status, finishedAt=time.time())
+            if reason:
+                entry["statusReason"] = reason
+
+
 def fail_deployment(backend, service, dep, reason, rollback):
+    finish_history(service, dep["id"], "STOPPED", reason)
     dep["rolloutState"] = "FAILED"
     dep["rolloutStateReason"] = reason
     dep["updatedAt"] = now()
@@ -451,6 +475,7 @@ def tick_service(backend, service):
                 primary["rolloutStateReason"] = f"ECS deployment {primary['id']} completed."
                 primary["updatedAt"] = now()
                 STATE.last_completed[service.arn] = primary["taskDefinition"]
+                finish_history(service, primary["id"], "SUCCESSFUL")
                 add_event(service, f"(service {service.name}) (deployment {primary['id']}) deployment completed.")
                 add_event(service, f"(service {service.name}) has reached a steady state.")
                 record("rollout_completed", service=service.name, deployment=primary["id"],
@@ -517,6 +542,26 @@ def error_response(start_response, service, kind):
     start_response(status, [("Content-Type", ctype), ("Content-Length", str(len(body))),
                             ("x-amzn-RequestId", str(uuid.uuid4()))])
     return [body]
+
+
+def service_history(action, request):
+    """ListServiceDeployments and DescribeServiceRevisions, from the lab's own record."""
+    entries = [e for history in STATE.history.values() for e in history]
+    if action == "ListServiceDeployments":
+        name, cluster = request["service"].split("/")[-1], request.get("cluster", "default").split("/")[-1]
+        wanted = set(request.get("status") or [])
+        found = [e for e in entries if e["serviceArn"].split("/")[-1] == name and e["clusterArn"].split("/")[-1] == cluster
+                 and (not wanted or e["status"] in wanted)]
+        found.sort(key=lambda e: e["createdAt"], reverse=True)
+        keys = ("serviceDeploymentArn", "serviceArn", "clusterArn", "createdAt", "startedAt", "finishedAt",
+                "targetServiceRevisionArn", "status", "statusReason")
+        return {"serviceDeployments": [{k: e[k] for k in keys if k in e} for e in found]}
+    arns = request.get("serviceRevisionArns") or []
+    revisions = [{"serviceRevisionArn": e["targetServiceRevisionArn"], "serviceArn": e["serviceArn"],
+                  "clusterArn": e["clusterArn"], "taskDefinition": e["taskDefinition"], "createdAt": e["createdAt"]}
+                 for e in entries if e["targetServiceRevisionArn"] in arns]
+    missing = [{"arn": a, "reason": "MISSING"} for a in arns if a not in {r["serviceRevisionArn"] for r in revisions}]
+    return {"serviceRevisions": revisions, "failures": missing}
 
 
 def json_response(start_response, obj, status="200 OK"):
@@ -591,13 +636,16 @@ def middleware(app):
                         continue
                     if fault.get("match") and fault["match"] not in text:
                         continue  # scoped to requests naming one cluster/service, so parallel tests don't collide
+                    fault["count"] = fault.get("count", 1) - 1
                     if fault["kind"] == "delay":
                         delay = max(delay, fault.get("delay_ms", 500) / 1000.0)
                         continue
-                    fault["count"] = fault.get("count", 1) - 1
                     return error_response(start_response, service, fault["kind"])
         if delay:
             time.sleep(delay)
+        if service == "ecs" and action in ("ListServiceDeployments", "DescribeServiceRevisions"):
+            with LOCK:
+                return json_response(start_response, service_history(action, json.loads(body or b"{}")))
         with LOCK:
             chunks = []
             status_headers = {}

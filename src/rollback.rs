@@ -9,7 +9,8 @@ use crate::output::{Outcome, Output, RunResult};
 use crate::rollout::{Failure, Snapshot, Verdict, Watched};
 use crate::service;
 use crate::watch::{self, Interrupt, Watcher, deployments, describe_service};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use aws_sdk_ecs::types::ServiceDeploymentStatus;
 use std::collections::HashSet;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -172,17 +173,14 @@ pub(crate) async fn command(
     result.previous_task_definition_arn = Some(current.clone());
     let to = match &cfg.to {
         Some(to) => to.clone(),
-        None => match earlier_completed(&service, &current) {
-            Some(to) => to,
-            None => {
-                return result.finish(
-                    Outcome::Refused,
-                    Some(format!(
-                        "service `{}` shows no earlier COMPLETED deployment (ECS keeps only the current one once a rollout finishes); name the task definition with --to ARN",
-                        cfg.target.service
-                    )),
-                );
+        None => match earlier_successful(aws, &cfg.target, &service, &current).await {
+            Ok(to) => {
+                out.info(&format!(
+                    "the last COMPLETED deployment before the current one ran {to}"
+                ));
+                to
             }
+            Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
         },
     };
     result.task_definition_arn = Some(to.clone());
@@ -233,14 +231,104 @@ pub(crate) async fn command(
     }
 }
 
-/// The task definition of a COMPLETED deployment other than the current one, still listed by ECS.
-fn earlier_completed(service: &aws_sdk_ecs::types::Service, current: &str) -> Option<String> {
-    deployments(service)
-        .into_iter()
-        .find(|d| {
-            d.status != "PRIMARY"
-                && d.rollout_state.as_deref() == Some("COMPLETED")
-                && d.task_definition != current
+/// The task definition of the last COMPLETED deployment before the current one: one ECS still lists
+/// beside the current deployment, else the newest SUCCESSFUL one in the service's deployment history.
+async fn earlier_successful(
+    aws: &Aws,
+    target: &Target,
+    service: &aws_sdk_ecs::types::Service,
+    current: &str,
+) -> Result<String> {
+    if let Some(d) = deployments(service).into_iter().find(|d| {
+        d.status != "PRIMARY"
+            && d.rollout_state.as_deref() == Some("COMPLETED")
+            && d.task_definition != current
+    }) {
+        return Ok(d.task_definition);
+    }
+    let history = aws
+        .ecs
+        .list_service_deployments()
+        .cluster(&target.cluster)
+        .service(&target.service)
+        .status(ServiceDeploymentStatus::Successful)
+        .send()
+        .await
+        .with_context(|| format!("failed to read the deployment history of service `{}`; name the task definition with --to ARN", target.service))?;
+    let briefs: Vec<(i64, String)> = history
+        .service_deployments()
+        .iter()
+        .filter_map(|d| {
+            Some((
+                d.created_at().map_or(0, |t| t.secs()),
+                d.target_service_revision_arn()?.to_string(),
+            ))
         })
-        .map(|d| d.task_definition)
+        .collect();
+    let mut revisions = Vec::new();
+    for chunk in briefs.chunks(20) {
+        let out = aws
+            .ecs
+            .describe_service_revisions()
+            .set_service_revision_arns(Some(chunk.iter().map(|(_, arn)| arn.clone()).collect()))
+            .send()
+            .await
+            .with_context(|| {
+                format!(
+                    "failed to describe the service revisions of `{}`",
+                    target.service
+                )
+            })?;
+        for r in out.service_revisions() {
+            let created = briefs
+                .iter()
+                .find(|(_, arn)| Some(arn.as_str()) == r.service_revision_arn())
+                .map_or(0, |(t, _)| *t);
+            if let Some(td) = r.task_definition() {
+                revisions.push((created, td.to_string()));
+            }
+        }
+    }
+    earlier_than_current(&revisions, current).with_context(|| {
+        format!("service `{}` has no SUCCESSFUL deployment of a task definition other than {current}; name one with --to ARN", target.service)
+    })
+}
+
+/// Newest first, the first successful deployment whose task definition is not the current one.
+fn earlier_than_current(successful: &[(i64, String)], current: &str) -> Option<String> {
+    let mut sorted = successful.to_vec();
+    sorted.sort_by(|a, b| b.0.cmp(&a.0));
+    sorted
+        .into_iter()
+        .map(|(_, td)| td)
+        .find(|td| td != current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::earlier_than_current;
+
+    #[test]
+    fn the_newest_successful_deployment_that_is_not_the_current_one() {
+        let history = |items: &[(i64, &str)]| {
+            items
+                .iter()
+                .map(|(t, td)| (*t, td.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let cases: &[(&[(i64, &str)], Option<&str>)] = &[
+            (&[(1, "web:1"), (2, "web:2"), (3, "web:3")], Some("web:2")),
+            (&[(3, "web:3"), (1, "web:1"), (2, "web:2")], Some("web:2")),
+            (&[(1, "web:1"), (2, "web:3"), (3, "web:3")], Some("web:1")),
+            (&[(1, "web:3")], None),
+            (&[], None),
+        ];
+        for (items, expected) in cases {
+            assert_eq!(
+                earlier_than_current(&history(items), "web:3").as_deref(),
+                *expected,
+                "{items:?}"
+            );
+        }
+    }
 }

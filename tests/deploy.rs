@@ -163,6 +163,29 @@ fn throttling_storm_still_ends_deployed() {
 }
 
 #[test]
+fn slow_responses_still_end_deployed() {
+    let lab = Lab::service(&[]);
+    for action in ["DescribeServices", "DescribeTasks"] {
+        crate::lab::scenario(&[
+            "api-fault",
+            "--action",
+            action,
+            "--kind",
+            "delay",
+            "--delay-ms",
+            "700",
+            "--count",
+            "3",
+            "--match",
+            &lab.service,
+        ]);
+    }
+    lab.deployer(&["deploy", "--image", &lab.image("v2")])
+        .code(0)
+        .says("deployed");
+}
+
+#[test]
 fn sigterm_while_watching_rolls_back_and_exits_130() {
     let lab = Lab::service(&[]);
     let image = lab.image("slow");
@@ -219,6 +242,25 @@ fn rollback_command_returns_to_the_named_task_definition() {
         lab.task_definition_arn.as_str()
     );
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+}
+
+#[test]
+fn rollback_command_finds_the_previous_successful_deployment_in_the_history() {
+    let lab = Lab::service(&[]);
+    let v2 = lab.deployer(&["deploy", "--image", &lab.image("v2"), "--output", "json"]);
+    v2.code(0);
+    let v2 = v2.result()["task_definition_arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    lab.deployer(&["deploy", "--image", &lab.image("v3")])
+        .code(0);
+    // ECS now lists only the v3 deployment; the history says v2 ran before it.
+    let run = lab.deployer(&["rollback", "--output", "json"]);
+    run.code(0).says(&format!(
+        "the last COMPLETED deployment before the current one ran {v2}"
+    ));
+    assert_eq!(lab.running_task_definition(), v2);
 }
 
 #[test]
