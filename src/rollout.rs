@@ -194,6 +194,16 @@ pub(crate) struct Progress {
     pub(crate) healthy: usize,
     pub(crate) target_groups: usize,
     pub(crate) deployments: usize,
+    /// Our tasks that stopped, and how many it takes to fail.
+    pub(crate) failed: usize,
+    pub(crate) max_failed: u32,
+}
+
+impl Progress {
+    /// One more stopped task would fail the deploy: worth looking more often.
+    pub(crate) fn on_the_edge(&self) -> bool {
+        self.failed > 0 && self.failed + 1 >= self.max_failed as usize
+    }
 }
 
 impl Progress {
@@ -347,6 +357,8 @@ pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
         healthy,
         target_groups: snapshot.target_groups.len(),
         deployments: snapshot.deployments.len(),
+        failed,
+        max_failed: watched.max_failed_tasks,
     })
 }
 
@@ -672,6 +684,23 @@ mod tests {
         assert_eq!(kind(&verdict(&s, &watched())), "in_progress");
         s.health_check_grace = Duration::from_secs(30);
         assert_eq!(kind(&verdict(&s, &watched())), "UnhealthyTarget");
+    }
+
+    #[test]
+    fn one_failed_task_short_of_the_limit_is_on_the_edge() {
+        let one = snap(
+            vec![dep("ours", "PRIMARY", NEW, Some("IN_PROGRESS"), 2)],
+            vec![stopped(1, "x"), task(2, "RUNNING")],
+            vec![],
+        );
+        let none = snap(
+            vec![dep("ours", "PRIMARY", NEW, Some("IN_PROGRESS"), 2)],
+            vec![task(2, "RUNNING")],
+            vec![],
+        );
+        let edge = |s: &Snapshot| matches!(verdict(s, &watched()), Verdict::InProgress(p) if p.on_the_edge());
+        assert!(edge(&one));
+        assert!(!edge(&none));
     }
 
     #[test]

@@ -68,6 +68,7 @@ pub(crate) struct Watcher {
     seen_events: HashSet<String>,
     pub(crate) events: Vec<(String, String)>,
     since: Option<SystemTime>,
+    target_groups: Option<Vec<String>>,
 }
 
 impl Watcher {
@@ -123,27 +124,31 @@ impl Watcher {
         deployment_id: &str,
         out: &Output,
     ) -> Result<Snapshot> {
-        let service = describe_service(aws, target).await?;
+        // One look is one round of independent calls at once, then DescribeTasks for what is new.
+        // Target groups come from the last look: a service's load balancers do not change mid-deploy.
+        let known_groups = self.target_groups.clone().unwrap_or_default();
+        let (service, running, stopped, health) = tokio::join!(
+            describe_service(aws, target),
+            task_arns(aws, target, DesiredStatus::Running),
+            task_arns(aws, target, DesiredStatus::Stopped),
+            target_health(aws, &known_groups),
+        );
+        let service = service?;
         self.print_events(&service, out);
-        let mut arns = Vec::new();
-        for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
-            let mut pages = aws
-                .ecs
-                .list_tasks()
-                .cluster(&target.cluster)
-                .service_name(&target.service)
-                .desired_status(status)
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page = page.with_context(|| {
-                    format!("failed to list the tasks of service `{}`", target.service)
-                })?;
-                arns.extend(page.task_arns().iter().cloned());
-            }
-        }
-        let wanted: Vec<String> = arns
+        let target_groups: Vec<String> = service
+            .load_balancers()
+            .iter()
+            .filter_map(|lb| lb.target_group_arn().map(String::from))
+            .collect();
+        let targets = if target_groups == known_groups {
+            health?
+        } else {
+            target_health(aws, &target_groups).await?
+        };
+        self.target_groups = Some(target_groups.clone());
+        let wanted: Vec<String> = running?
             .into_iter()
+            .chain(stopped?)
             .filter(|a| !self.foreign.contains(a) && !self.stopped.contains_key(a))
             .collect();
         let mut tasks: Vec<TaskView> = self
@@ -177,39 +182,6 @@ impl Watcher {
                     self.stopped.insert(view.arn.clone(), view.clone());
                 }
                 tasks.push(view);
-            }
-        }
-        let target_groups: Vec<String> = service
-            .load_balancers()
-            .iter()
-            .filter_map(|lb| lb.target_group_arn().map(String::from))
-            .collect();
-        let mut targets = Vec::new();
-        for tg in &target_groups {
-            let health = aws
-                .elb
-                .describe_target_health()
-                .target_group_arn(tg)
-                .send()
-                .await
-                .with_context(|| format!("failed to describe target health of `{tg}`"))?;
-            for d in health.target_health_descriptions() {
-                let h = d.target_health();
-                targets.push(TargetView {
-                    target_group: tg.clone(),
-                    id: d
-                        .target()
-                        .and_then(|t| t.id())
-                        .unwrap_or_default()
-                        .to_string(),
-                    port: d.target().and_then(|t| t.port()),
-                    state: h
-                        .and_then(|h| h.state())
-                        .map(|s| s.as_str().to_string())
-                        .unwrap_or_default(),
-                    reason: h.and_then(|h| h.reason()).map(|r| r.as_str().to_string()),
-                    description: h.and_then(|h| h.description()).map(String::from),
-                });
             }
         }
         let config = service.deployment_configuration();
@@ -282,6 +254,56 @@ impl Watcher {
     }
 }
 
+async fn task_arns(aws: &Aws, target: &Target, status: DesiredStatus) -> Result<Vec<String>> {
+    let mut arns = Vec::new();
+    let mut pages = aws
+        .ecs
+        .list_tasks()
+        .cluster(&target.cluster)
+        .service_name(&target.service)
+        .desired_status(status)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page
+            .with_context(|| format!("failed to list the tasks of service `{}`", target.service))?;
+        arns.extend(page.task_arns().iter().cloned());
+    }
+    Ok(arns)
+}
+
+async fn target_health(aws: &Aws, target_groups: &[String]) -> Result<Vec<TargetView>> {
+    let mut targets = Vec::new();
+    for tg in target_groups {
+        let health = aws
+            .elb
+            .describe_target_health()
+            .target_group_arn(tg)
+            .send()
+            .await
+            .with_context(|| format!("failed to describe target health of `{tg}`"))?;
+        for d in health.target_health_descriptions() {
+            let h = d.target_health();
+            targets.push(TargetView {
+                target_group: tg.clone(),
+                id: d
+                    .target()
+                    .and_then(|t| t.id())
+                    .unwrap_or_default()
+                    .to_string(),
+                port: d.target().and_then(|t| t.port()),
+                state: h
+                    .and_then(|h| h.state())
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                reason: h.and_then(|h| h.reason()).map(|r| r.as_str().to_string()),
+                description: h.and_then(|h| h.description()).map(String::from),
+            });
+        }
+    }
+    Ok(targets)
+}
+
 pub(crate) async fn describe_service(aws: &Aws, target: &Target) -> Result<Service> {
     let out = aws
         .ecs
@@ -352,6 +374,7 @@ pub(crate) async fn until_verdict(
     let mut last = Snapshot::default();
     let mut last_progress = String::new();
     let mut unchanged_polls = 0u32;
+    let mut on_the_edge = false;
     let mut last_error: Option<String> = None;
     loop {
         match watcher
@@ -365,6 +388,7 @@ pub(crate) async fn until_verdict(
                 last = snapshot;
                 match verdict {
                     Verdict::InProgress(progress) => {
+                        on_the_edge = progress.on_the_edge();
                         let summary = progress.summary();
                         if summary != last_progress {
                             out.progress(&summary, json!({"running": progress.running, "desired": progress.desired,
@@ -403,10 +427,15 @@ pub(crate) async fn until_verdict(
                 watcher,
             };
         }
-        // About 1 s while things move; up to 5 s while nothing changes.
-        let pause = Duration::from_millis(
-            (1000.0 * 1.25f64.powi(unchanged_polls.min(8) as i32)).min(5000.0) as u64,
-        );
+        // 0.5 s while the rollout changes, backing off ×1.5 per unchanged look to 5 s (so a quiet
+        // 10-minute rollout costs ~120 looks, not 1200); 250 ms when one more stopped task decides.
+        let pause = if on_the_edge {
+            Duration::from_millis(250)
+        } else {
+            Duration::from_millis(
+                (500.0 * 1.5f64.powi(unchanged_polls.min(6) as i32)).min(5000.0) as u64,
+            )
+        };
         tokio::select! {
             () = tokio::time::sleep(pause.min(deadline - now)) => {}
             () = interrupt.after(signals_seen) => {
