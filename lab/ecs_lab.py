@@ -12,6 +12,7 @@ A WSGI middleware in front of moto adds the lab's own control API under /_lab/:
                                  "exit_code": 3, "log_lines": [...]}
   POST /_lab/api-fault          {"action": "DescribeServices", "kind": "throttle|error5xx|delay",
                                  "count": 5, "delay_ms": 300, "match": "text the request body must contain"}
+  POST /_lab/registry           {"token_password": "wrong", "down": ["repo"], "findings": {"repo:tag": [{"name", "severity"}]}}
   POST /_lab/timing             {"task_start_s": .., "health_s": .., "drain_s": .., "exit_after_s": ..}
   GET  /_lab/calls              {"ecs:DescribeServices": 12, ...}   (DELETE clears)
   GET  /_lab/writes             [{"action": "ecs:UpdateService", "cluster": .., "service": .., "family": ..}]
@@ -39,6 +40,8 @@ from moto.logs.models import logs_backends
 from moto.moto_api._internal.models import moto_api_backend
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
+
+import ecr_registry
 
 LOCK = threading.RLock()
 
@@ -577,6 +580,7 @@ def lab_api(environ, start_response, path, body):
         if path == "/_lab/reset":
             moto_api_backend.reset()
             STATE.__init__()
+            ecr_registry.FAULTS.__init__()
             return json_response(start_response, {"ok": True})
         if path == "/_lab/task-fault":
             STATE.task_faults.append(data)
@@ -595,6 +599,15 @@ def lab_api(environ, start_response, path, body):
             if method == "DELETE":
                 STATE.calls.clear()
             return json_response(start_response, STATE.calls)
+        if path == "/_lab/registry":
+            faults = ecr_registry.FAULTS
+            if "token_password" in data:
+                faults.token_password = data["token_password"] or ecr_registry.PASSWORD
+            for repo in data.get("down", []):
+                faults.down.add(repo)
+            for key, findings in (data.get("findings") or {}).items():
+                faults.findings[key] = findings
+            return json_response(start_response, {"ok": True})
         if path == "/_lab/writes":
             return json_response(start_response, STATE.writes)
         if path == "/_lab/timeline":
@@ -646,6 +659,11 @@ def middleware(app):
         if service == "ecs" and action in ("ListServiceDeployments", "DescribeServiceRevisions"):
             with LOCK:
                 return json_response(start_response, service_history(action, json.loads(body or b"{}")))
+        if service == "ecr":
+            answer = ecr_registry.handle(action, json.loads(body or b"{}"))
+            if answer is not None:
+                status, payload = answer
+                return json_response(start_response, payload, status)
         with LOCK:
             chunks = []
             status_headers = {}

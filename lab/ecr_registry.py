@@ -1,0 +1,188 @@
+"""The lab's ECR, with a real registry behind it (Debian `docker-registry`, lab/up starts it).
+
+moto's ECR keeps repositories; images live in the registry. Repository URIs and the token's
+proxyEndpoint point at the registry, the token decodes to AWS:<password> that the registry's
+htpasswd accepts, and DescribeImages / BatchGetImage / PutImage / DescribeImageScanFindings are
+answered from the registry itself, so ECR and the registry never disagree.
+"""
+
+import base64
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+
+from moto.ecr import models as ecr_models
+from moto.ecr.models import ecr_backends
+
+REGISTRY = os.environ.get("LAB_REGISTRY", "127.0.0.1:5077")
+USER, PASSWORD = "AWS", "123456789012-auth-token"
+MANIFEST_TYPES = ", ".join([
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+])
+
+
+class Faults:
+    def __init__(self):
+        self.token_password = PASSWORD  # a wrong one makes every push fail with 401
+        self.down = set()  # repositories whose URI points at a closed port
+        self.findings = {}  # "repo:tag" -> [{"name", "severity"}]
+
+
+FAULTS = Faults()
+
+_orig_repo_init = ecr_models.Repository.__init__
+
+
+def repo_init(self, *args, **kwargs):
+    _orig_repo_init(self, *args, **kwargs)
+    host = "127.0.0.1:9" if self.name in FAULTS.down else REGISTRY
+    self.uri = f"{host}/{self.name}"
+
+
+ecr_models.Repository.__init__ = repo_init
+
+
+def registry(method, path, body=None, headers=None):
+    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    req = urllib.request.Request(f"http://{REGISTRY}{path}", data=body, method=method,
+                                 headers={"Authorization": f"Basic {auth}", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+class Error(Exception):
+    def __init__(self, code, message):
+        self.code, self.message = code, message
+
+
+def repository(request):
+    name = request.get("repositoryName", "")
+    for regions in ecr_backends.values():
+        for backend in regions.values():
+            if name in backend.repositories:
+                return backend.repositories[name]
+    raise Error("RepositoryNotFoundException",
+                f"The repository with name '{name}' does not exist in the registry with id '123456789012'")
+
+
+def manifest(name, ref):
+    status, headers, body = registry("GET", f"/v2/{name}/manifests/{ref}", headers={"Accept": MANIFEST_TYPES})
+    if status != 200:
+        return None
+    return {"digest": headers.get("Docker-Content-Digest"), "mediaType": headers.get("Content-Type"), "body": body}
+
+
+def image_ids(request, name):
+    ids = request.get("imageIds")
+    if ids:
+        return ids
+    status, _, body = registry("GET", f"/v2/{name}/tags/list")
+    tags = json.loads(body).get("tags") or [] if status == 200 else []
+    return [{"imageTag": t} for t in tags]
+
+
+def describe_images(request):
+    repo = repository(request)
+    details = []
+    for image_id in image_ids(request, repo.name):
+        ref = image_id.get("imageTag") or image_id.get("imageDigest")
+        found = manifest(repo.name, ref)
+        if found is None:
+            raise Error("ImageNotFoundException",
+                        f"The image with imageId {{imageTag:'{ref}'}} does not exist within the repository with name "
+                        f"'{repo.name}' in the registry with id '123456789012'")
+        layers = json.loads(found["body"]).get("layers") or []
+        details.append({
+            "registryId": "123456789012", "repositoryName": repo.name, "imageDigest": found["digest"],
+            "imageTags": [image_id["imageTag"]] if image_id.get("imageTag") else [],
+            "imageSizeInBytes": sum(layer.get("size", 0) for layer in layers),
+            "imagePushedAt": time.time(), "imageManifestMediaType": found["mediaType"],
+            "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
+        })
+    return {"imageDetails": details}
+
+
+def batch_get_image(request):
+    repo = repository(request)
+    images, failures = [], []
+    for image_id in request.get("imageIds") or []:
+        ref = image_id.get("imageTag") or image_id.get("imageDigest")
+        found = manifest(repo.name, ref)
+        if found is None:
+            failures.append({"imageId": image_id, "failureCode": "ImageNotFound", "failureReason": "Requested image not found"})
+            continue
+        images.append({"registryId": "123456789012", "repositoryName": repo.name,
+                       "imageId": {"imageDigest": found["digest"], **({"imageTag": image_id["imageTag"]} if image_id.get("imageTag") else {})},
+                       "imageManifest": found["body"].decode(), "imageManifestMediaType": found["mediaType"]})
+    return {"images": images, "failures": failures}
+
+
+def put_image(request):
+    repo = repository(request)
+    tag = request.get("imageTag")
+    body = request["imageManifest"].encode()
+    media = request.get("imageManifestMediaType") or json.loads(body).get("mediaType")
+    existing = manifest(repo.name, tag) if tag else None
+    if existing is not None:
+        raise Error("ImageAlreadyExistsException",
+                    f"Image with digest '{existing['digest']}' and tag '{tag}' already exists in the repository with name "
+                    f"'{repo.name}' in registry with id '123456789012'")
+    status, headers, text = registry("PUT", f"/v2/{repo.name}/manifests/{tag}", body, {"Content-Type": media})
+    if status not in (200, 201):
+        raise Error("InvalidParameterException", f"registry refused the manifest: {status} {text[:200]!r}")
+    return {"image": {"registryId": "123456789012", "repositoryName": repo.name, "imageManifest": request["imageManifest"],
+                      "imageManifestMediaType": media,
+                      "imageId": {"imageDigest": headers.get("Docker-Content-Digest"), "imageTag": tag}}}
+
+
+def scan_findings(request):
+    repo = repository(request)
+    image_id = request.get("imageId") or {}
+    ref = image_id.get("imageTag") or image_id.get("imageDigest")
+    found = manifest(repo.name, ref)
+    if found is None:
+        raise Error("ImageNotFoundException", f"The image {ref} does not exist in repository '{repo.name}'")
+    findings = FAULTS.findings.get(f"{repo.name}:{ref}") or FAULTS.findings.get(f"{repo.name}:{found['digest']}") or []
+    counts = {}
+    for f in findings:
+        counts[f["severity"]] = counts.get(f["severity"], 0) + 1
+    return {"registryId": "123456789012", "repositoryName": repo.name,
+            "imageId": {"imageDigest": found["digest"], **({"imageTag": image_id["imageTag"]} if image_id.get("imageTag") else {})},
+            "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
+            "imageScanFindings": {"imageScanCompletedAt": time.time(), "findingSeverityCounts": counts,
+                                  "findings": [{"name": f["name"], "severity": f["severity"],
+                                                "description": f.get("description", f["name"]), "uri": ""} for f in findings]}}
+
+
+def authorization_token(_request):
+    token = base64.b64encode(f"{USER}:{FAULTS.token_password}".encode()).decode()
+    return {"authorizationData": [{"authorizationToken": token, "expiresAt": time.time() + 12 * 3600,
+                                   "proxyEndpoint": f"http://{REGISTRY}"}]}
+
+
+HANDLERS = {
+    "DescribeImages": describe_images,
+    "BatchGetImage": batch_get_image,
+    "PutImage": put_image,
+    "DescribeImageScanFindings": scan_findings,
+    "GetAuthorizationToken": authorization_token,
+}
+
+
+def handle(action, request):
+    """(status, body) for the ECR actions the registry answers, or None to let moto answer."""
+    handler = HANDLERS.get(action)
+    if handler is None:
+        return None
+    try:
+        return "200 OK", handler(request)
+    except Error as err:
+        return "400 Bad Request", {"__type": err.code, "message": err.message}
