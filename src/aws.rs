@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub(crate) struct Aws {
     pub(crate) sdk: SdkConfig,
+    pub(crate) ecr: aws_sdk_ecr::Client,
     pub(crate) ecs: aws_sdk_ecs::Client,
     pub(crate) elb: aws_sdk_elasticloadbalancingv2::Client,
 }
@@ -27,6 +28,7 @@ impl Aws {
         }
         let sdk = loader.load().await;
         Aws {
+            ecr: aws_sdk_ecr::Client::new(&sdk),
             ecs: aws_sdk_ecs::Client::new(&sdk),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
             sdk,

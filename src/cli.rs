@@ -40,6 +40,62 @@ pub(crate) enum Command {
     Rollback(RollbackArgs),
     /// Show the service's deployments, tasks, target health and last events
     Status(ServiceArgs),
+    /// The whole job: build the image, push it to ECR, deploy it by digest (settings from deployer.toml)
+    Run(RunArgs),
+    /// Give an image already in ECR another tag, without pulling it
+    Promote(PromoteArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub(crate) deploy: DeployArgs,
+    /// Build context directory
+    #[arg(long, env = "DEPLOYER_CONTEXT", value_name = "DIR")]
+    pub(crate) context: Option<PathBuf>,
+    /// Dockerfile, relative to the context
+    #[arg(long, env = "DEPLOYER_DOCKERFILE", value_name = "PATH")]
+    pub(crate) dockerfile: Option<String>,
+    /// ECR repository name to push to
+    #[arg(long, env = "DEPLOYER_REPOSITORY", value_name = "NAME")]
+    pub(crate) repository: Option<String>,
+    /// Container that gets the built image (needed when the task definition has several)
+    #[arg(long, env = "DEPLOYER_CONTAINER", value_name = "NAME")]
+    pub(crate) container: Option<String>,
+    /// Image tag template: {sha} (12 characters, the default), {full_sha}, {branch}, {run_number}; repeatable
+    #[arg(long = "tag", env = "DEPLOYER_TAG", value_delimiter = ',', value_name = "TEMPLATE")]
+    pub(crate) tags: Vec<String>,
+    /// Build argument KEY=VALUE (repeatable)
+    #[arg(long = "build-arg", env = "DEPLOYER_BUILD_ARG", value_delimiter = ',', value_name = "KEY=VALUE")]
+    pub(crate) build_args: Vec<String>,
+    /// Build stage to stop at
+    #[arg(long, env = "DEPLOYER_TARGET", value_name = "STAGE")]
+    pub(crate) target: Option<String>,
+    /// Platform to build for, e.g. linux/amd64
+    #[arg(long, env = "DEPLOYER_PLATFORM", value_name = "PLATFORM")]
+    pub(crate) platform: Option<String>,
+    /// Create the ECR repository (scan on push) when it does not exist
+    #[arg(long, env = "DEPLOYER_CREATE_REPOSITORY")]
+    pub(crate) create_repository: bool,
+    /// Refuse to deploy when the ECR scan finds anything at or above this severity (LOW, MEDIUM, HIGH, CRITICAL)
+    #[arg(long, env = "DEPLOYER_MAX_SEVERITY", value_name = "SEVERITY")]
+    pub(crate) max_severity: Option<String>,
+    /// Put repo:tag into the task definition instead of repo@sha256:digest
+    #[arg(long, env = "DEPLOYER_DEPLOY_BY_TAG")]
+    pub(crate) deploy_by_tag: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct PromoteArgs {
+    /// ECR repository name
+    #[arg(long, env = "DEPLOYER_REPOSITORY", value_name = "NAME")]
+    pub(crate) repository: String,
+    /// Existing tag
+    #[arg(long, value_name = "TAG")]
+    pub(crate) from: String,
+    /// New tag
+    #[arg(long, value_name = "TAG")]
+    pub(crate) to: String,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -3,7 +3,8 @@
 //! This module does no network I/O and builds no SDK clients: a bad value is refused here, before AWS
 //! is touched, with a message naming the flag, variable or file field.
 
-use crate::cli::{Cli, DeployArgs, OutputFormat, RollbackArgs, ServiceArgs};
+use crate::cli::{Cli, DeployArgs, OutputFormat, RollbackArgs, RunArgs, ServiceArgs};
+use std::collections::HashMap;
 use crate::image_ref::ImageRef;
 use anyhow::{Context, Result, bail};
 use clap::ArgMatches;
@@ -30,6 +31,25 @@ pub(crate) struct FileConfig {
     wait_for_idle: Option<bool>,
     force_new_deployment: Option<bool>,
     output: Option<OutputFormatName>,
+    build: Option<BuildSection>,
+}
+
+/// `[build]` in deployer.toml: what `deployer run` builds and where it pushes.
+#[derive(Deserialize, Default, Debug, Clone)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct BuildSection {
+    context: Option<PathBuf>,
+    dockerfile: Option<String>,
+    repository: Option<String>,
+    container: Option<String>,
+    tags: Option<OneOrMany>,
+    build_args: Option<std::collections::BTreeMap<String, String>>,
+    labels: Option<std::collections::BTreeMap<String, String>>,
+    target: Option<String>,
+    platform: Option<String>,
+    create_repository: Option<bool>,
+    max_severity: Option<String>,
+    deploy_by_tag: Option<bool>,
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -298,6 +318,74 @@ pub(crate) fn rollback(
             f.max_failed_tasks
         }
         .unwrap_or(DEFAULT_MAX_FAILED_TASKS),
+    })
+}
+
+/// What `deployer run` builds and pushes, on top of a DeployConfig.
+#[derive(Debug, Clone)]
+pub(crate) struct BuildConfig {
+    pub(crate) context: PathBuf,
+    pub(crate) dockerfile: String,
+    pub(crate) repository: String,
+    pub(crate) container: Option<String>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) build_args: HashMap<String, String>,
+    pub(crate) labels: HashMap<String, String>,
+    pub(crate) target: Option<String>,
+    pub(crate) platform: Option<String>,
+    pub(crate) create_repository: bool,
+    /// Index into ecr's severities (LOW=1 … CRITICAL=4).
+    pub(crate) max_severity: Option<usize>,
+    pub(crate) deploy_by_tag: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RunConfig {
+    pub(crate) deploy: DeployConfig,
+    /// None when `--image` names a prebuilt image: no build, no push.
+    pub(crate) build: Option<BuildConfig>,
+}
+
+pub(crate) fn run(args: &RunArgs, matches: &ArgMatches, file: &File) -> Result<RunConfig> {
+    let deploy = deploy(&args.deploy, matches, file)?;
+    if !deploy.images.is_empty() {
+        return Ok(RunConfig { deploy, build: None });
+    }
+    let b = file.values.build.clone().unwrap_or_default();
+    let pick = |id: &str, flag: &Option<String>, from_file: Option<String>| if given(matches, id) { flag.clone() } else { from_file };
+    let context = if given(matches, "context") { args.context.clone() } else { b.context.as_ref().map(|c| file.relative(c)) }
+        .unwrap_or_else(|| PathBuf::from("."));
+    let repository = pick("repository", &args.repository, b.repository.clone()).with_context(|| {
+        "missing repository: pass --repository NAME, set DEPLOYER_REPOSITORY, or add `repository = \"NAME\"` under [build] in deployer.toml (or pass --image to deploy a prebuilt image)"
+    })?;
+    let tags = if given(matches, "tags") { args.tags.clone() } else { b.tags.clone().map(OneOrMany::into_vec).unwrap_or_default() };
+    let tags = if tags.is_empty() { vec!["{sha}".to_string()] } else { tags };
+    let build_args = if given(matches, "build_args") {
+        args.build_args
+            .iter()
+            .map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).with_context(|| format!("invalid --build-arg `{kv}`: expected KEY=VALUE")))
+            .collect::<Result<_>>()?
+    } else {
+        b.build_args.clone().unwrap_or_default().into_iter().collect()
+    };
+    let max_severity = pick("max_severity", &args.max_severity, b.max_severity.clone()).map(|s| crate::ecr::parse_severity(&s)).transpose()?;
+    let flag = |id: &str, value: bool, from_file: Option<bool>| if given(matches, id) { value } else { from_file.unwrap_or(false) };
+    Ok(RunConfig {
+        deploy,
+        build: Some(BuildConfig {
+            context,
+            dockerfile: pick("dockerfile", &args.dockerfile, b.dockerfile.clone()).unwrap_or_else(|| "Dockerfile".into()),
+            repository,
+            container: pick("container", &args.container, b.container.clone()),
+            tags,
+            build_args,
+            labels: b.labels.clone().unwrap_or_default().into_iter().collect(),
+            target: pick("target", &args.target, b.target.clone()),
+            platform: pick("platform", &args.platform, b.platform.clone()),
+            create_repository: flag("create_repository", args.create_repository, b.create_repository),
+            max_severity,
+            deploy_by_tag: flag("deploy_by_tag", args.deploy_by_tag, b.deploy_by_tag),
+        }),
     })
 }
 

@@ -47,6 +47,11 @@ pub(crate) async fn dispatch(
             Ok(cfg) => rollback::command(&cfg, &Aws::load().await, out, &Interrupt::listen()).await,
             Err(err) => RunResult::refused(format!("{err:#}")),
         },
+        Command::Run(args) => match config::run(args, &sub, &file) {
+            Ok(cfg) => crate::run::command(&cfg, &Aws::load().await, out, &Interrupt::listen()).await,
+            Err(err) => RunResult::refused(format!("{err:#}")),
+        },
+        Command::Promote(args) => crate::run::promote(&args.repository, &args.from, &args.to, &Aws::load().await, out).await,
         Command::Status(args) => match config::target(args, &sub, &file) {
             Ok(target) => status::command(&target, &Aws::load().await, out).await,
             Err(err) => RunResult::refused(format!("{err:#}")),
@@ -114,7 +119,7 @@ async fn plan(cfg: &DeployConfig, aws: &Aws, out: &Output, interrupt: &Interrupt
 }
 
 /// `deployer deploy`: the runbook.
-async fn deploy(cfg: &DeployConfig, aws: &Aws, out: &Output, interrupt: &Interrupt) -> RunResult {
+pub(crate) async fn deploy(cfg: &DeployConfig, aws: &Aws, out: &Output, interrupt: &Interrupt) -> RunResult {
     let mut result = RunResult::for_target(&cfg.target);
     let started = SystemTime::now();
     let signals = interrupt.count();

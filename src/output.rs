@@ -137,6 +137,19 @@ impl Output {
         self.event(json!({"event": "warning", "message": message}));
     }
 
+    /// Keeps a secret out of CI logs (GitHub Actions masks it from here on).
+    pub(crate) fn mask(&self, secret: &str) {
+        if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") && !secret.is_empty() {
+            println!("::add-mask::{secret}");
+        }
+    }
+
+    /// A line of build or push output, as the engine wrote it.
+    pub(crate) fn detail(&self, kind: &str, message: &str) {
+        self.line(&format!("    {kind}: "), message);
+        self.event(json!({"event": kind, "message": message}));
+    }
+
     /// One ECS service event, printed once.
     pub(crate) fn service_event(&self, at: &str, message: &str) {
         self.line("    ecs: ", message);

@@ -1,0 +1,133 @@
+//! The local Docker engine, through bollard: build the image (streaming its output), tag it, push
+//! it with ECR credentials. DOCKER_HOST is honoured (unix socket by default, tcp for dind).
+
+use crate::ecr::Credentials;
+use crate::output::Output;
+use anyhow::{Context, Result, bail};
+use bollard::Docker;
+use bollard::auth::DockerCredentials;
+use bollard::query_parameters::{BuildImageOptionsBuilder, PushImageOptions, TagImageOptions};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub(crate) async fn connect() -> Result<Docker> {
+    let docker = Docker::connect_with_defaults().context("failed to connect to the Docker engine (DOCKER_HOST, or /var/run/docker.sock)")?;
+    // Older engines (20.10) speak API 1.41: agree on a version before the first real call.
+    docker.negotiate_version().await.context("failed to reach the Docker engine (is dockerd running? DOCKER_HOST?)")
+}
+
+pub(crate) struct Build<'a> {
+    pub(crate) context: Vec<u8>,
+    pub(crate) dockerfile: &'a str,
+    pub(crate) tag: &'a str,
+    pub(crate) build_args: &'a HashMap<String, String>,
+    pub(crate) labels: &'a HashMap<String, String>,
+    pub(crate) target: Option<&'a str>,
+    pub(crate) platform: Option<&'a str>,
+}
+
+/// Builds and tags the image; on failure the error names the failing step and carries its output.
+pub(crate) async fn build(docker: &Docker, spec: Build<'_>, out: &Output) -> Result<()> {
+    let mut options = BuildImageOptionsBuilder::new()
+        .dockerfile(spec.dockerfile)
+        .t(spec.tag)
+        .rm(true)
+        .forcerm(true)
+        .buildargs(spec.build_args)
+        .labels(spec.labels);
+    if let Some(target) = spec.target {
+        options = options.target(target);
+    }
+    if let Some(platform) = spec.platform {
+        options = options.platform(platform);
+    }
+    let mut stream = docker.build_image(options.build(), None, Some(bollard::body_full(spec.context.into())));
+    let mut step = String::new();
+    let mut since_step: Vec<String> = Vec::new();
+    while let Some(item) = stream.next().await {
+        let message = match item {
+            Ok(info) => {
+                if let Some(error) = info.error_detail.and_then(|e| e.message) {
+                    Some(error)
+                } else {
+                    for line in info.stream.unwrap_or_default().lines().filter(|l| !l.trim().is_empty()) {
+                        if line.starts_with("Step ") {
+                            step = line.to_string();
+                            since_step.clear();
+                        } else {
+                            since_step.push(line.to_string());
+                        }
+                        out.detail("build", line);
+                    }
+                    None
+                }
+            }
+            Err(bollard::errors::Error::DockerStreamError { error }) => Some(error),
+            Err(err) => return Err(err).context("the Docker engine failed during the build"),
+        };
+        if let Some(error) = message {
+            let output = since_step.iter().rev().take(20).rev().cloned().collect::<Vec<_>>().join("\n    ");
+            bail!(
+                "docker build failed at {}: {error}{}",
+                if step.is_empty() { "the start" } else { &step },
+                if output.is_empty() { String::new() } else { format!("\n  output of that step:\n    {output}") }
+            );
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn tag(docker: &Docker, image: &str, repo: &str, tag: &str) -> Result<()> {
+    docker
+        .tag_image(image, Some(TagImageOptions { repo: Some(repo.to_string()), tag: Some(tag.to_string()) }))
+        .await
+        .with_context(|| format!("failed to tag `{image}` as `{repo}:{tag}`"))
+}
+
+/// Pushes `repo:tag`, retrying a failed push twice (1 s, then 4 s apart).
+pub(crate) async fn push(docker: &Docker, repo: &str, tag: &str, credentials: &Credentials, out: &Output) -> Result<()> {
+    let mut last = None;
+    for (attempt, pause) in [(1, 0u64), (2, 1), (3, 4)] {
+        if pause > 0 {
+            out.warn(&format!("push of `{repo}:{tag}` failed ({}); retrying in {pause}s (attempt {attempt} of 3)", last.as_ref().map_or(String::new(), |e: &anyhow::Error| format!("{e:#}"))));
+            tokio::time::sleep(Duration::from_secs(pause)).await;
+        }
+        match push_once(docker, repo, tag, credentials, out).await {
+            Ok(()) => return Ok(()),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(last.expect("three attempts ran")).with_context(|| format!("failed to push `{repo}:{tag}` after 3 attempts"))
+}
+
+async fn push_once(docker: &Docker, repo: &str, tag: &str, credentials: &Credentials, out: &Output) -> Result<()> {
+    let auth = DockerCredentials {
+        username: Some(credentials.username.clone()),
+        password: Some(credentials.password.clone()),
+        serveraddress: Some(credentials.server.clone()),
+        ..Default::default()
+    };
+    let mut stream = docker.push_image(repo, Some(PushImageOptions { tag: Some(tag.to_string()), ..Default::default() }), Some(auth));
+    let mut pushed = 0usize;
+    let mut existed = 0usize;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(error) = info.error_detail.and_then(|e| e.message) {
+                    bail!("{error}");
+                }
+                match info.status.as_deref() {
+                    Some("Pushed") => pushed += 1,
+                    Some("Layer already exists") => existed += 1,
+                    Some(s) if s.contains("digest: ") => out.detail("push", s),
+                    _ => {}
+                }
+            }
+            Err(bollard::errors::Error::DockerStreamError { error }) => bail!("{error}"),
+            Err(err) => return Err(err).context("the Docker engine failed during the push"),
+        }
+    }
+    out.info(&format!("pushed {repo}:{tag}: {pushed} layer(s) uploaded, {existed} already in the registry"));
+    Ok(())
+}
