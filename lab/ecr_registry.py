@@ -150,7 +150,12 @@ def scan_findings(request):
     found = manifest(repo.name, ref)
     if found is None:
         raise Error("ImageNotFoundException", f"The image {ref} does not exist in repository '{repo.name}'")
-    findings = FAULTS.findings.get(f"{repo.name}:{ref}") or FAULTS.findings.get(f"{repo.name}:{found['digest']}") or []
+    findings = []
+    for key, listed in FAULTS.findings.items():  # keyed "repo:tag"; the scan is of the digest behind it
+        name, _, tag = key.partition(":")
+        tagged = manifest(name, tag) if name == repo.name else None
+        if tagged is not None and tagged["digest"] == found["digest"]:
+            findings = listed
     counts = {}
     for f in findings:
         counts[f["severity"]] = counts.get(f["severity"], 0) + 1
@@ -162,8 +167,11 @@ def scan_findings(request):
                                                 "description": f.get("description", f["name"]), "uri": ""} for f in findings]}}
 
 
-def authorization_token(_request):
-    token = base64.b64encode(f"{USER}:{FAULTS.token_password}".encode()).decode()
+def authorization_token(_request, access_key=""):
+    # Callers signing with the access key "bad-registry-creds" get a password the registry refuses,
+    # so one test can have invalid credentials while others push in parallel.
+    password = "not-the-password" if access_key == "bad-registry-creds" else FAULTS.token_password
+    token = base64.b64encode(f"{USER}:{password}".encode()).decode()
     return {"authorizationData": [{"authorizationToken": token, "expiresAt": time.time() + 12 * 3600,
                                    "proxyEndpoint": f"http://{REGISTRY}"}]}
 
@@ -177,12 +185,14 @@ HANDLERS = {
 }
 
 
-def handle(action, request):
+def handle(action, request, access_key=""):
     """(status, body) for the ECR actions the registry answers, or None to let moto answer."""
     handler = HANDLERS.get(action)
     if handler is None:
         return None
     try:
+        if action == "GetAuthorizationToken":
+            return "200 OK", authorization_token(request, access_key)
         return "200 OK", handler(request)
     except Error as err:
         return "400 Bad Request", {"__type": err.code, "message": err.message}

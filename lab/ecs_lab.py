@@ -660,7 +660,9 @@ def middleware(app):
             with LOCK:
                 return json_response(start_response, service_history(action, json.loads(body or b"{}")))
         if service == "ecr":
-            answer = ecr_registry.handle(action, json.loads(body or b"{}"))
+            auth = environ.get("HTTP_AUTHORIZATION", "")
+            access_key = auth.split("Credential=")[1].split("/")[0] if "Credential=" in auth else ""
+            answer = ecr_registry.handle(action, json.loads(body or b"{}"), access_key)
             if answer is not None:
                 status, payload = answer
                 return json_response(start_response, payload, status)

@@ -117,12 +117,32 @@ def writes(args):
 
 
 def service(args):
-    svc = client("ecs").describe_services(cluster=args.cluster, services=[args.service])["services"][0]
+    ecs = client("ecs")
+    svc = ecs.describe_services(cluster=args.cluster, services=[args.service])["services"][0]
+    td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
     print(json.dumps({"task_definition_arn": svc["taskDefinition"], "running": svc["runningCount"],
+                      "images": {c["name"]: c["image"] for c in td["containerDefinitions"]},
                       "desired": svc["desiredCount"],
                       "deployments": [{"id": d["id"], "status": d["status"], "rollout_state": d.get("rolloutState"),
                                        "task_definition": d["taskDefinition"]} for d in svc["deployments"]]},
                      default=str))
+
+
+def image_digest(args):
+    try:
+        detail = client("ecr").describe_images(repositoryName=args.repository,
+                                               imageIds=[{"imageTag": args.tag}])["imageDetails"][0]
+        print(json.dumps({"digest": detail["imageDigest"]}))
+    except client("ecr").exceptions.ImageNotFoundException:
+        print(json.dumps({"digest": None}))
+
+
+def registry_fault(args):
+    findings = {}
+    for spec in args.finding:
+        key, severity, name = spec.split("=", 1)[0], *spec.split("=", 1)[1].split(":", 1)
+        findings.setdefault(key, []).append({"severity": severity, "name": name})
+    print(json.dumps(lab("registry", {"down": args.down, "findings": findings})))
 
 
 def main():
@@ -158,6 +178,12 @@ def main():
     d = sub.add_parser("service", help="the service's task definition and deployments")
     d.add_argument("--cluster", required=True)
     d.add_argument("--service", required=True)
+    r = sub.add_parser("digest", help="the digest of repository:tag in the lab's ECR (the registry behind it)")
+    r.add_argument("--repository", required=True)
+    r.add_argument("--tag", required=True)
+    g = sub.add_parser("registry", help="registry faults: --down REPO, --finding REPO:TAG=SEVERITY:NAME")
+    g.add_argument("--down", action="append", default=[])
+    g.add_argument("--finding", action="append", default=[])
     args = p.parse_args()
     if args.cmd == "create":
         create(args)
@@ -171,6 +197,10 @@ def main():
         writes(args)
     elif args.cmd == "service":
         service(args)
+    elif args.cmd == "digest":
+        image_digest(args)
+    elif args.cmd == "registry":
+        registry_fault(args)
     else:
         update(args)
 

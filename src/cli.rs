@@ -63,10 +63,20 @@ pub(crate) struct RunArgs {
     #[arg(long, env = "DEPLOYER_CONTAINER", value_name = "NAME")]
     pub(crate) container: Option<String>,
     /// Image tag template: {sha} (12 characters, the default), {full_sha}, {branch}, {run_number}; repeatable
-    #[arg(long = "tag", env = "DEPLOYER_TAG", value_delimiter = ',', value_name = "TEMPLATE")]
+    #[arg(
+        long = "tag",
+        env = "DEPLOYER_TAG",
+        value_delimiter = ',',
+        value_name = "TEMPLATE"
+    )]
     pub(crate) tags: Vec<String>,
     /// Build argument KEY=VALUE (repeatable)
-    #[arg(long = "build-arg", env = "DEPLOYER_BUILD_ARG", value_delimiter = ',', value_name = "KEY=VALUE")]
+    #[arg(
+        long = "build-arg",
+        env = "DEPLOYER_BUILD_ARG",
+        value_delimiter = ',',
+        value_name = "KEY=VALUE"
+    )]
     pub(crate) build_args: Vec<String>,
     /// Build stage to stop at
     #[arg(long, env = "DEPLOYER_TARGET", value_name = "STAGE")]

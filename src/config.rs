@@ -4,12 +4,12 @@
 //! is touched, with a message naming the flag, variable or file field.
 
 use crate::cli::{Cli, DeployArgs, OutputFormat, RollbackArgs, RunArgs, ServiceArgs};
-use std::collections::HashMap;
 use crate::image_ref::ImageRef;
 use anyhow::{Context, Result, bail};
 use clap::ArgMatches;
 use clap::parser::ValueSource;
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -349,32 +349,70 @@ pub(crate) struct RunConfig {
 pub(crate) fn run(args: &RunArgs, matches: &ArgMatches, file: &File) -> Result<RunConfig> {
     let deploy = deploy(&args.deploy, matches, file)?;
     if !deploy.images.is_empty() {
-        return Ok(RunConfig { deploy, build: None });
+        return Ok(RunConfig {
+            deploy,
+            build: None,
+        });
     }
     let b = file.values.build.clone().unwrap_or_default();
-    let pick = |id: &str, flag: &Option<String>, from_file: Option<String>| if given(matches, id) { flag.clone() } else { from_file };
-    let context = if given(matches, "context") { args.context.clone() } else { b.context.as_ref().map(|c| file.relative(c)) }
-        .unwrap_or_else(|| PathBuf::from("."));
+    let pick = |id: &str, flag: &Option<String>, from_file: Option<String>| {
+        if given(matches, id) {
+            flag.clone()
+        } else {
+            from_file
+        }
+    };
+    let context = if given(matches, "context") {
+        args.context.clone()
+    } else {
+        b.context.as_ref().map(|c| file.relative(c))
+    }
+    .unwrap_or_else(|| PathBuf::from("."));
     let repository = pick("repository", &args.repository, b.repository.clone()).with_context(|| {
         "missing repository: pass --repository NAME, set DEPLOYER_REPOSITORY, or add `repository = \"NAME\"` under [build] in deployer.toml (or pass --image to deploy a prebuilt image)"
     })?;
-    let tags = if given(matches, "tags") { args.tags.clone() } else { b.tags.clone().map(OneOrMany::into_vec).unwrap_or_default() };
-    let tags = if tags.is_empty() { vec!["{sha}".to_string()] } else { tags };
+    let tags = if given(matches, "tags") {
+        args.tags.clone()
+    } else {
+        b.tags.clone().map(OneOrMany::into_vec).unwrap_or_default()
+    };
+    let tags = if tags.is_empty() {
+        vec!["{sha}".to_string()]
+    } else {
+        tags
+    };
     let build_args = if given(matches, "build_args") {
         args.build_args
             .iter()
-            .map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).with_context(|| format!("invalid --build-arg `{kv}`: expected KEY=VALUE")))
+            .map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .with_context(|| format!("invalid --build-arg `{kv}`: expected KEY=VALUE"))
+            })
             .collect::<Result<_>>()?
     } else {
-        b.build_args.clone().unwrap_or_default().into_iter().collect()
+        b.build_args
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
     };
-    let max_severity = pick("max_severity", &args.max_severity, b.max_severity.clone()).map(|s| crate::ecr::parse_severity(&s)).transpose()?;
-    let flag = |id: &str, value: bool, from_file: Option<bool>| if given(matches, id) { value } else { from_file.unwrap_or(false) };
+    let max_severity = pick("max_severity", &args.max_severity, b.max_severity.clone())
+        .map(|s| crate::ecr::parse_severity(&s))
+        .transpose()?;
+    let flag = |id: &str, value: bool, from_file: Option<bool>| {
+        if given(matches, id) {
+            value
+        } else {
+            from_file.unwrap_or(false)
+        }
+    };
     Ok(RunConfig {
         deploy,
         build: Some(BuildConfig {
             context,
-            dockerfile: pick("dockerfile", &args.dockerfile, b.dockerfile.clone()).unwrap_or_else(|| "Dockerfile".into()),
+            dockerfile: pick("dockerfile", &args.dockerfile, b.dockerfile.clone())
+                .unwrap_or_else(|| "Dockerfile".into()),
             repository,
             container: pick("container", &args.container, b.container.clone()),
             tags,
@@ -382,7 +420,11 @@ pub(crate) fn run(args: &RunArgs, matches: &ArgMatches, file: &File) -> Result<R
             labels: b.labels.clone().unwrap_or_default().into_iter().collect(),
             target: pick("target", &args.target, b.target.clone()),
             platform: pick("platform", &args.platform, b.platform.clone()),
-            create_repository: flag("create_repository", args.create_repository, b.create_repository),
+            create_repository: flag(
+                "create_repository",
+                args.create_repository,
+                b.create_repository,
+            ),
             max_severity,
             deploy_by_tag: flag("deploy_by_tag", args.deploy_by_tag, b.deploy_by_tag),
         }),

@@ -25,8 +25,18 @@ impl DockerIgnore {
                     Some(p) => (false, p.trim()),
                     None => (true, line),
                 };
-                let pattern = pattern.trim_start_matches("./").trim_start_matches('/').trim_end_matches('/');
-                Rule { parts: pattern.split('/').filter(|p| !p.is_empty() && *p != ".").map(String::from).collect(), exclude }
+                let pattern = pattern
+                    .trim_start_matches("./")
+                    .trim_start_matches('/')
+                    .trim_end_matches('/');
+                Rule {
+                    parts: pattern
+                        .split('/')
+                        .filter(|p| !p.is_empty() && *p != ".")
+                        .map(String::from)
+                        .collect(),
+                    exclude,
+                }
             })
             .filter(|r| !r.parts.is_empty())
             .collect();
@@ -52,8 +62,12 @@ impl DockerIgnore {
 fn matches(pattern: &[String], path: &[&str]) -> bool {
     match pattern.split_first() {
         None => path.is_empty(),
-        Some((first, rest)) if first == "**" => (0..=path.len()).any(|skip| matches(rest, &path[skip..])),
-        Some((first, rest)) => path.split_first().is_some_and(|(p, tail)| glob(first.as_bytes(), p.as_bytes()) && matches(rest, tail)),
+        Some((first, rest)) if first == "**" => {
+            (0..=path.len()).any(|skip| matches(rest, &path[skip..]))
+        }
+        Some((first, rest)) => path
+            .split_first()
+            .is_some_and(|(p, tail)| glob(first.as_bytes(), p.as_bytes()) && matches(rest, tail)),
     }
 }
 
@@ -75,7 +89,11 @@ pub(crate) fn tar(dir: &Path, dockerfile: &str) -> Result<Vec<u8>> {
     }
     let dockerfile_path = dir.join(dockerfile);
     if !dockerfile_path.is_file() {
-        bail!("Dockerfile `{}` not found (context `{}`, --dockerfile `{dockerfile}`)", dockerfile_path.display(), dir.display());
+        bail!(
+            "Dockerfile `{}` not found (context `{}`, --dockerfile `{dockerfile}`)",
+            dockerfile_path.display(),
+            dir.display()
+        );
     }
     let ignore = match std::fs::read_to_string(dir.join(".dockerignore")) {
         Ok(text) => DockerIgnore::parse(&text),
@@ -95,7 +113,9 @@ pub(crate) fn tar(dir: &Path, dockerfile: &str) -> Result<Vec<u8>> {
             .append_path_with_name(dir.join(&rel), &rel)
             .with_context(|| format!("failed to add `{name}` to the build context"))?;
     }
-    builder.into_inner().context("failed to finish the build context tar")
+    builder
+        .into_inner()
+        .context("failed to finish the build context tar")
 }
 
 fn walk(root: &Path, rel: PathBuf, ignore: &DockerIgnore, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -123,7 +143,9 @@ mod tests {
 
     #[test]
     fn dockerignore_rules() {
-        let ignore = DockerIgnore::parse("# comment\n.git\ntarget/\n*.log\nsecrets/**\n!secrets/public.pem\ndocs/*.md\n**/node_modules\n");
+        let ignore = DockerIgnore::parse(
+            "# comment\n.git\ntarget/\n*.log\nsecrets/**\n!secrets/public.pem\ndocs/*.md\n**/node_modules\n",
+        );
         for (path, excluded) in [
             (".git/config", true),
             ("target/debug/app", true),

@@ -48,10 +48,21 @@ pub(crate) async fn dispatch(
             Err(err) => RunResult::refused(format!("{err:#}")),
         },
         Command::Run(args) => match config::run(args, &sub, &file) {
-            Ok(cfg) => crate::run::command(&cfg, &Aws::load().await, out, &Interrupt::listen()).await,
+            Ok(cfg) => {
+                crate::run::command(&cfg, &Aws::load().await, out, &Interrupt::listen()).await
+            }
             Err(err) => RunResult::refused(format!("{err:#}")),
         },
-        Command::Promote(args) => crate::run::promote(&args.repository, &args.from, &args.to, &Aws::load().await, out).await,
+        Command::Promote(args) => {
+            crate::run::promote(
+                &args.repository,
+                &args.from,
+                &args.to,
+                &Aws::load().await,
+                out,
+            )
+            .await
+        }
         Command::Status(args) => match config::target(args, &sub, &file) {
             Ok(target) => status::command(&target, &Aws::load().await, out).await,
             Err(err) => RunResult::refused(format!("{err:#}")),
@@ -119,7 +130,12 @@ async fn plan(cfg: &DeployConfig, aws: &Aws, out: &Output, interrupt: &Interrupt
 }
 
 /// `deployer deploy`: the runbook.
-pub(crate) async fn deploy(cfg: &DeployConfig, aws: &Aws, out: &Output, interrupt: &Interrupt) -> RunResult {
+pub(crate) async fn deploy(
+    cfg: &DeployConfig,
+    aws: &Aws,
+    out: &Output,
+    interrupt: &Interrupt,
+) -> RunResult {
     let mut result = RunResult::for_target(&cfg.target);
     let started = SystemTime::now();
     let signals = interrupt.count();

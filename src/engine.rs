@@ -12,9 +12,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 pub(crate) async fn connect() -> Result<Docker> {
-    let docker = Docker::connect_with_defaults().context("failed to connect to the Docker engine (DOCKER_HOST, or /var/run/docker.sock)")?;
+    let docker = Docker::connect_with_defaults()
+        .context("failed to connect to the Docker engine (DOCKER_HOST, or /var/run/docker.sock)")?;
     // Older engines (20.10) speak API 1.41: agree on a version before the first real call.
-    docker.negotiate_version().await.context("failed to reach the Docker engine (is dockerd running? DOCKER_HOST?)")
+    docker
+        .negotiate_version()
+        .await
+        .context("failed to reach the Docker engine (is dockerd running? DOCKER_HOST?)")
 }
 
 pub(crate) struct Build<'a> {
@@ -42,7 +46,11 @@ pub(crate) async fn build(docker: &Docker, spec: Build<'_>, out: &Output) -> Res
     if let Some(platform) = spec.platform {
         options = options.platform(platform);
     }
-    let mut stream = docker.build_image(options.build(), None, Some(bollard::body_full(spec.context.into())));
+    let mut stream = docker.build_image(
+        options.build(),
+        None,
+        Some(bollard::body_full(spec.context.into())),
+    );
     let mut step = String::new();
     let mut since_step: Vec<String> = Vec::new();
     while let Some(item) = stream.next().await {
@@ -51,11 +59,14 @@ pub(crate) async fn build(docker: &Docker, spec: Build<'_>, out: &Output) -> Res
                 if let Some(error) = info.error_detail.and_then(|e| e.message) {
                     Some(error)
                 } else {
-                    for line in info.stream.unwrap_or_default().lines().filter(|l| !l.trim().is_empty()) {
+                    let text = strip_ansi(&info.stream.unwrap_or_default());
+                    for line in text.lines().filter(|l| !l.trim().is_empty()) {
                         if line.starts_with("Step ") {
                             step = line.to_string();
                             since_step.clear();
-                        } else {
+                        } else if !line.starts_with(" ---> ")
+                            && !line.starts_with("Removing intermediate container")
+                        {
                             since_step.push(line.to_string());
                         }
                         out.detail("build", line);
@@ -67,30 +78,76 @@ pub(crate) async fn build(docker: &Docker, spec: Build<'_>, out: &Output) -> Res
             Err(err) => return Err(err).context("the Docker engine failed during the build"),
         };
         if let Some(error) = message {
-            let output = since_step.iter().rev().take(20).rev().cloned().collect::<Vec<_>>().join("\n    ");
+            let output = since_step
+                .iter()
+                .rev()
+                .take(20)
+                .rev()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n    ");
             bail!(
                 "docker build failed at {}: {error}{}",
                 if step.is_empty() { "the start" } else { &step },
-                if output.is_empty() { String::new() } else { format!("\n  output of that step:\n    {output}") }
+                if output.is_empty() {
+                    String::new()
+                } else {
+                    format!("\n  output of that step:\n    {output}")
+                }
             );
         }
     }
     Ok(())
 }
 
+/// Drops the terminal colour codes the engine puts around a step's stderr.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // ESC [ … final letter
+            for next in chars.by_ref() {
+                if next.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 pub(crate) async fn tag(docker: &Docker, image: &str, repo: &str, tag: &str) -> Result<()> {
     docker
-        .tag_image(image, Some(TagImageOptions { repo: Some(repo.to_string()), tag: Some(tag.to_string()) }))
+        .tag_image(
+            image,
+            Some(TagImageOptions {
+                repo: Some(repo.to_string()),
+                tag: Some(tag.to_string()),
+            }),
+        )
         .await
         .with_context(|| format!("failed to tag `{image}` as `{repo}:{tag}`"))
 }
 
 /// Pushes `repo:tag`, retrying a failed push twice (1 s, then 4 s apart).
-pub(crate) async fn push(docker: &Docker, repo: &str, tag: &str, credentials: &Credentials, out: &Output) -> Result<()> {
+pub(crate) async fn push(
+    docker: &Docker,
+    repo: &str,
+    tag: &str,
+    credentials: &Credentials,
+    out: &Output,
+) -> Result<()> {
     let mut last = None;
     for (attempt, pause) in [(1, 0u64), (2, 1), (3, 4)] {
         if pause > 0 {
-            out.warn(&format!("push of `{repo}:{tag}` failed ({}); retrying in {pause}s (attempt {attempt} of 3)", last.as_ref().map_or(String::new(), |e: &anyhow::Error| format!("{e:#}"))));
+            out.warn(&format!(
+                "push of `{repo}:{tag}` failed ({}); retrying in {pause}s (attempt {attempt} of 3)",
+                last.as_ref()
+                    .map_or(String::new(), |e: &anyhow::Error| format!("{e:#}"))
+            ));
             tokio::time::sleep(Duration::from_secs(pause)).await;
         }
         match push_once(docker, repo, tag, credentials, out).await {
@@ -98,17 +155,31 @@ pub(crate) async fn push(docker: &Docker, repo: &str, tag: &str, credentials: &C
             Err(err) => last = Some(err),
         }
     }
-    Err(last.expect("three attempts ran")).with_context(|| format!("failed to push `{repo}:{tag}` after 3 attempts"))
+    Err(last.expect("three attempts ran"))
+        .with_context(|| format!("failed to push `{repo}:{tag}` after 3 attempts"))
 }
 
-async fn push_once(docker: &Docker, repo: &str, tag: &str, credentials: &Credentials, out: &Output) -> Result<()> {
+async fn push_once(
+    docker: &Docker,
+    repo: &str,
+    tag: &str,
+    credentials: &Credentials,
+    out: &Output,
+) -> Result<()> {
     let auth = DockerCredentials {
         username: Some(credentials.username.clone()),
         password: Some(credentials.password.clone()),
         serveraddress: Some(credentials.server.clone()),
         ..Default::default()
     };
-    let mut stream = docker.push_image(repo, Some(PushImageOptions { tag: Some(tag.to_string()), ..Default::default() }), Some(auth));
+    let mut stream = docker.push_image(
+        repo,
+        Some(PushImageOptions {
+            tag: Some(tag.to_string()),
+            ..Default::default()
+        }),
+        Some(auth),
+    );
     let mut pushed = 0usize;
     let mut existed = 0usize;
     while let Some(item) = stream.next().await {
@@ -128,6 +199,17 @@ async fn push_once(docker: &Docker, repo: &str, tag: &str, credentials: &Credent
             Err(err) => return Err(err).context("the Docker engine failed during the push"),
         }
     }
-    out.info(&format!("pushed {repo}:{tag}: {pushed} layer(s) uploaded, {existed} already in the registry"));
+    out.info(&format!(
+        "pushed {repo}:{tag}: {pushed} layer(s) uploaded, {existed} already in the registry"
+    ));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn colour_codes_are_dropped() {
+        assert_eq!(super::strip_ansi("\x1b[91mboom\n\x1b[0m"), "boom\n");
+        assert_eq!(super::strip_ansi("plain"), "plain");
+    }
 }

@@ -14,30 +14,52 @@ use crate::watch::Interrupt;
 use anyhow::{Context, Result, bail};
 use std::time::{Duration, SystemTime};
 
-pub(crate) async fn command(cfg: &RunConfig, aws: &Aws, out: &Output, interrupt: &Interrupt) -> RunResult {
+pub(crate) async fn command(
+    cfg: &RunConfig,
+    aws: &Aws,
+    out: &Output,
+    interrupt: &Interrupt,
+) -> RunResult {
     let Some(build) = &cfg.build else {
         out.info("--image names a prebuilt image: no build, no push");
         return deploy::deploy(&cfg.deploy, aws, out, interrupt).await;
     };
     let image = match ship(build, aws, out).await {
         Ok(image) => image,
-        Err(err) => return RunResult::for_target(&cfg.deploy.target).finish(Outcome::Refused, Some(format!("{err:#}"))),
+        Err(err) => {
+            return RunResult::for_target(&cfg.deploy.target)
+                .finish(Outcome::Refused, Some(format!("{err:#}")));
+        }
     };
     let mut deploy_cfg = cfg.deploy.clone();
-    deploy_cfg.images = vec![ImageChange { container: build.container.clone(), image }];
+    deploy_cfg.images = vec![ImageChange {
+        container: build.container.clone(),
+        image,
+    }];
     deploy::deploy(&deploy_cfg, aws, out, interrupt).await
 }
 
 /// Builds and pushes unless the tag is already in ECR; returns the reference to deploy.
 async fn ship(build: &BuildConfig, aws: &Aws, out: &Output) -> Result<ImageRef> {
     let commit = Commit::read(&build.context)?;
-    let tags: Vec<String> = build.tags.iter().map(|t| commit.tag(t)).collect::<Result<_>>()?;
+    let tags: Vec<String> = build
+        .tags
+        .iter()
+        .map(|t| commit.tag(t))
+        .collect::<Result<_>>()?;
     let primary = &tags[0];
-    out.step(&format!("image for commit {} ({})", &commit.sha[..commit.sha.len().min(12)], tags.join(", ")));
+    out.step(&format!(
+        "image for commit {} ({})",
+        &commit.sha[..commit.sha.len().min(12)],
+        tags.join(", ")
+    ));
     let repo = ecr::repository(&aws.ecr, &build.repository, build.create_repository).await?;
     let digest = match ecr::digest_of(&aws.ecr, &repo.name, primary).await? {
         Some(digest) => {
-            out.info(&format!("{}:{primary} is already in ECR ({digest}): no build, no push", repo.uri));
+            out.info(&format!(
+                "{}:{primary} is already in ECR ({digest}): no build, no push",
+                repo.uri
+            ));
             for tag in &tags[1..] {
                 if ecr::digest_of(&aws.ecr, &repo.name, tag).await?.is_none() {
                     ecr::promote(&aws.ecr, &repo.name, primary, tag).await?;
@@ -50,7 +72,8 @@ async fn ship(build: &BuildConfig, aws: &Aws, out: &Output) -> Result<ImageRef> 
     };
     if let Some(max) = build.max_severity {
         out.step("waiting for the ECR image scan");
-        let blocking = ecr::scan_gate(&aws.ecr, &repo.name, &digest, max, Duration::from_secs(600)).await?;
+        let blocking =
+            ecr::scan_gate(&aws.ecr, &repo.name, &digest, max, Duration::from_secs(600)).await?;
         if !blocking.is_empty() {
             bail!(
                 "the ECR scan of {}@{digest} found {} finding(s) at or above --max-severity:\n  {}",
@@ -61,15 +84,34 @@ async fn ship(build: &BuildConfig, aws: &Aws, out: &Output) -> Result<ImageRef> 
         }
         out.info("scan: nothing at or above --max-severity");
     }
-    let reference = if build.deploy_by_tag { format!("{}:{primary}", repo.uri) } else { format!("{}@{digest}", repo.uri) };
-    ImageRef::parse(&reference).with_context(|| format!("ECR repository URI `{}` does not make a valid image reference", repo.uri))
+    let reference = if build.deploy_by_tag {
+        format!("{}:{primary}", repo.uri)
+    } else {
+        format!("{}@{digest}", repo.uri)
+    };
+    ImageRef::parse(&reference).with_context(|| {
+        format!(
+            "ECR repository URI `{}` does not make a valid image reference",
+            repo.uri
+        )
+    })
 }
 
-async fn build_and_push(build: &BuildConfig, commit: &Commit, repo: &ecr::Repository, tags: &[String], aws: &Aws, out: &Output) -> Result<String> {
+async fn build_and_push(
+    build: &BuildConfig,
+    commit: &Commit,
+    repo: &ecr::Repository,
+    tags: &[String],
+    aws: &Aws,
+    out: &Output,
+) -> Result<String> {
     let docker = engine::connect().await?;
     let context = crate::context::tar(&build.context, &build.dockerfile)?;
     let mut labels = build.labels.clone();
-    labels.insert("org.opencontainers.image.revision".into(), commit.sha.clone());
+    labels.insert(
+        "org.opencontainers.image.revision".into(),
+        commit.sha.clone(),
+    );
     if let Some(url) = &commit.repository_url {
         labels.insert("org.opencontainers.image.source".into(), url.clone());
     }
@@ -78,7 +120,10 @@ async fn build_and_push(build: &BuildConfig, commit: &Commit, repo: &ecr::Reposi
         .unwrap_or_default();
     labels.insert("org.opencontainers.image.created".into(), created);
     let image = format!("{}:{}", repo.uri, tags[0]);
-    out.step(&format!("building {image} ({} KiB of context)", context.len() / 1024));
+    out.step(&format!(
+        "building {image} ({} KiB of context)",
+        context.len() / 1024
+    ));
     engine::build(
         &docker,
         engine::Build {
@@ -108,11 +153,19 @@ async fn build_and_push(build: &BuildConfig, commit: &Commit, repo: &ecr::Reposi
 }
 
 /// `deployer promote`: another tag for an image already in ECR.
-pub(crate) async fn promote(repository: &str, from: &str, to: &str, aws: &Aws, out: &Output) -> RunResult {
+pub(crate) async fn promote(
+    repository: &str,
+    from: &str,
+    to: &str,
+    aws: &Aws,
+    out: &Output,
+) -> RunResult {
     let mut result = RunResult::refused("");
     match ecr::promote(&aws.ecr, repository, from, to).await {
         Ok(digest) => {
-            out.info(&format!("{repository}:{to} now names {digest} (as {repository}:{from})"));
+            out.info(&format!(
+                "{repository}:{to} now names {digest} (as {repository}:{from})"
+            ));
             result.reason = None;
             result.outcome = Outcome::Deployed;
             result

@@ -17,8 +17,16 @@ impl Commit {
     /// Reads git in `dir`; CI variables (GitHub Actions, GitLab CI) win where git cannot know.
     pub(crate) fn read(dir: &Path) -> Result<Commit> {
         let git = |args: &[&str]| -> Option<String> {
-            let out = Command::new("git").arg("-C").arg(dir).args(args).output().ok()?;
-            out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
+            let out = Command::new("git")
+                .arg("-C")
+                .arg(dir)
+                .args(args)
+                .output()
+                .ok()?;
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+                .filter(|s| !s.is_empty())
         };
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let sha = env("GITHUB_SHA").or_else(|| env("CI_COMMIT_SHA")).or_else(|| git(&["rev-parse", "HEAD"])).with_context(|| {
@@ -30,10 +38,16 @@ impl Commit {
             .or_else(|| git(&["rev-parse", "--abbrev-ref", "HEAD"]).filter(|b| b != "HEAD"));
         let repository_url = match (env("GITHUB_SERVER_URL"), env("GITHUB_REPOSITORY")) {
             (Some(server), Some(repo)) => Some(format!("{server}/{repo}")),
-            _ => env("CI_PROJECT_URL").or_else(|| git(&["remote", "get-url", "origin"]).map(|u| https_url(&u))),
+            _ => env("CI_PROJECT_URL")
+                .or_else(|| git(&["remote", "get-url", "origin"]).map(|u| https_url(&u))),
         };
         let run_number = env("GITHUB_RUN_NUMBER").or_else(|| env("CI_PIPELINE_IID"));
-        Ok(Commit { sha, branch, repository_url, run_number })
+        Ok(Commit {
+            sha,
+            branch,
+            repository_url,
+            run_number,
+        })
     }
 
     /// Renders one tag template. Unknown placeholders and missing values are errors, not blanks.
@@ -63,7 +77,16 @@ impl Commit {
 
 /// Docker tags allow [A-Za-z0-9_.-], 128 at most, not starting with `.` or `-`: `feature/x` → `feature-x`.
 fn sanitize_tag(tag: &str) -> String {
-    let mut clean: String = tag.chars().map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' }).collect();
+    let mut clean: String = tag
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
     while clean.starts_with(['.', '-']) {
         clean.remove(0);
     }
@@ -100,16 +123,36 @@ mod tests {
         ] {
             assert_eq!(commit.tag(template).unwrap(), expected, "{template}");
         }
-        assert!(commit.tag("{nope}").unwrap_err().to_string().contains("unknown placeholder `{nope}`"));
+        assert!(
+            commit
+                .tag("{nope}")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown placeholder `{nope}`")
+        );
         assert!(commit.tag("{sha").is_err());
-        let bare = Commit { sha: "abc".into(), ..Default::default() };
-        assert!(bare.tag("{branch}").unwrap_err().to_string().contains("branch is unknown"));
+        let bare = Commit {
+            sha: "abc".into(),
+            ..Default::default()
+        };
+        assert!(
+            bare.tag("{branch}")
+                .unwrap_err()
+                .to_string()
+                .contains("branch is unknown")
+        );
         assert!(bare.tag("{run_number}").is_err());
     }
 
     #[test]
     fn remotes_become_https() {
-        assert_eq!(https_url("git@github.com:org/app.git"), "https://github.com/org/app");
-        assert_eq!(https_url("https://gitlab.com/org/app.git"), "https://gitlab.com/org/app");
+        assert_eq!(
+            https_url("git@github.com:org/app.git"),
+            "https://github.com/org/app"
+        );
+        assert_eq!(
+            https_url("https://gitlab.com/org/app.git"),
+            "https://gitlab.com/org/app"
+        );
     }
 }

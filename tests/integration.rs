@@ -8,3 +8,4 @@ mod lab;
 mod cli;
 mod deploy;
 mod refusals;
+mod run;

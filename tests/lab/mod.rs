@@ -46,6 +46,18 @@ fn require_lab() {
     );
 }
 
+/// Fails loudly when the Docker engine is not running.
+pub fn require_docker() {
+    let ok = Command::new("docker")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "the Docker engine is not running (docker version failed): start it with `lab/up` (or run the suite with `scripts/test`)"
+    );
+}
+
 pub struct Lab {
     pub cluster: String,
     pub service: String,

@@ -1,0 +1,313 @@
+//! `deployer run` with real parts: the Docker engine builds a FROM-scratch image, pushes it to the
+//! registry behind the lab's ECR, and the service is deployed by digest.
+
+use crate::lab::{Lab, run, scenario};
+use std::path::Path;
+use std::process::Command;
+
+/// A build context: a git repository with a FROM-scratch Dockerfile around Debian's static busybox.
+fn app(lab: &Lab, dockerfile: &str) -> String {
+    crate::lab::require_docker();
+    let dir = lab.dir.path().join("app");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy("/bin/busybox", dir.join("busybox"))
+        .expect("Debian busybox-static is installed (lab/up installs it)");
+    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    std::fs::write(dir.join(".dockerignore"), "secret.txt\n*.local\n").unwrap();
+    std::fs::write(dir.join("secret.txt"), "do not ship me").unwrap();
+    std::fs::write(dir.join("index.html"), format!("<h1>{}</h1>", lab.tag)).unwrap();
+    let git = |args: &[&str]| {
+        let ok = Command::new("git")
+            .args([
+                "-c",
+                "user.name=lab",
+                "-c",
+                "user.email=lab@example.com",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("git runs");
+        assert!(
+            ok.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+        String::from_utf8_lossy(&ok.stdout).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "app"]);
+    git(&["rev-parse", "HEAD"])
+}
+
+const DOCKERFILE: &str = r#"FROM scratch
+COPY busybox /bin/busybox
+COPY . /app/
+ARG GREETING
+RUN ["/bin/busybox", "sh", "-c", "test ! -e /app/secret.txt && test \"$GREETING\" = hi"]
+ENTRYPOINT ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/app"]
+"#;
+
+fn run_args<'a>(lab: &'a Lab, repo: &'a str) -> Vec<&'a str> {
+    vec![
+        "run",
+        "--context",
+        "app",
+        "--repository",
+        repo,
+        "--build-arg",
+        "GREETING=hi",
+    ]
+}
+
+fn digest(repo: &str, tag: &str) -> Option<String> {
+    scenario(&["digest", "--repository", repo, "--tag", tag])["digest"]
+        .as_str()
+        .map(String::from)
+}
+
+fn image_in_service(lab: &Lab) -> String {
+    scenario(&[
+        "service",
+        "--cluster",
+        &lab.cluster,
+        "--service",
+        &lab.service,
+    ])["images"]["web"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn run_builds_pushes_and_deploys_by_digest() {
+    let lab = Lab::service(&[]);
+    let sha = app(&lab, DOCKERFILE);
+    let repo = format!("app-{}", lab.tag);
+    let mut args = run_args(&lab, &repo);
+    args.extend([
+        "--create-repository",
+        "--tag",
+        "{sha}",
+        "--tag",
+        "{branch}-{sha}",
+        "--output",
+        "json",
+    ]);
+    let out = lab.deployer(&args);
+    out.code(0).says("building").says("pushed").says("deployed");
+    let tag = &sha[..12];
+    let pushed = digest(&repo, tag).expect("the image is in the registry behind ECR");
+    assert_eq!(
+        digest(&repo, &format!("main-{tag}")).as_deref(),
+        Some(pushed.as_str())
+    );
+    let deployed = image_in_service(&lab);
+    assert!(
+        deployed.ends_with(&format!("@{pushed}")),
+        "task definition image {deployed} is not {pushed}"
+    );
+    // The OCI labels carry the commit.
+    let inspect = Command::new("docker")
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{index .Config.Labels \"org.opencontainers.image.revision\"}}",
+        ])
+        .arg(format!("{}:{tag}", deployed.split('@').next().unwrap()))
+        .output()
+        .expect("docker runs");
+    assert_eq!(String::from_utf8_lossy(&inspect.stdout).trim(), sha);
+
+    // The same commit again: no build, no push, nothing to deploy.
+    let again = lab.deployer(&run_args(&lab, &repo));
+    again
+        .code(0)
+        .says("is already in ECR")
+        .says("no build, no push")
+        .says("nothing to deploy");
+    assert!(!again.stderr.contains("building"), "{}", again.stderr);
+}
+
+#[test]
+fn deploy_by_tag_keeps_the_tag() {
+    let lab = Lab::service(&[]);
+    let sha = app(&lab, DOCKERFILE);
+    let repo = format!("app-{}", lab.tag);
+    let mut args = run_args(&lab, &repo);
+    args.extend(["--create-repository", "--deploy-by-tag"]);
+    lab.deployer(&args).code(0);
+    assert!(image_in_service(&lab).ends_with(&format!("/{repo}:{}", &sha[..12])));
+}
+
+#[test]
+fn failing_build_step_exits_2_with_the_step_and_its_output() {
+    let lab = Lab::service(&[]);
+    app(
+        &lab,
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo compiling the app; echo boom >&2; exit 3\"]\n",
+    );
+    let repo = format!("app-{}", lab.tag);
+    let mut args = run_args(&lab, &repo);
+    args.push("--create-repository");
+    lab.deployer(&args)
+        .code(2)
+        .says("docker build failed at Step 3/5 : RUN")
+        .says("output of that step:")
+        .says("\n    compiling the app")
+        .says("\n    boom")
+        .says("compiling the app")
+        .says("returned a non-zero code: 3")
+        .says("refused: nothing was changed");
+    assert!(
+        lab.writes()
+            .iter()
+            .all(|w| w["action"] != "ecs:UpdateService"
+                && w["action"] != "ecs:RegisterTaskDefinition")
+    );
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+}
+
+#[test]
+fn missing_dockerfile_exits_2() {
+    let lab = Lab::service(&[]);
+    app(&lab, DOCKERFILE);
+    let repo = format!("app-{}", lab.tag);
+    let mut args = run_args(&lab, &repo);
+    args.extend(["--create-repository", "--dockerfile", "Dockerfile.prod"]);
+    lab.deployer(&args)
+        .code(2)
+        .says("Dockerfile")
+        .says("Dockerfile.prod` not found");
+    lab.assert_no_writes();
+}
+
+#[test]
+fn missing_repository_says_what_to_do() {
+    let lab = Lab::service(&[]);
+    app(&lab, DOCKERFILE);
+    let repo = format!("app-{}", lab.tag);
+    lab.deployer(&run_args(&lab, &repo))
+        .code(2)
+        .says(&format!("ECR repository `{repo}` does not exist"))
+        .says("--create-repository");
+    lab.assert_no_writes();
+}
+
+#[test]
+fn invalid_registry_credentials_are_a_clear_error() {
+    let lab = Lab::service(&[]);
+    app(&lab, DOCKERFILE);
+    let repo = format!("app-{}", lab.tag);
+    let mut args = run_args(&lab, &repo);
+    args.push("--create-repository");
+    let mut cmd = lab.command(&args);
+    cmd.env("AWS_ACCESS_KEY_ID", "bad-registry-creds");
+    run(cmd)
+        .code(2)
+        .says(&format!("failed to push `127.0.0.1:5077/{repo}"))
+        .says("unauthorized");
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+    assert_eq!(digest(&repo, "latest"), None);
+}
+
+#[test]
+fn registry_down_is_retried_then_a_clear_error_and_nothing_deployed() {
+    let lab = Lab::service(&[]);
+    app(&lab, DOCKERFILE);
+    let repo = format!("app-{}", lab.tag);
+    scenario(&["registry", "--down", &repo]);
+    let mut args = run_args(&lab, &repo);
+    args.push("--create-repository");
+    lab.deployer(&args)
+        .code(2)
+        .says("retrying in 1s")
+        .says("retrying in 4s")
+        .says("after 3 attempts");
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+}
+
+#[test]
+fn scan_findings_at_or_above_max_severity_refuse_the_deploy() {
+    let lab = Lab::service(&[]);
+    let sha = app(&lab, DOCKERFILE);
+    let repo = format!("app-{}", lab.tag);
+    let key = format!("{repo}:{}", &sha[..12]);
+    scenario(&[
+        "registry",
+        "--finding",
+        &format!("{key}=HIGH:CVE-2026-0001"),
+        "--finding",
+        &format!("{key}=LOW:CVE-2026-0002"),
+    ]);
+    let mut args = run_args(&lab, &repo);
+    args.extend(["--create-repository", "--max-severity", "high"]);
+    let out = lab.deployer(&args);
+    out.code(2)
+        .says("found 1 finding(s) at or above --max-severity")
+        .says("HIGH CVE-2026-0001");
+    assert!(
+        !out.stderr.contains("CVE-2026-0002"),
+        "a LOW finding was listed:\n{}",
+        out.stderr
+    );
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+    // Below the bar, the same image deploys.
+    let mut args = run_args(&lab, &repo);
+    args.extend(["--max-severity", "CRITICAL"]);
+    lab.deployer(&args)
+        .code(0)
+        .says("scan: nothing at or above");
+}
+
+#[test]
+fn prebuilt_image_needs_no_engine() {
+    let lab = Lab::service(&[]);
+    let mut cmd = lab.command(&["run", "--image", &lab.image("prebuilt")]);
+    cmd.env("DOCKER_HOST", "unix:///nonexistent.sock");
+    run(cmd).code(0).says("no build, no push").says("deployed");
+}
+
+#[test]
+fn promote_tags_an_image_without_pulling_it() {
+    let lab = Lab::service(&[]);
+    let sha = app(&lab, DOCKERFILE);
+    let repo = format!("app-{}", lab.tag);
+    let mut args = run_args(&lab, &repo);
+    args.push("--create-repository");
+    lab.deployer(&args).code(0);
+    let mut cmd = crate::lab::deployer(Path::new(lab.dir.path()));
+    cmd.args([
+        "promote",
+        "--repository",
+        &repo,
+        "--from",
+        &sha[..12],
+        "--to",
+        "prod",
+    ]);
+    run(cmd).code(0).says("now names sha256:");
+    assert_eq!(digest(&repo, "prod"), digest(&repo, &sha[..12]));
+}
+
+#[test]
+fn run_reads_the_build_section_of_deployer_toml() {
+    let lab = Lab::service(&[]);
+    let sha = app(&lab, DOCKERFILE);
+    let repo = format!("app-{}", lab.tag);
+    lab.write(
+        "deployer.toml",
+        &format!(
+            "cluster = \"{}\"\nservice = \"{}\"\n\n[build]\ncontext = \"app\"\nrepository = \"{repo}\"\ncontainer = \"web\"\ntags = [\"{{sha}}\", \"stable\"]\ncreate-repository = true\n\n[build.build-args]\nGREETING = \"hi\"\n",
+            lab.cluster, lab.service
+        ),
+    );
+    let mut cmd = crate::lab::deployer(lab.dir.path());
+    cmd.arg("run");
+    run(cmd).code(0).says("deployed");
+    assert_eq!(digest(&repo, "stable"), digest(&repo, &sha[..12]));
+}
