@@ -336,13 +336,13 @@ impl TaskDefinition {
 
     /// True when registering `self` would give ECS nothing new compared with `live`.
     pub(crate) fn same_as(&self, live: &TaskDefinition) -> bool {
-        normalized(&self.0) == normalized(&live.0)
+        comparable(&self.0) == comparable(&live.0)
     }
 
     /// Human lines saying what changes from `live` to `self`. Environment values are never shown.
     pub(crate) fn diff(&self, live: &TaskDefinition) -> Vec<String> {
         let mut lines = Vec::new();
-        diff_value("", &normalized(&live.0), &normalized(&self.0), &mut lines);
+        diff_value("", &comparable(&live.0), &comparable(&self.0), &mut lines);
         lines
     }
 }
@@ -397,6 +397,43 @@ fn check_fields(map: &Map<String, Value>, known: &[(&str, Kind)], prefix: &str) 
         }
     }
     Ok(())
+}
+
+/// The document without what ECS fills in by itself, so a file equals what ECS stored from it:
+/// nulls and empty lists, a container's `cpu: 0` and `essential: true`, and a port mapping's
+/// `protocol: tcp` and `hostPort` equal to its `containerPort`.
+fn comparable(value: &Value) -> Value {
+    let mut doc = normalized(value);
+    if let Some(containers) = doc
+        .get_mut("containerDefinitions")
+        .and_then(Value::as_array_mut)
+    {
+        for c in containers.iter_mut().filter_map(Value::as_object_mut) {
+            if c.get("cpu") == Some(&json!(0)) {
+                c.remove("cpu");
+            }
+            if c.get("essential") == Some(&json!(true)) {
+                c.remove("essential");
+            }
+            for port in c
+                .get_mut("portMappings")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object_mut)
+            {
+                if port.get("protocol") == Some(&json!("tcp")) {
+                    port.remove("protocol");
+                }
+                if port.get("hostPort").is_some()
+                    && port.get("hostPort") == port.get("containerPort")
+                {
+                    port.remove("hostPort");
+                }
+            }
+        }
+    }
+    doc
 }
 
 /// Drops nulls and empty lists/objects, which ECS treats as absent.
@@ -569,6 +606,18 @@ mod tests {
             "volumes": [], "containerDefinitions": [{"name": "web", "image": "a:1", "mountPoints": [], "environment": []}]}),
         );
         assert!(file.same_as(&live));
+        let stored = TaskDefinition::from_described(
+            json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "a:1",
+            "cpu": 0, "essential": true, "portMappings": [{"containerPort": 8080, "hostPort": 8080, "protocol": "tcp"}]}]}),
+        );
+        let written = td(
+            json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "a:1", "portMappings": [{"containerPort": 8080}]}]}),
+        );
+        assert!(written.same_as(&stored), "{:?}", written.diff(&stored));
+        let changed = td(
+            json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "a:1", "cpu": 256, "portMappings": [{"containerPort": 8080}]}]}),
+        );
+        assert!(!changed.same_as(&stored));
         assert!(
             !file
                 .apply(&[parse_image_change("a:2").unwrap()], &[])

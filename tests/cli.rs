@@ -170,3 +170,21 @@ fn status_shows_deployments_targets_and_events() {
         lab.task_definition_arn.as_str()
     );
 }
+
+#[test]
+fn a_file_deployed_twice_is_unchanged_the_second_time() {
+    let lab = Lab::service(&[]);
+    let file = lab.write(
+        "td.json",
+        &format!(
+            r#"{{"family": "{}", "networkMode": "awsvpc", "containerDefinitions": [{{"name": "web", "image": "{}",
+               "portMappings": [{{"containerPort": 8080}}], "environment": [{{"name": "A", "value": "1"}}]}}]}}"#,
+            lab.service,
+            lab.image("file")
+        ),
+    );
+    let path = file.to_str().unwrap();
+    lab.deployer(&["deploy", "--task-definition", path]).code(0).says("deployed");
+    // ECS stores defaults the file leaves out (cpu 0, essential, hostPort, protocol): still no change.
+    lab.deployer(&["deploy", "--task-definition", path]).code(0).says("nothing to deploy");
+}
