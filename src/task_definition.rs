@@ -479,8 +479,8 @@ fn diff_value(path: &str, old: &Value, new: &Value, lines: &mut Vec<String>) {
     // A list that appears or disappears is compared item by item against an empty one.
     let empty = Value::Array(Vec::new());
     let (old, new) = match (old, new) {
-        (Value::Null, Value::Array(_)) => (&empty, new),
-        (Value::Array(_), Value::Null) => (old, &empty),
+        (Value::Null, Value::Array(a)) if by_name(a).is_some() => (&empty, new),
+        (Value::Array(a), Value::Null) if by_name(a).is_some() => (old, &empty),
         _ => (old, new),
     };
     match (old, new) {
