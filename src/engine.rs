@@ -191,6 +191,8 @@ async fn push_once(
                 match info.status.as_deref() {
                     Some("Pushed") => pushed += 1,
                     Some("Layer already exists") => existed += 1,
+                    // The registry already had the blob in another repository: no upload either.
+                    Some(s) if s.starts_with("Mounted from") => existed += 1,
                     Some(s) if s.contains("digest: ") => out.detail("push", s),
                     _ => {}
                 }
