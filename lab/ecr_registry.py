@@ -9,6 +9,8 @@ answered from the registry itself, so ECR and the registry never disagree.
 import base64
 import json
 import os
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -31,6 +33,7 @@ class Faults:
         self.token_password = PASSWORD  # a wrong one makes every push fail with 401
         self.down = set()  # repositories whose URI points at a closed port
         self.findings = {}  # "repo:tag" -> [{"name", "severity"}]
+        self.cut = {}  # repository -> port of a proxy that dies mid-push (see CutProxy)
 
 
 FAULTS = Faults()
@@ -40,8 +43,63 @@ _orig_repo_init = ecr_models.Repository.__init__
 
 def repo_init(self, *args, **kwargs):
     _orig_repo_init(self, *args, **kwargs)
-    host = "127.0.0.1:9" if self.name in FAULTS.down else REGISTRY
+    if self.name in FAULTS.down:
+        host = "127.0.0.1:9"
+    elif self.name in FAULTS.cut:
+        host = f"127.0.0.1:{FAULTS.cut[self.name]}"
+    else:
+        host = REGISTRY
     self.uri = f"{host}/{self.name}"
+
+
+class CutProxy:
+    """The registry going down mid-push: forwards to the registry until `limit` bytes of requests
+    have passed, then drops every connection and stops listening (connection refused from then on)."""
+
+    def __init__(self, limit):
+        self.limit, self.sent, self.down = limit, 0, False
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(50)
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while not self.down:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            host, port = REGISTRY.split(":")
+            upstream = socket.create_connection((host, int(port)))
+            threading.Thread(target=self.pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self.pipe, args=(upstream, client, False), daemon=True).start()
+
+    def pipe(self, src, dst, upload):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if upload:
+                    self.sent += len(data)
+                    if self.sent > self.limit:
+                        self.down = True
+                        self.server.close()
+                        break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+
+def cut_mid_push(repository, limit):
+    FAULTS.cut[repository] = CutProxy(limit).port
 
 
 ecr_models.Repository.__init__ = repo_init

@@ -12,7 +12,7 @@ A WSGI middleware in front of moto adds the lab's own control API under /_lab/:
                                  "exit_code": 3, "log_lines": [...]}
   POST /_lab/api-fault          {"action": "DescribeServices", "kind": "throttle|error5xx|delay",
                                  "count": 5, "delay_ms": 300, "match": "text the request body must contain"}
-  POST /_lab/registry           {"token_password": "wrong", "down": ["repo"], "findings": {"repo:tag": [{"name", "severity"}]}}
+  POST /_lab/registry           {"token_password": "wrong", "down": ["repo"], "cut": {"repo": bytes}, "findings": {"repo:tag": [{"name", "severity"}]}}
   POST /_lab/timing             {"task_start_s": .., "health_s": .., "drain_s": .., "exit_after_s": ..}
   GET  /_lab/calls              {"ecs:DescribeServices": 12, ...}   (DELETE clears)
   GET  /_lab/writes             [{"action": "ecs:UpdateService", "cluster": .., "service": .., "family": ..}]
@@ -605,6 +605,8 @@ def lab_api(environ, start_response, path, body):
                 faults.token_password = data["token_password"] or ecr_registry.PASSWORD
             for repo in data.get("down", []):
                 faults.down.add(repo)
+            for repo, limit in (data.get("cut") or {}).items():
+                ecr_registry.cut_mid_push(repo, int(limit))
             for key, findings in (data.get("findings") or {}).items():
                 faults.findings[key] = findings
             return json_response(start_response, {"ok": True})

@@ -142,7 +142,8 @@ def registry_fault(args):
     for spec in args.finding:
         key, severity, name = spec.split("=", 1)[0], *spec.split("=", 1)[1].split(":", 1)
         findings.setdefault(key, []).append({"severity": severity, "name": name})
-    print(json.dumps(lab("registry", {"down": args.down, "findings": findings})))
+    cut = {spec.split("=")[0]: int(spec.split("=")[1]) for spec in args.cut}
+    print(json.dumps(lab("registry", {"down": args.down, "findings": findings, "cut": cut})))
 
 
 def main():
@@ -184,6 +185,7 @@ def main():
     g = sub.add_parser("registry", help="registry faults: --down REPO, --finding REPO:TAG=SEVERITY:NAME")
     g.add_argument("--down", action="append", default=[])
     g.add_argument("--finding", action="append", default=[])
+    g.add_argument("--cut", action="append", default=[], help="REPO=BYTES: the registry goes down after BYTES of upload")
     args = p.parse_args()
     if args.cmd == "create":
         create(args)

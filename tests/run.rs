@@ -232,6 +232,21 @@ fn registry_down_is_retried_then_a_clear_error_and_nothing_deployed() {
 }
 
 #[test]
+fn registry_going_down_mid_push_is_retried_then_a_clear_error_and_nothing_deployed() {
+    let lab = Lab::service(&[]);
+    let sha = app(&lab, DOCKERFILE);
+    let repo = format!("app-{}", lab.tag);
+    // The busybox layer is ~2 MB: the registry dies after 300 KB of it.
+    scenario(&["registry", "--cut", &format!("{repo}=300000")]);
+    let mut args = run_args(&lab, &repo);
+    args.push("--create-repository");
+    lab.deployer(&args).code(2).says("retrying in 1s").says("after 3 attempts").says("refused: nothing was changed");
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+    assert!(lab.writes().iter().all(|w| w["action"] != "ecs:UpdateService"));
+    assert_eq!(digest(&repo, &sha[..12]), None);
+}
+
+#[test]
 fn scan_findings_at_or_above_max_severity_refuse_the_deploy() {
     let lab = Lab::service(&[]);
     let sha = app(&lab, DOCKERFILE);
