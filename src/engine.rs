@@ -51,6 +51,7 @@ pub(crate) async fn build(docker: &Docker, spec: Build<'_>, out: &Output) -> Res
         None,
         Some(bollard::body_full(spec.context.into())),
     );
+    let phase = out.phase("build");
     let mut step = String::new();
     let mut since_step: Vec<String> = Vec::new();
     while let Some(item) = stream.next().await {
@@ -64,12 +65,15 @@ pub(crate) async fn build(docker: &Docker, spec: Build<'_>, out: &Output) -> Res
                         if line.starts_with("Step ") {
                             step = line.to_string();
                             since_step.clear();
-                        } else if !line.starts_with(" ---> ")
+                            phase.keep(line);
+                            continue;
+                        }
+                        if !line.starts_with(" ---> ")
                             && !line.starts_with("Removing intermediate container")
                         {
                             since_step.push(line.to_string());
                         }
-                        out.detail("build", line);
+                        phase.update(line);
                     }
                     None
                 }
@@ -182,6 +186,7 @@ async fn push_once(
     );
     let mut pushed = 0usize;
     let mut existed = 0usize;
+    let phase = out.phase("push");
     while let Some(item) = stream.next().await {
         match item {
             Ok(info) => {
@@ -193,14 +198,18 @@ async fn push_once(
                     Some("Layer already exists") => existed += 1,
                     // The registry already had the blob in another repository: no upload either.
                     Some(s) if s.starts_with("Mounted from") => existed += 1,
-                    Some(s) if s.contains("digest: ") => out.detail("push", s),
-                    _ => {}
+                    Some(s) if s.contains("digest: ") => phase.update(s),
+                    Some(s) => phase.update(&format!(
+                        "{tag}: {s} ({pushed} layer(s) pushed, {existed} already there)"
+                    )),
+                    None => {}
                 }
             }
             Err(bollard::errors::Error::DockerStreamError { error }) => bail!("{error}"),
             Err(err) => return Err(err).context("the Docker engine failed during the push"),
         }
     }
+    drop(phase);
     out.info(&format!(
         "pushed {repo}:{tag}: {pushed} layer(s) uploaded, {existed} already in the registry"
     ));

@@ -76,15 +76,75 @@ pub(crate) struct Output {
     json: bool,
     started: Instant,
     color: bool,
+    tty: bool,
+}
+
+/// A long phase (build, push): a spinner with the latest line on a terminal, plain lines elsewhere
+/// (indicatif draws nothing, and drops its own println, when stderr is not a terminal).
+pub(crate) struct Phase<'a> {
+    out: &'a Output,
+    kind: &'static str,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Phase<'_> {
+    /// A line worth keeping on screen (a build step).
+    pub(crate) fn keep(&self, message: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(format!("    {message}")),
+            None => self.out.line(&format!("    {}: ", self.kind), message),
+        }
+        self.out
+            .event(json!({"event": self.kind, "message": message}));
+    }
+
+    /// A passing line: replaces the spinner's message on a terminal, a plain line elsewhere.
+    pub(crate) fn update(&self, message: &str) {
+        match &self.bar {
+            Some(bar) => bar.set_message(message.to_string()),
+            None => self.out.line(&format!("    {}: ", self.kind), message),
+        }
+        self.out
+            .event(json!({"event": self.kind, "message": message}));
+    }
+}
+
+impl Drop for Phase<'_> {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 impl Output {
     pub(crate) fn new(format: OutputFormat, started: Instant) -> Output {
-        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let tty = std::io::stderr().is_terminal();
+        let color = tty && std::env::var_os("NO_COLOR").is_none();
         Output {
             json: format == OutputFormat::Json,
             started,
             color,
+            tty,
+        }
+    }
+
+    pub(crate) fn phase(&self, kind: &'static str) -> Phase<'_> {
+        let bar = self.tty.then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("    {spinner} {prefix}: {wide_msg}")
+                    .expect("a valid indicatif template")
+                    .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ "),
+            );
+            bar.set_prefix(kind);
+            bar.enable_steady_tick(std::time::Duration::from_millis(100));
+            bar
+        });
+        Phase {
+            out: self,
+            kind,
+            bar,
         }
     }
 
@@ -142,12 +202,6 @@ impl Output {
         if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") && !secret.is_empty() {
             println!("::add-mask::{secret}");
         }
-    }
-
-    /// A line of build or push output, as the engine wrote it.
-    pub(crate) fn detail(&self, kind: &str, message: &str) {
-        self.line(&format!("    {kind}: "), message);
-        self.event(json!({"event": kind, "message": message}));
     }
 
     /// One ECS service event, printed once.

@@ -184,7 +184,11 @@ fn a_file_deployed_twice_is_unchanged_the_second_time() {
         ),
     );
     let path = file.to_str().unwrap();
-    lab.deployer(&["deploy", "--task-definition", path]).code(0).says("deployed");
+    lab.deployer(&["deploy", "--task-definition", path])
+        .code(0)
+        .says("deployed");
     // ECS stores defaults the file leaves out (cpu 0, essential, hostPort, protocol): still no change.
-    lab.deployer(&["deploy", "--task-definition", path]).code(0).says("nothing to deploy");
+    lab.deployer(&["deploy", "--task-definition", path])
+        .code(0)
+        .says("nothing to deploy");
 }

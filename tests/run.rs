@@ -98,7 +98,12 @@ fn run_builds_pushes_and_deploys_by_digest() {
         "json",
     ]);
     let out = lab.deployer(&args);
-    out.code(0).says("building").says("pushed").says("deployed");
+    // Not a terminal (CI): plain timestamped lines, every build step among them.
+    out.code(0)
+        .says("building")
+        .says("    build: Step 1/")
+        .says("pushed")
+        .says("deployed");
     let tag = &sha[..12];
     let pushed = digest(&repo, tag).expect("the image is in the registry behind ECR");
     assert_eq!(
@@ -240,9 +245,17 @@ fn registry_going_down_mid_push_is_retried_then_a_clear_error_and_nothing_deploy
     scenario(&["registry", "--cut", &format!("{repo}=300000")]);
     let mut args = run_args(&lab, &repo);
     args.push("--create-repository");
-    lab.deployer(&args).code(2).says("retrying in 1s").says("after 3 attempts").says("refused: nothing was changed");
+    lab.deployer(&args)
+        .code(2)
+        .says("retrying in 1s")
+        .says("after 3 attempts")
+        .says("refused: nothing was changed");
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
-    assert!(lab.writes().iter().all(|w| w["action"] != "ecs:UpdateService"));
+    assert!(
+        lab.writes()
+            .iter()
+            .all(|w| w["action"] != "ecs:UpdateService")
+    );
     assert_eq!(digest(&repo, &sha[..12]), None);
 }
 
@@ -325,4 +338,46 @@ fn run_reads_the_build_section_of_deployer_toml() {
     cmd.arg("run");
     run(cmd).code(0).says("deployed");
     assert_eq!(digest(&repo, "stable"), digest(&repo, &sha[..12]));
+}
+
+#[test]
+fn on_a_terminal_build_and_push_show_a_spinner_instead_of_plain_lines() {
+    let lab = Lab::service(&[]);
+    app(&lab, DOCKERFILE);
+    let repo = format!("app-{}", lab.tag);
+    let typescript = lab.dir.path().join("typescript");
+    let line = format!(
+        "{} run --context app --repository {repo} --build-arg GREETING=hi --create-repository --cluster {} --service {}",
+        env!("CARGO_BIN_EXE_deployer"),
+        lab.cluster,
+        lab.service
+    );
+    // `script` (util-linux) gives deployer a pseudo-terminal, as a person's shell would.
+    let mut cmd = crate::lab::deployer(lab.dir.path());
+    let cmd = cmd.env_remove("NO_COLOR").env("TERM", "xterm");
+    let status = Command::new("script")
+        .args(["-qec", &line])
+        .arg(&typescript)
+        .env_clear()
+        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .current_dir(lab.dir.path())
+        .status()
+        .expect("script (util-linux) runs");
+    let screen =
+        String::from_utf8_lossy(&std::fs::read(&typescript).expect("script wrote the typescript"))
+            .into_owned();
+    assert!(status.success(), "{screen}");
+    assert!(
+        screen.contains("Step 1/"),
+        "the build steps stay on screen:\n{screen}"
+    );
+    assert!(
+        screen.contains("\x1b[2K"),
+        "no spinner was drawn:\n{screen}"
+    );
+    assert!(
+        !screen.contains("    build: Step"),
+        "plain CI lines on a terminal:\n{screen}"
+    );
+    assert!(screen.contains("deployed"), "{screen}");
 }
