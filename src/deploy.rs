@@ -166,6 +166,9 @@ pub(crate) async fn deploy(
         }
     };
     out.info(&format!("task definition {task_definition}"));
+    if let [change] = cfg.images.as_slice() {
+        out.image_if_unknown(&change.image.0);
+    }
     result.task_definition_arn = Some(task_definition.clone());
 
     // 3. Update the service; from here on, a failure means rolling back.

@@ -11,8 +11,11 @@ mod deploy;
 mod ecr;
 mod engine;
 mod failure;
+mod github;
 mod image_ref;
 mod output;
+mod publish;
+mod report;
 mod rollback;
 mod rollout;
 mod run;
@@ -48,5 +51,7 @@ fn main() -> ExitCode {
         .expect("the tokio runtime starts");
     let result = runtime.block_on(deploy::dispatch(invocation, file, &out));
     out.result(&result);
+    // Reports go out last and never change the exit code: a failure to post is a warning.
+    runtime.block_on(publish::all(&out));
     ExitCode::from(result.outcome.exit_code())
 }

@@ -4,8 +4,10 @@
 //! Nothing here decides anything; it only renders what the runbook reports.
 
 use crate::cli::OutputFormat;
+use crate::report::Report;
 use serde_json::{Value, json};
 use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// How a run ended. The one place that maps an outcome to the contract's exit code.
@@ -77,6 +79,32 @@ pub(crate) struct Output {
     started: Instant,
     color: bool,
     tty: bool,
+    pub(crate) ci: Ci,
+    /// The structured story of this run, rendered for the PR, the MR and CI at the end.
+    pub(crate) report: Mutex<Report>,
+    /// The CI log section now open (GitHub group / GitLab section), with its GitLab name.
+    section: Mutex<Option<String>>,
+}
+
+/// Where the run happens: each CI has its own log markup and output files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ci {
+    None,
+    GitHub,
+    GitLab,
+}
+
+impl Ci {
+    pub(crate) fn detect() -> Ci {
+        let on = |name: &str| std::env::var(name).is_ok_and(|v| v == "true");
+        if on("GITHUB_ACTIONS") {
+            Ci::GitHub
+        } else if on("GITLAB_CI") {
+            Ci::GitLab
+        } else {
+            Ci::None
+        }
+    }
 }
 
 /// A long phase (build, push): a spinner with the latest line on a terminal, plain lines elsewhere
@@ -126,6 +154,9 @@ impl Output {
             started,
             color,
             tty,
+            ci: Ci::detect(),
+            report: Mutex::new(Report::default()),
+            section: Mutex::new(None),
         }
     }
 
@@ -167,8 +198,77 @@ impl Output {
         }
     }
 
+    fn record(&self, change: impl FnOnce(&mut Report)) {
+        change(
+            &mut self
+                .report
+                .lock()
+                .expect("no thread panics while holding the report"),
+        );
+    }
+
+    /// Closes the open CI log section (GitHub group, GitLab collapsible section).
+    fn close_section(&self) {
+        let mut open = self
+            .section
+            .lock()
+            .expect("no thread panics while holding the section");
+        if let Some(name) = open.take() {
+            let mut err = std::io::stderr().lock();
+            let _ = match self.ci {
+                Ci::GitHub => writeln!(err, "::endgroup::"),
+                Ci::GitLab => writeln!(err, "\x1b[0Ksection_end:{}:{name}\r\x1b[0K", unix_now()),
+                Ci::None => Ok(()),
+            };
+        }
+    }
+
+    fn open_section(&self, title: &str, n: usize) {
+        self.close_section();
+        let name = format!("deployer_step_{n}");
+        let mut err = std::io::stderr().lock();
+        let _ = match self.ci {
+            Ci::GitHub => writeln!(err, "::group::{}", escape_command(title)),
+            Ci::GitLab => writeln!(
+                err,
+                "\x1b[0Ksection_start:{}:{name}\r\x1b[0K{title}",
+                unix_now()
+            ),
+            Ci::None => return,
+        };
+        drop(err);
+        *self
+            .section
+            .lock()
+            .expect("no thread panics while holding the section") = Some(name);
+    }
+
+    /// The image a deploy puts in, unless `run` already said which one it built.
+    pub(crate) fn image_if_unknown(&self, reference: &str) {
+        self.record(|r| {
+            if r.image.is_none() {
+                r.image = Some(reference.to_string());
+            }
+        });
+    }
+
+    /// The image a run built or deploys, for the report.
+    pub(crate) fn image(&self, reference: &str, digest: Option<&str>) {
+        self.record(|r| {
+            r.image = Some(reference.to_string());
+            r.image_digest = digest.map(String::from);
+        });
+    }
+
     /// A phase of the run begins.
     pub(crate) fn step(&self, message: &str) {
+        let now = self.elapsed_ms();
+        let mut n = 0;
+        self.record(|r| {
+            r.begin_step(message, now);
+            n = r.steps.len();
+        });
+        self.open_section(message, n);
         self.line(
             if self.color {
                 "\x1b[1m==>\x1b[0m "
@@ -199,13 +299,15 @@ impl Output {
 
     /// Keeps a secret out of CI logs (GitHub Actions masks it from here on).
     pub(crate) fn mask(&self, secret: &str) {
-        if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") && !secret.is_empty() {
-            println!("::add-mask::{secret}");
+        if self.ci == Ci::GitHub && !secret.is_empty() {
+            // On stderr: stdout is reserved for --output json; the runner reads commands from both.
+            eprintln!("::add-mask::{secret}");
         }
     }
 
     /// One ECS service event, printed once.
     pub(crate) fn service_event(&self, at: &str, message: &str) {
+        self.record(|r| r.events.push((at.to_string(), message.to_string())));
         self.line("    ecs: ", message);
         self.event(json!({"event": "service_event", "at": at, "message": message}));
     }
@@ -224,6 +326,12 @@ impl Output {
 
     /// A multi-line block (a failure report, a diff): text as is on stderr, structured on stdout.
     pub(crate) fn block(&self, kind: &str, text: &str, detail: Value) {
+        if kind == "failure" {
+            self.record(|r| {
+                r.failure_text = Some(text.to_string());
+                r.failure = Some(detail.clone());
+            });
+        }
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{text}");
         drop(err);
@@ -237,7 +345,26 @@ impl Output {
     }
 
     pub(crate) fn result(&self, result: &RunResult) {
+        let now = self.elapsed_ms();
+        self.record(|r| {
+            r.end_step(now);
+            r.result = Some(result.clone());
+            r.duration_ms = now;
+        });
+        self.close_section();
         let outcome = result.outcome;
+        if let (Ci::GitHub, Some(reason)) = (self.ci, &result.reason)
+            && !matches!(
+                outcome,
+                Outcome::Deployed | Outcome::Unchanged | Outcome::Planned | Outcome::Reported
+            )
+        {
+            eprintln!(
+                "::error title=deployer {}::{}",
+                outcome.as_str(),
+                escape_command(reason)
+            );
+        }
         let verdict = match outcome {
             Outcome::Deployed => "deployed: the new tasks are running and healthy".to_string(),
             Outcome::Unchanged => "nothing to deploy".to_string(),
@@ -274,4 +401,17 @@ impl Output {
             "duration_ms": self.elapsed_ms(),
         }));
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A workflow command's message: `%`, CR and LF escaped as the runner expects.
+fn escape_command(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }

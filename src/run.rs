@@ -89,6 +89,7 @@ async fn ship(build: &BuildConfig, aws: &Aws, out: &Output) -> Result<ImageRef> 
     } else {
         format!("{}@{digest}", repo.uri)
     };
+    out.image(&reference, Some(&digest));
     ImageRef::parse(&reference).with_context(|| {
         format!(
             "ECR repository URI `{}` does not make a valid image reference",

@@ -375,6 +375,14 @@ pub(crate) async fn until_verdict(
     let mut last_progress = String::new();
     let mut unchanged_polls = 0u32;
     let mut on_the_edge = false;
+    // In CI logs, a line at least every 30 s while nothing changes, so a wait never looks hung.
+    let heartbeat = Duration::from_secs(
+        std::env::var("DEPLOYER_HEARTBEAT_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30),
+    );
+    let mut last_line = Instant::now();
     let mut last_error: Option<String> = None;
     loop {
         match watcher
@@ -390,7 +398,18 @@ pub(crate) async fn until_verdict(
                     Verdict::InProgress(progress) => {
                         on_the_edge = progress.on_the_edge();
                         let summary = progress.summary();
+                        if summary == last_progress && last_line.elapsed() >= heartbeat {
+                            out.progress(
+                                &format!(
+                                    "{summary} (still waiting, {}s)",
+                                    started.elapsed().as_secs()
+                                ),
+                                json!({"heartbeat": true}),
+                            );
+                            last_line = Instant::now();
+                        }
                         if summary != last_progress {
+                            last_line = Instant::now();
                             out.progress(&summary, json!({"running": progress.running, "desired": progress.desired,
                                 "healthy": progress.healthy, "rollout_state": progress.rollout_state}));
                             last_progress = summary;

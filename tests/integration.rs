@@ -8,4 +8,5 @@ mod lab;
 mod cli;
 mod deploy;
 mod refusals;
+mod report;
 mod run;

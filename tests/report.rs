@@ -1,0 +1,152 @@
+//! Reports where people look: GitHub Actions' outputs file, job summary and log commands; GitLab's
+//! dotenv file, JSON report and log sections; the CI heartbeat.
+
+use crate::lab::{Lab, run};
+use std::collections::HashMap;
+
+/// Parses a `$GITHUB_OUTPUT` file as the runner does (actions/runner FileCommandManager):
+/// `name=value` lines, or `name<<DELIM` … `DELIM` blocks.
+fn github_outputs(text: &str) -> HashMap<String, String> {
+    let mut values = HashMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            continue;
+        }
+        let heredoc = line.find("<<");
+        let equals = line.find('=');
+        match (heredoc, equals) {
+            (Some(h), e) if e.is_none_or(|e| h < e) => {
+                let (name, delimiter) = (&line[..h], &line[h + 2..]);
+                assert!(!name.is_empty() && !delimiter.is_empty(), "Invalid format: {line}");
+                let mut value = Vec::new();
+                loop {
+                    let next = lines.next().unwrap_or_else(|| panic!("Matching delimiter not found '{delimiter}'"));
+                    if next == delimiter {
+                        break;
+                    }
+                    value.push(next);
+                }
+                values.insert(name.to_string(), value.join("\n"));
+            }
+            (_, Some(e)) => {
+                values.insert(line[..e].to_string(), line[e + 1..].to_string());
+            }
+            _ => panic!("Invalid format: {line}"),
+        }
+    }
+    assert!(text.is_empty() || text.ends_with('\n'), "the file must end with a newline");
+    values
+}
+
+#[test]
+fn github_actions_outputs_summary_and_log_commands() {
+    let lab = Lab::service(&[]);
+    let outputs = lab.write("github_output", "earlier=kept\n");
+    let summary = lab.write("summary.md", "");
+    let image = lab.image("v2");
+    let mut cmd = lab.command(&["deploy", "--image", &image]);
+    cmd.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("DEPLOYER_ENVIRONMENT", "staging");
+    let out = run(cmd);
+    out.code(0).says("::group::checking service").says("::endgroup::");
+    let values = github_outputs(&std::fs::read_to_string(&outputs).unwrap());
+    assert_eq!(values["earlier"], "kept", "earlier outputs are kept (the file is appended to)");
+    assert_eq!(values["outcome"], "deployed");
+    assert_eq!(values["image"], image);
+    assert_eq!(values["previous-task-definition-arn"], lab.task_definition_arn);
+    assert_eq!(values["task-definition-arn"], lab.running_task_definition());
+    assert!(values["deployment-id"].starts_with("ecs-svc/"));
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains("| service | image | task definition | duration | outcome |"), "{md}");
+    assert!(md.contains(&format!("| `{}/{}` | `{image}` |", lab.cluster, lab.service)), "{md}");
+    assert!(md.contains("✅ deployed"), "{md}");
+    assert!(md.contains(&format!("<!-- deployer:v1 service={}/{} env=staging -->", lab.cluster, lab.service)), "{md}");
+}
+
+#[test]
+fn github_actions_failure_is_an_error_annotation_with_the_report_in_the_summary() {
+    let lab = Lab::service(&[]);
+    let image = lab.image("crash");
+    lab.fault(&image, "exit", &["--exit-code", "4", "--log", "fatal: config missing"]);
+    let outputs = lab.write("github_output", "");
+    let summary = lab.write("summary.md", "");
+    let mut cmd = lab.command(&["deploy", "--image", &image]);
+    cmd.env("GITHUB_ACTIONS", "true").env("GITHUB_OUTPUT", &outputs).env("GITHUB_STEP_SUMMARY", &summary);
+    let out = run(cmd);
+    out.code(1).says("::error title=deployer rolled_back::2 of the new tasks stopped");
+    let values = github_outputs(&std::fs::read_to_string(&outputs).unwrap());
+    assert_eq!(values["outcome"], "rolled_back");
+    assert!(values["reason"].contains("2 of the new tasks stopped"));
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains("↩️ failed, rolled back") && md.contains("<details><summary>Failure report"), "{md}");
+    assert!(md.contains("container web: exit code 4") && md.contains("| fatal: config missing"), "{md}");
+}
+
+#[test]
+fn gitlab_dotenv_json_report_and_sections() {
+    let lab = Lab::service(&[]);
+    let dotenv = lab.dir.path().join("deployer.env");
+    let mut cmd = lab.command(&["deploy", "--image", &lab.image("v2")]);
+    cmd.env("GITLAB_CI", "true");
+    let out = run(cmd);
+    out.code(0).says("section_start:").says(":deployer_step_1\r\x1b[0Kchecking service").says("section_end:");
+    let text = std::fs::read_to_string(&dotenv).expect("deployer.env in the working directory");
+    for line in text.lines() {
+        assert!(!line.is_empty() && !line.starts_with('#'), "dotenv allows no blank or comment lines: {line:?}");
+        let (name, _) = line.split_once('=').expect("KEY=value");
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{name}");
+    }
+    assert!(text.contains("DEPLOYER_OUTCOME=deployed\n"), "{text}");
+    assert!(text.contains(&format!("DEPLOYER_PREVIOUS_TASK_DEFINITION_ARN={}\n", lab.task_definition_arn)), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(lab.dir.path().join("deployer-report.json")).unwrap()).unwrap();
+    assert_eq!(json["outputs"]["outcome"], "deployed");
+    assert!(json["steps"].as_array().is_some_and(|s| s.len() >= 4), "{json}");
+}
+
+#[test]
+fn a_report_file_anywhere_and_nothing_outside_ci() {
+    let lab = Lab::service(&[]);
+    let path = lab.dir.path().join("report.json");
+    let mut cmd = lab.command(&["deploy", "--image", &lab.image("v2")]);
+    cmd.env("DEPLOYER_REPORT", &path);
+    let out = run(cmd);
+    out.code(0);
+    assert!(!out.stderr.contains("::group::") && !out.stderr.contains("section_start"), "{}", out.stderr);
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(json["outputs"]["outcome"], "deployed");
+    assert!(!lab.dir.path().join("deployer.env").exists());
+}
+
+#[test]
+fn a_heartbeat_line_while_nothing_changes() {
+    let lab = Lab::service(&[]);
+    let image = lab.image("stuck");
+    lab.fault(&image, "pending", &[]);
+    let mut cmd = lab.command(&["deploy", "--image", &image, "--timeout", "5s"]);
+    cmd.env("DEPLOYER_HEARTBEAT_SECS", "1");
+    run(cmd).code(1).says("(still waiting, ");
+}
+
+#[test]
+fn environment_values_never_reach_a_report() {
+    let lab = Lab::service(&[]);
+    let summary = lab.write("summary.md", "");
+    let report = lab.dir.path().join("report.json");
+    let mut cmd = lab.command(&["deploy", "--env", "web:API_KEY=hunter2-secret", "--output", "json"]);
+    cmd.env("GITHUB_ACTIONS", "true").env("GITHUB_STEP_SUMMARY", &summary).env("DEPLOYER_REPORT", &report);
+    let out = run(cmd);
+    out.code(0);
+    for (name, text) in [
+        ("stderr", out.stderr.clone()),
+        ("stdout", out.stdout.clone()),
+        ("summary", std::fs::read_to_string(&summary).unwrap()),
+        ("report", std::fs::read_to_string(&report).unwrap()),
+    ] {
+        assert!(!text.contains("hunter2-secret"), "the value leaked into {name}");
+    }
+    assert!(out.stderr.contains("environment.API_KEY (value hidden)"));
+}
