@@ -146,6 +146,16 @@ def registry_fault(args):
     print(json.dumps(lab("registry", {"down": args.down, "findings": findings, "cut": cut})))
 
 
+FORGE = os.environ.get("DEPLOYER_FORGE_URL", "http://127.0.0.1:5080")
+
+
+def forge(path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"{FORGE}/_forge/{path}", data=data, method="POST" if data else "GET",
+                                 headers={"Content-Type": "application/json"})
+    return json.loads(urllib.request.urlopen(req, timeout=10).read())
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -186,6 +196,16 @@ def main():
     g.add_argument("--down", action="append", default=[])
     g.add_argument("--finding", action="append", default=[])
     g.add_argument("--cut", action="append", default=[], help="REPO=BYTES: the registry goes down after BYTES of upload")
+    fr = sub.add_parser("forge-requests", help="what deployer sent the fake GitHub for this repository")
+    fr.add_argument("--repo", required=True)
+    ff = sub.add_parser("forge-fail", help="make the fake GitHub refuse calls for a repository")
+    ff.add_argument("--repo", required=True)
+    ff.add_argument("--path-contains", default="")
+    ff.add_argument("--status", type=int, default=403)
+    fp = sub.add_parser("forge-pulls", help="open pull requests whose head is this commit")
+    fp.add_argument("--repo", required=True)
+    fp.add_argument("--sha", required=True)
+    fp.add_argument("--number", type=int, action="append", default=[])
     args = p.parse_args()
     if args.cmd == "create":
         create(args)
@@ -199,6 +219,12 @@ def main():
         writes(args)
     elif args.cmd == "service":
         service(args)
+    elif args.cmd == "forge-requests":
+        print(json.dumps(forge(f"requests?repo={args.repo}")))
+    elif args.cmd == "forge-fail":
+        print(json.dumps(forge("fail", {"repo": args.repo, "path_contains": args.path_contains, "status": args.status})))
+    elif args.cmd == "forge-pulls":
+        print(json.dumps(forge("pulls", {"repo": args.repo, "sha": args.sha, "numbers": args.number})))
     elif args.cmd == "digest":
         image_digest(args)
     elif args.cmd == "registry":

@@ -156,6 +156,9 @@ pub(crate) struct DeployArgs {
     /// Deploy even when the task definition is unchanged
     #[arg(long, env = "DEPLOYER_FORCE_NEW_DEPLOYMENT")]
     pub(crate) force_new_deployment: bool,
+    /// In GitHub Actions, record a GitHub deployment (in_progress, then success or failure)
+    #[arg(long, env = "DEPLOYER_GITHUB_DEPLOYMENT")]
+    pub(crate) github_deployment: bool,
 }
 
 #[derive(Args, Debug, Clone)]

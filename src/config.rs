@@ -30,6 +30,7 @@ pub(crate) struct FileConfig {
     no_rollback: Option<bool>,
     wait_for_idle: Option<bool>,
     force_new_deployment: Option<bool>,
+    github_deployment: Option<bool>,
     output: Option<OutputFormatName>,
     build: Option<BuildSection>,
 }
@@ -190,6 +191,7 @@ pub(crate) struct DeployConfig {
     pub(crate) rollback: bool,
     pub(crate) wait_for_idle: bool,
     pub(crate) force_new_deployment: bool,
+    pub(crate) github_deployment: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -282,6 +284,11 @@ pub(crate) fn deploy(args: &DeployArgs, matches: &ArgMatches, file: &File) -> Re
             "force_new_deployment",
             args.force_new_deployment,
             f.force_new_deployment,
+        ),
+        github_deployment: flag(
+            "github_deployment",
+            args.github_deployment,
+            f.github_deployment,
         ),
     })
 }

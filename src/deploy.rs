@@ -171,6 +171,12 @@ pub(crate) async fn deploy(
     }
     result.task_definition_arn = Some(task_definition.clone());
 
+    if cfg.github_deployment && out.ci == crate::output::Ci::GitHub {
+        let environment =
+            std::env::var("DEPLOYER_ENVIRONMENT").unwrap_or_else(|_| "default".into());
+        out.github_deployment(crate::github::begin_deployment(&environment, out).await);
+    }
+
     // 3. Update the service; from here on, a failure means rolling back.
     if interrupt.count() > signals {
         return result.finish(

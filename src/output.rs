@@ -243,6 +243,11 @@ impl Output {
             .expect("no thread panics while holding the section") = Some(name);
     }
 
+    /// The GitHub deployment this run reports to at the end.
+    pub(crate) fn github_deployment(&self, id: Option<u64>) {
+        self.record(|r| r.github_deployment = id);
+    }
+
     /// The image a deploy puts in, unless `run` already said which one it built.
     pub(crate) fn image_if_unknown(&self, reference: &str) {
         self.record(|r| {

@@ -27,6 +27,8 @@ pub(crate) struct Report {
     pub(crate) failure: Option<Value>,
     pub(crate) result: Option<RunResult>,
     pub(crate) duration_ms: u128,
+    /// The GitHub deployment made at the start (`--github-deployment`), to finish at the end.
+    pub(crate) github_deployment: Option<u64>,
 }
 
 impl Report {

@@ -7,6 +7,7 @@ mod lab;
 
 mod cli;
 mod deploy;
+mod github;
 mod refusals;
 mod report;
 mod run;

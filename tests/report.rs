@@ -18,10 +18,15 @@ fn github_outputs(text: &str) -> HashMap<String, String> {
         match (heredoc, equals) {
             (Some(h), e) if e.is_none_or(|e| h < e) => {
                 let (name, delimiter) = (&line[..h], &line[h + 2..]);
-                assert!(!name.is_empty() && !delimiter.is_empty(), "Invalid format: {line}");
+                assert!(
+                    !name.is_empty() && !delimiter.is_empty(),
+                    "Invalid format: {line}"
+                );
                 let mut value = Vec::new();
                 loop {
-                    let next = lines.next().unwrap_or_else(|| panic!("Matching delimiter not found '{delimiter}'"));
+                    let next = lines
+                        .next()
+                        .unwrap_or_else(|| panic!("Matching delimiter not found '{delimiter}'"));
                     if next == delimiter {
                         break;
                     }
@@ -35,7 +40,10 @@ fn github_outputs(text: &str) -> HashMap<String, String> {
             _ => panic!("Invalid format: {line}"),
         }
     }
-    assert!(text.is_empty() || text.ends_with('\n'), "the file must end with a newline");
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "the file must end with a newline"
+    );
     values
 }
 
@@ -51,38 +59,74 @@ fn github_actions_outputs_summary_and_log_commands() {
         .env("GITHUB_STEP_SUMMARY", &summary)
         .env("DEPLOYER_ENVIRONMENT", "staging");
     let out = run(cmd);
-    out.code(0).says("::group::checking service").says("::endgroup::");
+    out.code(0)
+        .says("::group::checking service")
+        .says("::endgroup::");
     let values = github_outputs(&std::fs::read_to_string(&outputs).unwrap());
-    assert_eq!(values["earlier"], "kept", "earlier outputs are kept (the file is appended to)");
+    assert_eq!(
+        values["earlier"], "kept",
+        "earlier outputs are kept (the file is appended to)"
+    );
     assert_eq!(values["outcome"], "deployed");
     assert_eq!(values["image"], image);
-    assert_eq!(values["previous-task-definition-arn"], lab.task_definition_arn);
+    assert_eq!(
+        values["previous-task-definition-arn"],
+        lab.task_definition_arn
+    );
     assert_eq!(values["task-definition-arn"], lab.running_task_definition());
     assert!(values["deployment-id"].starts_with("ecs-svc/"));
     let md = std::fs::read_to_string(&summary).unwrap();
-    assert!(md.contains("| service | image | task definition | duration | outcome |"), "{md}");
-    assert!(md.contains(&format!("| `{}/{}` | `{image}` |", lab.cluster, lab.service)), "{md}");
+    assert!(
+        md.contains("| service | image | task definition | duration | outcome |"),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!(
+            "| `{}/{}` | `{image}` |",
+            lab.cluster, lab.service
+        )),
+        "{md}"
+    );
     assert!(md.contains("✅ deployed"), "{md}");
-    assert!(md.contains(&format!("<!-- deployer:v1 service={}/{} env=staging -->", lab.cluster, lab.service)), "{md}");
+    assert!(
+        md.contains(&format!(
+            "<!-- deployer:v1 service={}/{} env=staging -->",
+            lab.cluster, lab.service
+        )),
+        "{md}"
+    );
 }
 
 #[test]
 fn github_actions_failure_is_an_error_annotation_with_the_report_in_the_summary() {
     let lab = Lab::service(&[]);
     let image = lab.image("crash");
-    lab.fault(&image, "exit", &["--exit-code", "4", "--log", "fatal: config missing"]);
+    lab.fault(
+        &image,
+        "exit",
+        &["--exit-code", "4", "--log", "fatal: config missing"],
+    );
     let outputs = lab.write("github_output", "");
     let summary = lab.write("summary.md", "");
     let mut cmd = lab.command(&["deploy", "--image", &image]);
-    cmd.env("GITHUB_ACTIONS", "true").env("GITHUB_OUTPUT", &outputs).env("GITHUB_STEP_SUMMARY", &summary);
+    cmd.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("GITHUB_STEP_SUMMARY", &summary);
     let out = run(cmd);
-    out.code(1).says("::error title=deployer rolled_back::2 of the new tasks stopped");
+    out.code(1)
+        .says("::error title=deployer rolled_back::2 of the new tasks stopped");
     let values = github_outputs(&std::fs::read_to_string(&outputs).unwrap());
     assert_eq!(values["outcome"], "rolled_back");
     assert!(values["reason"].contains("2 of the new tasks stopped"));
     let md = std::fs::read_to_string(&summary).unwrap();
-    assert!(md.contains("↩️ failed, rolled back") && md.contains("<details><summary>Failure report"), "{md}");
-    assert!(md.contains("container web: exit code 4") && md.contains("| fatal: config missing"), "{md}");
+    assert!(
+        md.contains("↩️ failed, rolled back") && md.contains("<details><summary>Failure report"),
+        "{md}"
+    );
+    assert!(
+        md.contains("container web: exit code 4") && md.contains("| fatal: config missing"),
+        "{md}"
+    );
 }
 
 #[test]
@@ -92,19 +136,39 @@ fn gitlab_dotenv_json_report_and_sections() {
     let mut cmd = lab.command(&["deploy", "--image", &lab.image("v2")]);
     cmd.env("GITLAB_CI", "true");
     let out = run(cmd);
-    out.code(0).says("section_start:").says(":deployer_step_1\r\x1b[0Kchecking service").says("section_end:");
+    out.code(0)
+        .says("section_start:")
+        .says(":deployer_step_1\r\x1b[0Kchecking service")
+        .says("section_end:");
     let text = std::fs::read_to_string(&dotenv).expect("deployer.env in the working directory");
     for line in text.lines() {
-        assert!(!line.is_empty() && !line.starts_with('#'), "dotenv allows no blank or comment lines: {line:?}");
+        assert!(
+            !line.is_empty() && !line.starts_with('#'),
+            "dotenv allows no blank or comment lines: {line:?}"
+        );
         let (name, _) = line.split_once('=').expect("KEY=value");
-        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{name}");
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{name}"
+        );
     }
     assert!(text.contains("DEPLOYER_OUTCOME=deployed\n"), "{text}");
-    assert!(text.contains(&format!("DEPLOYER_PREVIOUS_TASK_DEFINITION_ARN={}\n", lab.task_definition_arn)), "{text}");
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(lab.dir.path().join("deployer-report.json")).unwrap()).unwrap();
+    assert!(
+        text.contains(&format!(
+            "DEPLOYER_PREVIOUS_TASK_DEFINITION_ARN={}\n",
+            lab.task_definition_arn
+        )),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(lab.dir.path().join("deployer-report.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(json["outputs"]["outcome"], "deployed");
-    assert!(json["steps"].as_array().is_some_and(|s| s.len() >= 4), "{json}");
+    assert!(
+        json["steps"].as_array().is_some_and(|s| s.len() >= 4),
+        "{json}"
+    );
 }
 
 #[test]
@@ -115,8 +179,13 @@ fn a_report_file_anywhere_and_nothing_outside_ci() {
     cmd.env("DEPLOYER_REPORT", &path);
     let out = run(cmd);
     out.code(0);
-    assert!(!out.stderr.contains("::group::") && !out.stderr.contains("section_start"), "{}", out.stderr);
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(
+        !out.stderr.contains("::group::") && !out.stderr.contains("section_start"),
+        "{}",
+        out.stderr
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(json["outputs"]["outcome"], "deployed");
     assert!(!lab.dir.path().join("deployer.env").exists());
 }
@@ -136,8 +205,16 @@ fn environment_values_never_reach_a_report() {
     let lab = Lab::service(&[]);
     let summary = lab.write("summary.md", "");
     let report = lab.dir.path().join("report.json");
-    let mut cmd = lab.command(&["deploy", "--env", "web:API_KEY=hunter2-secret", "--output", "json"]);
-    cmd.env("GITHUB_ACTIONS", "true").env("GITHUB_STEP_SUMMARY", &summary).env("DEPLOYER_REPORT", &report);
+    let mut cmd = lab.command(&[
+        "deploy",
+        "--env",
+        "web:API_KEY=hunter2-secret",
+        "--output",
+        "json",
+    ]);
+    cmd.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("DEPLOYER_REPORT", &report);
     let out = run(cmd);
     out.code(0);
     for (name, text) in [
@@ -146,7 +223,10 @@ fn environment_values_never_reach_a_report() {
         ("summary", std::fs::read_to_string(&summary).unwrap()),
         ("report", std::fs::read_to_string(&report).unwrap()),
     ] {
-        assert!(!text.contains("hunter2-secret"), "the value leaked into {name}");
+        assert!(
+            !text.contains("hunter2-secret"),
+            "the value leaked into {name}"
+        );
     }
     assert!(out.stderr.contains("environment.API_KEY (value hidden)"));
 }
