@@ -107,6 +107,8 @@ class Handler(BaseHTTPRequestHandler):
         forge = self.forge
         if url.path.startswith("/_forge/"):
             return self.control(method, url, raw)
+        if url.path.startswith("/api/v4/"):
+            return self.gitlab(method, url, raw)
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
@@ -173,6 +175,45 @@ class Handler(BaseHTTPRequestHandler):
                 items.append(pr)
             return self.reply(200, items)
         return self.reply(404, {"message": "Not Found (the forge does not serve this call)"})
+
+    def gitlab(self, method, url, raw):
+        """GitLab's merge-request notes API (GET/POST …/notes, PUT …/notes/:id), PRIVATE-TOKEN required."""
+        forge = self.forge
+        parts = url.path.strip("/").split("/")  # api v4 projects ID merge_requests IID notes [NOTE]
+        body = json.loads(raw) if raw else None
+        project = parts[3] if len(parts) > 3 else ""
+        record = {"method": method, "path": url.path, "query": url.query, "body": body, "repo": f"gitlab:{project}",
+                  "auth": self.headers.get("PRIVATE-TOKEN", ""), "violation": None}
+        with LOCK:
+            forge.requests.append(record)
+            if not record["auth"]:
+                return self.reply(401, {"message": "401 Unauthorized"})
+            for fail in forge.failures:
+                if fail["repo"] == record["repo"]:
+                    return self.reply(fail.get("status", 403), {"message": "403 Forbidden"})
+            if len(parts) < 7 or parts[2] != "projects" or parts[4] != "merge_requests" or parts[6] != "notes":
+                record["violation"] = f"not a merge-request notes path: {url.path}"
+                return self.reply(404, {"message": "404 Not Found"})
+            key = ("gitlab", project, int(parts[5]))
+            notes = forge.comments.setdefault(key, [])
+            if method == "GET" and len(parts) == 7:
+                return self.reply(200, notes)
+            if method == "POST" and len(parts) == 7:
+                if not isinstance(body, dict) or not isinstance(body.get("body"), str):
+                    record["violation"] = "POST notes needs a JSON body with a string `body`"
+                    return self.reply(400, {"message": "body is missing"})
+                note = {"id": next(IDS), "body": body["body"], "system": False,
+                        "author": {"id": 1, "username": "project_1_bot", "name": "deployer"}}
+                notes.append(note)
+                return self.reply(201, note)
+            if method == "PUT" and len(parts) == 8:
+                for note in notes:
+                    if note["id"] == int(parts[7]):
+                        note["body"] = body["body"]
+                        return self.reply(200, note)
+                return self.reply(404, {"message": "404 Note Not Found"})
+            record["violation"] = f"{method} is not a notes call GitLab serves"
+            return self.reply(405, {"message": "405 Method Not Allowed"})
 
     def control(self, method, url, raw):
         forge = self.forge

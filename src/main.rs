@@ -12,6 +12,7 @@ mod ecr;
 mod engine;
 mod failure;
 mod github;
+mod gitlab;
 mod image_ref;
 mod output;
 mod publish;

@@ -69,6 +69,7 @@ pub(crate) async fn all(out: &Output) {
                     false,
                 );
             }
+            crate::gitlab::publish(&report, &environment, out).await;
         }
         Ci::None => {}
     }

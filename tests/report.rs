@@ -230,3 +230,84 @@ fn environment_values_never_reach_a_report() {
     }
     assert!(out.stderr.contains("environment.API_KEY (value hidden)"));
 }
+
+fn gitlab_requests(project: &str) -> Vec<serde_json::Value> {
+    crate::lab::scenario(&["forge-requests", "--repo", &format!("gitlab:{project}")])
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn gitlab(lab: &Lab, project: &str, args: &[&str]) -> std::process::Command {
+    let mut cmd = lab.command(args);
+    let forge =
+        std::env::var("DEPLOYER_FORGE_URL").unwrap_or_else(|_| "http://127.0.0.1:5080".into());
+    cmd.env("GITLAB_CI", "true")
+        .env("CI_API_V4_URL", format!("{forge}/api/v4"))
+        .env("CI_PROJECT_ID", project)
+        .env("CI_MERGE_REQUEST_IID", "3")
+        .env("CI_JOB_URL", "https://gitlab.example/acme/shop/-/jobs/5")
+        .env("DEPLOYER_GITLAB_TOKEN", "glpat-fake");
+    cmd
+}
+
+#[test]
+fn gitlab_merge_request_note_created_then_updated() {
+    let lab = Lab::service(&[]);
+    let project = crate::lab::unique("42");
+    run(gitlab(
+        &lab,
+        &project,
+        &["deploy", "--image", &lab.image("v2")],
+    ))
+    .code(0);
+    run(gitlab(
+        &lab,
+        &project,
+        &["deploy", "--image", &lab.image("v3")],
+    ))
+    .code(0);
+    let list = gitlab_requests(&project);
+    for r in &list {
+        assert!(r["violation"].is_null() && r["auth"] == "glpat-fake", "{r}");
+    }
+    let posts: Vec<_> = list.iter().filter(|r| r["method"] == "POST").collect();
+    let puts: Vec<_> = list.iter().filter(|r| r["method"] == "PUT").collect();
+    assert_eq!(
+        (posts.len(), puts.len()),
+        (1, 1),
+        "one note, then updated in place: {list:#?}"
+    );
+    assert!(posts[0]["path"].as_str().unwrap().ends_with(&format!(
+        "/api/v4/projects/{project}/merge_requests/3/notes"
+    )));
+    let body = puts[0]["body"]["body"].as_str().unwrap();
+    assert!(
+        body.contains("✅ deployed") && body.contains(&lab.image("v3")) && body.contains("jobs/5"),
+        "{body}"
+    );
+}
+
+#[test]
+fn gitlab_without_a_token_or_refused_is_a_warning() {
+    let lab = Lab::service(&[]);
+    let project = crate::lab::unique("43");
+    let mut cmd = gitlab(&lab, &project, &["deploy", "--image", &lab.image("v2")]);
+    cmd.env_remove("DEPLOYER_GITLAB_TOKEN");
+    run(cmd)
+        .code(0)
+        .says("no GitLab token in DEPLOYER_GITLAB_TOKEN");
+    assert!(gitlab_requests(&project).is_empty());
+    crate::lab::scenario(&[
+        "forge-fail",
+        "--repo",
+        &format!("gitlab:{project}"),
+        "--status",
+        "403",
+    ]);
+    let image = lab.image("crash");
+    lab.fault(&image, "exit", &[]);
+    run(gitlab(&lab, &project, &["deploy", "--image", &image]))
+        .code(1)
+        .says("could not write the note on merge request !3");
+}
