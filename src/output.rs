@@ -84,6 +84,8 @@ pub(crate) struct Output {
     pub(crate) report: Mutex<Report>,
     /// The CI log section now open (GitHub group / GitLab section), with its GitLab name.
     section: Mutex<Option<String>>,
+    /// The spinner on screen (terminal only): lines are printed above it, not through it.
+    active: Mutex<Option<indicatif::ProgressBar>>,
 }
 
 /// Where the run happens: each CI has its own log markup and output files.
@@ -137,10 +139,24 @@ impl Phase<'_> {
     }
 }
 
+impl Phase<'_> {
+    /// The spinner's message only (terminal); nothing is printed or recorded.
+    pub(crate) fn status(&self, message: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(message.to_string());
+        }
+    }
+}
+
 impl Drop for Phase<'_> {
     fn drop(&mut self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+            *self
+                .out
+                .active
+                .lock()
+                .expect("no thread panics while holding the spinner") = None;
         }
     }
 }
@@ -157,6 +173,7 @@ impl Output {
             ci: Ci::detect(),
             report: Mutex::new(Report::default()),
             section: Mutex::new(None),
+            active: Mutex::new(None),
         }
     }
 
@@ -185,8 +202,18 @@ impl Output {
 
     fn line(&self, mark: &str, message: &str) {
         let secs = self.started.elapsed().as_secs_f64();
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "[{secs:6.1}s] {mark}{message}");
+        let text = format!("[{secs:6.1}s] {mark}{message}");
+        match self
+            .active
+            .lock()
+            .expect("no thread panics while holding the spinner")
+            .as_ref()
+        {
+            Some(bar) => bar.println(text),
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+        }
     }
 
     fn event(&self, mut value: Value) {

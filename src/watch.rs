@@ -383,6 +383,7 @@ pub(crate) async fn until_verdict(
             .unwrap_or(30),
     );
     let mut last_line = Instant::now();
+    let phase = out.phase("rollout");
     let mut last_error: Option<String> = None;
     loop {
         match watcher
@@ -410,6 +411,7 @@ pub(crate) async fn until_verdict(
                         }
                         if summary != last_progress {
                             last_line = Instant::now();
+                            phase.status(&summary);
                             out.progress(&summary, json!({"running": progress.running, "desired": progress.desired,
                                 "healthy": progress.healthy, "rollout_state": progress.rollout_state}));
                             last_progress = summary;

@@ -379,5 +379,9 @@ fn on_a_terminal_build_and_push_show_a_spinner_instead_of_plain_lines() {
         !screen.contains("    build: Step"),
         "plain CI lines on a terminal:\n{screen}"
     );
+    assert!(
+        screen.contains("rollout: rollout "),
+        "no rollout spinner:\n{screen}"
+    );
     assert!(screen.contains("deployed"), "{screen}");
 }
