@@ -185,7 +185,18 @@ pub(crate) struct Invocation {
 
 /// Parses the command line. Usage errors exit 2 (the contract's "refused"), help and version 0.
 pub(crate) fn parse() -> Result<Invocation, ExitCode> {
-    let matches = match Cli::command().try_get_matches() {
+    let mut argv: Vec<String> = std::env::args().collect();
+    // In a GitHub Action step the inputs arrive as INPUT_* variables: they are flags.
+    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        match crate::inputs::flags(|name| std::env::var(name).ok()) {
+            Ok(flags) => argv.extend(flags),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return Err(ExitCode::from(2));
+            }
+        }
+    }
+    let matches = match Cli::command().try_get_matches_from(argv) {
         Ok(matches) => matches,
         Err(err) => {
             let code = if err.use_stderr() { 2 } else { 0 };

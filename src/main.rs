@@ -14,6 +14,7 @@ mod failure;
 mod github;
 mod gitlab;
 mod image_ref;
+mod inputs;
 mod output;
 mod publish;
 mod report;

@@ -11,3 +11,4 @@ mod github;
 mod refusals;
 mod report;
 mod run;
+mod ship;

@@ -384,7 +384,10 @@ fn on_a_terminal_build_and_push_show_a_spinner_instead_of_plain_lines() {
         "no rollout spinner:\n{screen}"
     );
     assert!(screen.contains("deployed"), "{screen}");
-    assert!(screen.contains("\x1b[1m==>"), "colour on a terminal:\n{screen}");
+    assert!(
+        screen.contains("\x1b[1m==>"),
+        "colour on a terminal:\n{screen}"
+    );
     // NO_COLOR: the same run again (no build now), on a terminal, without colour.
     let status = Command::new("script")
         .args(["-qec", &line])
@@ -396,6 +399,12 @@ fn on_a_terminal_build_and_push_show_a_spinner_instead_of_plain_lines() {
         .status()
         .expect("script runs");
     let plain = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned();
-    assert!(status.success() && plain.contains("nothing to deploy"), "{plain}");
-    assert!(!plain.contains("\x1b[1m") && !plain.contains("\x1b[33m"), "colour despite NO_COLOR:\n{plain}");
+    assert!(
+        status.success() && plain.contains("nothing to deploy"),
+        "{plain}"
+    );
+    assert!(
+        !plain.contains("\x1b[1m") && !plain.contains("\x1b[33m"),
+        "colour despite NO_COLOR:\n{plain}"
+    );
 }
