@@ -229,3 +229,29 @@ fn wants_json() -> bool {
         || args.iter().any(|a| a == "--output=json")
         || std::env::var("DEPLOYER_OUTPUT").is_ok_and(|v| v == "json")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// The README's configuration reference names every flag and environment variable there is.
+    #[test]
+    fn readme_documents_every_flag_and_variable() {
+        let readme = include_str!("../README.md");
+        let cli = Cli::command();
+        let mut commands = vec![&cli];
+        commands.extend(cli.get_subcommands());
+        for command in commands {
+            for arg in command.get_arguments() {
+                if let Some(long) = arg.get_long().filter(|l| !["help", "version"].contains(l)) {
+                    assert!(readme.contains(&format!("`--{long}")), "README does not document --{long} ({})", command.get_name());
+                }
+                if let Some(env) = arg.get_env() {
+                    let env = env.to_string_lossy();
+                    assert!(readme.contains(&format!("`{env}`")), "README does not document {env} ({})", command.get_name());
+                }
+            }
+        }
+    }
+}
