@@ -245,11 +245,19 @@ mod tests {
         for command in commands {
             for arg in command.get_arguments() {
                 if let Some(long) = arg.get_long().filter(|l| !["help", "version"].contains(l)) {
-                    assert!(readme.contains(&format!("`--{long}")), "README does not document --{long} ({})", command.get_name());
+                    assert!(
+                        readme.contains(&format!("`--{long}")),
+                        "README does not document --{long} ({})",
+                        command.get_name()
+                    );
                 }
                 if let Some(env) = arg.get_env() {
                     let env = env.to_string_lossy();
-                    assert!(readme.contains(&format!("`{env}`")), "README does not document {env} ({})", command.get_name());
+                    assert!(
+                        readme.contains(&format!("`{env}`")),
+                        "README does not document {env} ({})",
+                        command.get_name()
+                    );
                 }
             }
         }

@@ -72,20 +72,17 @@ fn zizmor_finds_nothing() {
 
 #[test]
 fn the_action_image_is_pinned_by_version_not_built() {
-    let action = std::fs::read_to_string(repo().join("action.yml")).unwrap();
-    let image = action
-        .lines()
-        .find(|l| l.trim_start().starts_with("image:"))
-        .expect("runs.image");
+    let action: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(repo().join("action.yml")).unwrap()).unwrap();
+    assert_eq!(action["runs"]["using"], "docker");
+    let image = action["runs"]["image"].as_str().expect("runs.image");
+    let version = image.rsplit(':').next().unwrap_or_default();
     assert!(
-        image.contains("docker://ghcr.io/")
-            && image
-                .rsplit(':')
-                .next()
-                .is_some_and(|v| v.chars().next().is_some_and(|c| c.is_ascii_digit())),
+        image.starts_with("docker://ghcr.io/")
+            && version.chars().next().is_some_and(|c| c.is_ascii_digit()),
         "{image}"
     );
-    assert!(Path::new(&repo().join("Dockerfile")).exists());
+    assert!(repo().join("Dockerfile").exists());
 }
 
 #[test]
@@ -123,4 +120,111 @@ fn the_binary_reads_action_inputs_as_flags() {
     run(cmd)
         .code(2)
         .says("invalid input `rollback`: `perhaps` is not true or false");
+}
+
+/// The GitLab template, included and extended as a user would, run by gitlab-ci-local in shell
+/// mode against the lab. Services are cleared: a prebuilt image needs no Docker-in-Docker, and
+/// nothing may be pulled from outside this machine.
+#[test]
+fn gitlab_template_runs_in_gitlab_ci_local() {
+    let lab = Lab::service(&[]);
+    let gcl = repo().join(".lab/npm/node_modules/.bin/gitlab-ci-local");
+    assert!(
+        gcl.exists(),
+        "gitlab-ci-local is not installed: run `lab/up` (or `scripts/test`)"
+    );
+    let project = lab.dir.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::copy(
+        repo().join("workflows/gitlab/deployer.gitlab-ci.yml"),
+        project.join("deployer.gitlab-ci.yml"),
+    )
+    .unwrap();
+    let image = lab.image("from-gitlab");
+    std::fs::write(
+        project.join(".gitlab-ci.yml"),
+        format!(
+            "include:\n  - local: deployer.gitlab-ci.yml\ndeploy:\n  extends: .deployer\n  services: []\n  environment:\n    name: lab\n  variables:\n    DEPLOYER_CLUSTER: {}\n    DEPLOYER_SERVICE: {}\n    DEPLOYER_IMAGE: web={image}\n",
+            lab.cluster, lab.service
+        ),
+    )
+    .unwrap();
+    for args in [
+        &["init", "-q"][..],
+        &["add", "."],
+        &[
+            "-c",
+            "user.name=lab",
+            "-c",
+            "user.email=lab@example.com",
+            "commit",
+            "-qm",
+            "ci",
+        ],
+    ] {
+        assert!(
+            Command::new("git")
+                .args(args)
+                .current_dir(&project)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_deployer"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new(gcl);
+    cmd.current_dir(&project)
+        .env("PATH", path)
+        .arg("--force-shell-executor");
+    for var in [
+        format!("AWS_ENDPOINT_URL={}", crate::lab::endpoint()),
+        "AWS_ACCESS_KEY_ID=test".into(),
+        "AWS_SECRET_ACCESS_KEY=test".into(),
+        "AWS_REGION=us-east-1".into(),
+        "AWS_EC2_METADATA_DISABLED=true".into(),
+        "GITLAB_CI=true".into(), // gitlab-ci-local says false to mark a local run; GitLab says true
+    ] {
+        cmd.args(["--variable", &var]);
+    }
+    let out = cmd.arg("deploy").output().expect("gitlab-ci-local runs");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && log.contains("PASS  deploy"),
+        "{log}"
+    );
+    assert!(
+        log.contains("deployed: the new tasks are running and healthy"),
+        "{log}"
+    );
+    let dotenv = std::fs::read_to_string(
+        project.join(".gitlab-ci-local/artifacts/deploy/.gitlab-ci-reports/dotenv/deployer.env"),
+    )
+    .unwrap_or_else(|e| panic!("no dotenv report artifact ({e}):\n{log}"));
+    assert!(dotenv.contains("DEPLOYER_OUTCOME=deployed\n"), "{dotenv}");
+    assert!(
+        project
+            .join(".gitlab-ci-local/artifacts/deploy/deployer-report.json")
+            .exists(),
+        "{log}"
+    );
+    let running = crate::lab::scenario(&[
+        "service",
+        "--cluster",
+        &lab.cluster,
+        "--service",
+        &lab.service,
+    ]);
+    assert_eq!(running["images"]["web"], image.as_str());
 }
