@@ -240,15 +240,7 @@ pub(crate) fn deploy(args: &DeployArgs, matches: &ArgMatches, file: &File) -> Re
     } else {
         f.task_definition.as_ref().map(|p| file.relative(p))
     };
-    let timeout = match (given(matches, "timeout"), &args.timeout, &f.timeout) {
-        (true, Some(t), _) => {
-            parse_duration(t).with_context(|| "invalid --timeout (or DEPLOYER_TIMEOUT)")?
-        }
-        (_, _, Some(t)) => {
-            parse_duration(t).with_context(|| format!("invalid `timeout` in {}", file.name()))?
-        }
-        _ => DEFAULT_TIMEOUT,
-    };
+    let timeout = timeout(matches, &args.timeout, file)?;
     let max_failed_tasks = if given(matches, "max_failed_tasks") {
         args.max_failed_tasks
     } else {
@@ -299,15 +291,7 @@ pub(crate) fn rollback(
     file: &File,
 ) -> Result<RollbackConfig> {
     let f = &file.values;
-    let timeout = match (given(matches, "timeout"), &args.timeout, &f.timeout) {
-        (true, Some(t), _) => {
-            parse_duration(t).with_context(|| "invalid --timeout (or DEPLOYER_TIMEOUT)")?
-        }
-        (_, _, Some(t)) => {
-            parse_duration(t).with_context(|| format!("invalid `timeout` in {}", file.name()))?
-        }
-        _ => DEFAULT_TIMEOUT,
-    };
+    let timeout = timeout(matches, &args.timeout, file)?;
     if let Some(to) = &args.to
         && !(to.starts_with("arn:") && to.contains(":task-definition/"))
     {
@@ -436,6 +420,17 @@ pub(crate) fn run(args: &RunArgs, matches: &ArgMatches, file: &File) -> Result<R
             deploy_by_tag: flag("deploy_by_tag", args.deploy_by_tag, b.deploy_by_tag),
         }),
     })
+}
+
+/// `--timeout` (or DEPLOYER_TIMEOUT), else `timeout` in the file, else 15 minutes.
+fn timeout(matches: &ArgMatches, flag: &Option<String>, file: &File) -> Result<Duration> {
+    match (given(matches, "timeout"), flag, &file.values.timeout) {
+        (true, Some(t), _) => parse_duration(t).context("invalid --timeout (or DEPLOYER_TIMEOUT)"),
+        (_, _, Some(t)) => {
+            parse_duration(t).with_context(|| format!("invalid `timeout` in {}", file.name()))
+        }
+        _ => Ok(DEFAULT_TIMEOUT),
+    }
 }
 
 /// `--image web=REF` or `--image REF`.

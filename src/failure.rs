@@ -84,18 +84,7 @@ pub(crate) async fn report(
         .filter(|t| t.state == "unhealthy")
         .collect();
     for t in &unhealthy {
-        let _ = writeln!(
-            text,
-            "  target {}{} in {}: unhealthy, {}{}",
-            t.id,
-            t.port.map(|p| format!(":{p}")).unwrap_or_default(),
-            t.target_group_name(),
-            t.reason.as_deref().unwrap_or("no reason given"),
-            t.description
-                .as_deref()
-                .map(|d| format!(": {d}"))
-                .unwrap_or_default()
-        );
+        let _ = writeln!(text, "  target {}", t.describe());
     }
     if !events.is_empty() {
         let _ = writeln!(text, "  service events since the deploy began:");

@@ -68,6 +68,23 @@ pub(crate) struct TargetView {
 }
 
 impl TargetView {
+    /// `10.0.1.17:8080 in web-tg: unhealthy (Target.ResponseCodeMismatch: Health checks failed …)`
+    pub(crate) fn describe(&self) -> String {
+        let reason = match (&self.reason, &self.description) {
+            (Some(r), Some(d)) => format!(" ({r}: {d})"),
+            (Some(r), None) => format!(" ({r})"),
+            (None, Some(d)) => format!(" ({d})"),
+            (None, None) => String::new(),
+        };
+        let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
+        format!(
+            "{}{port} in {}: {}{reason}",
+            self.id,
+            self.target_group_name(),
+            self.state
+        )
+    }
+
     pub(crate) fn target_group_name(&self) -> &str {
         // arn:…:targetgroup/NAME/ID
         self.target_group
@@ -163,17 +180,7 @@ impl Failure {
                     "{count} of the new tasks stopped (the limit is {limit}, --max-failed-tasks)"
                 )
             }
-            Failure::UnhealthyTarget(t) => format!(
-                "target {}{} is unhealthy in target group {}: {}{}",
-                t.id,
-                t.port.map(|p| format!(":{p}")).unwrap_or_default(),
-                t.target_group_name(),
-                t.reason.as_deref().unwrap_or("no reason given"),
-                t.description
-                    .as_deref()
-                    .map(|d| format!(" ({d})"))
-                    .unwrap_or_default()
-            ),
+            Failure::UnhealthyTarget(t) => format!("target {}", t.describe()),
             Failure::Timeout { waited, progress } => {
                 format!(
                     "the rollout did not finish within {}s ({progress})",

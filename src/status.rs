@@ -51,18 +51,7 @@ pub(crate) async fn command(target: &Target, aws: &Aws, out: &Output) -> RunResu
         );
     }
     for t in &snapshot.targets {
-        let _ = writeln!(
-            text,
-            "  target {}{} in {}: {}{}",
-            t.id,
-            t.port.map(|p| format!(":{p}")).unwrap_or_default(),
-            t.target_group_name(),
-            t.state,
-            t.reason
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
-        );
+        let _ = writeln!(text, "  target {}", t.describe());
     }
     let events: Vec<_> = service.events().iter().take(10).collect();
     if !events.is_empty() {

@@ -76,7 +76,7 @@ fn unhealthy_target_is_rolled_back_with_the_elb_reason() {
     lab.fault(&image, "unhealthy", &[]);
     lab.deployer(&["deploy", "--image", &image])
         .code(1)
-        .says("is unhealthy in target group")
+        .says(": unhealthy (Target.ResponseCodeMismatch")
         .says("Target.ResponseCodeMismatch")
         .says("Health checks failed with these codes: [502]");
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
