@@ -9,11 +9,12 @@ COPY src ./src
 RUN cargo build --release --locked
 
 FROM debian:bookworm-slim
-# ca-certificates for AWS/GitHub/GitLab over TLS; git to read the commit being built.
+# ca-certificates for AWS/GitHub/GitLab over TLS. No git: in CI the commit, branch and repository
+# come from GITHUB_*/CI_* variables (git and the Perl it pulls in would triple the image).
 # /bin/sh is kept on purpose: GitLab's Docker executor runs job scripts through a shell.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates git \
- && rm -rf /var/lib/apt/lists/* \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* \
  && useradd --uid 10001 --create-home deployer
 COPY --from=build /src/target/release/deployer /usr/local/bin/deployer
 LABEL org.opencontainers.image.title="deployer" \
