@@ -172,8 +172,7 @@ pub(crate) async fn deploy(
     result.task_definition_arn = Some(task_definition.clone());
 
     if cfg.github_deployment && out.ci == crate::output::Ci::GitHub {
-        let environment =
-            std::env::var("DEPLOYER_ENVIRONMENT").unwrap_or_else(|_| "default".into());
+        let environment = crate::publish::environment();
         out.github_deployment(crate::github::begin_deployment(&environment, out).await);
     }
 

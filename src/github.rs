@@ -6,6 +6,7 @@
 //! API rejects. Every failure here is a warning; reporting never changes a deploy's exit code.
 
 use crate::output::{Outcome, Output};
+use crate::publish::env;
 use crate::report::Report;
 use anyhow::{Context, Result};
 use octocrab::Octocrab;
@@ -18,10 +19,6 @@ struct Job {
     head_sha: Option<String>,
     event: Value,
     event_name: String,
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 fn job(out: &Output) -> Option<Job> {

@@ -4,14 +4,11 @@
 //! DEPLOYER_GITLAB_TOKEN_VARIABLE). Every failure here is a warning, never the run's outcome.
 
 use crate::output::Output;
+use crate::publish::env;
 use crate::report::Report;
 use anyhow::{Context, Result};
 use octocrab::Octocrab;
 use serde_json::{Value, json};
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
 
 pub(crate) async fn publish(report: &Report, environment: &str, out: &Output) {
     let Some(iid) = env("CI_MERGE_REQUEST_IID") else {

@@ -19,7 +19,7 @@ pub(crate) async fn all(out: &Output) {
     if matches!(outcome, None | Some(Outcome::Planned | Outcome::Reported)) {
         return;
     }
-    let environment = env("DEPLOYER_ENVIRONMENT").unwrap_or_else(|| "default".to_string());
+    let environment = environment();
     if let Some(path) = env("DEPLOYER_REPORT") {
         write(
             out,
@@ -75,8 +75,14 @@ pub(crate) async fn all(out: &Output) {
     }
 }
 
-fn env(name: &str) -> Option<String> {
+/// A CI variable, treating empty as unset (CI systems often pass empty inputs).
+pub(crate) fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The environment named in the comment marker and the GitHub deployment.
+pub(crate) fn environment() -> String {
+    env("DEPLOYER_ENVIRONMENT").unwrap_or_else(|| "default".to_string())
 }
 
 fn write(out: &Output, path: &Path, text: &str, append: bool) {
