@@ -30,6 +30,7 @@ import uuid
 from datetime import datetime, timezone
 from urllib.parse import parse_qs
 
+from moto.ec2.models import ec2_backends
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.ecs import models as ecs_models
 from moto.ecs.models import ecs_backends
@@ -73,6 +74,7 @@ class LabState:
         # service arn -> [service deployment records] for ListServiceDeployments / DescribeServiceRevisions,
         # which moto lacks; ECS keeps this history after DescribeServices forgets finished deployments.
         self.history = {}
+        self.placements = {}  # service arn -> tasks placed so far (round-robin over subnets)
 
 
 STATE = LabState()
@@ -184,6 +186,77 @@ def update_service(self, props):
     return result
 
 
+def run_task(self, cluster_str, task_definition_str, count, overrides, started_by, tags, launch_type,
+             networking_configuration=None, group=None, platform_version=None, capacity_provider_strategy=None):
+    """A one-off task (RunTask) whose life the controller drives: it starts, runs, and exits."""
+    cluster = self._get_cluster(cluster_str)
+    task_def = self.describe_task_definition(task_definition_str)
+    tasks = []
+    for _ in range(count or 1):
+        task = LabTask(cluster, task_def, None, None, self, group=group or f"family:{task_def.family}",
+                       launch_type=launch_type or "FARGATE", overrides=overrides or {},
+                       started_by=started_by or "", tags=tags or [],
+                       networking_configuration=networking_configuration if task_def.network_mode == "awsvpc" else None,
+                       platform_version=platform_version)
+        set_zone(task)
+        task.last_status = "PROVISIONING"
+        task.desired_status = "RUNNING"
+        task.created_at = now()
+        task.stop_code = None
+        task.health_status = "UNKNOWN"
+        task.lab_started = time.time()
+        task.lab_service = None
+        task.lab_oneoff = True
+        task.containers = [
+            {"containerArn": f"{task.task_arn.replace(':task/', ':container/')}/{uuid.uuid4()}",
+             "taskArn": task.task_arn, "name": c.get("name"), "image": c.get("image"),
+             "lastStatus": "PENDING", "essential": c.get("essential", True)}
+            for c in task_def.container_definitions
+        ]
+        self.tasks.setdefault(cluster.name, {})[task.task_arn] = task
+        record("task_run", task=task.id, task_definition=task_def.arn, overrides=overrides or {})
+        tasks.append(task)
+    return tasks
+
+
+def tick_oneoff(backend, task):
+    t = STATE.timing
+    age = time.time() - task.lab_started
+    task_def = backend.describe_task_definition(task.task_definition_arn)
+    if task.last_status == "PROVISIONING" and age >= t["task_start_s"] / 2:
+        task.last_status = "PENDING"
+    if task.last_status == "PENDING" and age >= t["task_start_s"]:
+        task.last_status = "RUNNING"
+        task.started_at = now()
+        for c in task.containers:
+            c["lastStatus"] = "RUNNING"
+    if task.last_status == "RUNNING" and age >= t["task_start_s"] + t["exit_after_s"]:
+        crash = fault_for(task_def, {"exit"})
+        commands = {o.get("name"): o.get("command") for o in (task.overrides or {}).get("containerOverrides") or []}
+        codes = {}
+        for c in task.containers:
+            name = c["name"]
+            lines = []
+            if commands.get(name):
+                lines.append("running: " + " ".join(commands[name]))
+            if crash and crash["image"] in (c["image"] or ""):
+                lines += crash.get("log_lines") or [f"{name} exiting with {crash.get('exit_code', 1)}"]
+                codes[name] = crash.get("exit_code", 1)
+            else:
+                lines.append(f"{name}: done")
+                codes[name] = 0
+            write_logs(task, task_def, name, lines)
+        task.last_status = "STOPPED"
+        task.desired_status = "STOPPED"
+        task.stopped_at = now()
+        task.stop_code = "EssentialContainerExited"
+        task.stopped_reason = "Essential container in task exited"
+        for c in task.containers:
+            c["lastStatus"] = "STOPPED"
+            c["exitCode"] = codes[c["name"]]
+        record("task_run_stopped", task=task.id, exit_codes=codes)
+
+
 def create_service_response(self):
     result = _orig_create_service_response(self)
     cfg = self._get_param("deploymentConfiguration")
@@ -220,6 +293,7 @@ NetworkInterface.private_dns_name = None
 ecs_models.EC2ContainerServiceBackend.create_service = create_service
 ecs_models.EC2ContainerServiceBackend.update_service = update_service
 ecs_models.EC2ContainerServiceBackend.list_tasks = list_tasks
+ecs_models.EC2ContainerServiceBackend.run_task = run_task
 elbv2_models.FakeTargetGroup.health_for = health_for
 EC2ContainerServiceResponse.create_service = create_service_response
 
@@ -245,10 +319,11 @@ def target_groups_of(service):
 def start_task(backend, service, dep):
     cluster = backend.clusters[service.cluster_name]
     task_def = backend.describe_task_definition(dep["taskDefinition"])
-    net = service.network_configuration or None
+    net = spread_over_subnets(service, task_def, service.network_configuration or None)
     task = LabTask(cluster, task_def, None, None, backend, group=f"service:{service.name}",
                    launch_type=service.launch_type or "FARGATE", started_by=dep["id"],
                    networking_configuration=net if task_def.network_mode == "awsvpc" else None)
+    set_zone(task)
     task.last_status = "PROVISIONING"
     task.desired_status = "RUNNING"
     task.created_at = now()
@@ -273,6 +348,32 @@ def start_task(backend, service, dep):
     backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
     add_event(service, f"(service {service.name}) has started 1 tasks: (task {task.id}).")
     return task
+
+
+def spread_over_subnets(service, task_def, net):
+    """ECS spreads a service's tasks over its subnets' zones; the `one_zone` fault keeps them in the first."""
+    if not net or task_def.network_mode != "awsvpc":
+        return net
+    subnets = list(net["awsvpcConfiguration"].get("subnets") or [])
+    if len(subnets) < 2 or fault_for(task_def, {"one_zone"}):
+        return net
+    n = STATE.placements.get(service.arn, 0)
+    STATE.placements[service.arn] = n + 1
+    i = n % len(subnets)
+    rotated = subnets[i:] + subnets[:i]
+    return {**net, "awsvpcConfiguration": {**net["awsvpcConfiguration"], "subnets": rotated}}
+
+
+def set_zone(task):
+    """DescribeTasks' availabilityZone: the zone of the subnet the task's ENI is in."""
+    ec2 = ec2_backends[task._account_id][task.region_name]
+    for att in task.attachments:
+        for d in att["details"]:
+            if d["name"] == "subnetId":
+                try:
+                    task.availability_zone = ec2.get_subnet(d["value"]).availability_zone
+                except Exception:
+                    pass
 
 
 def write_logs(task, task_def, container_name, lines):
@@ -503,6 +604,10 @@ def controller():
                         for service in list(backend.services.values()):
                             if service.status == "ACTIVE" and service.deployments:
                                 tick_service(backend, service)
+                        for tasks in list(backend.tasks.values()):
+                            for task in list(tasks.values()):
+                                if getattr(task, "lab_oneoff", False) and task.last_status != "STOPPED":
+                                    tick_oneoff(backend, task)
             except Exception as exc:  # keep the controller alive; say what broke
                 import traceback
                 traceback.print_exc()

@@ -45,31 +45,70 @@ def container(name, image, port):
     }
 
 
-def create(args):
-    ec2, elb, ecs, logs = client("ec2"), client("elbv2"), client("ecs"), client("logs")
+def network(name, with_lb=True):
+    """A VPC with two subnets in two zones, a security group, the log group, and an ALB target group."""
+    ec2, elb, logs = client("ec2"), client("elbv2"), client("logs")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{az}")
                ["Subnet"]["SubnetId"] for i, az in ((1, "a"), (2, "b"))]
-    sg = ec2.create_security_group(GroupName=f"{args.service}-sg", Description="lab", VpcId=vpc)["GroupId"]
+    sg = ec2.create_security_group(GroupName=f"{name}-sg", Description="lab", VpcId=vpc)["GroupId"]
     try:
         logs.create_log_group(logGroupName="/ecs/lab")
     except logs.exceptions.ResourceAlreadyExistsException:
         pass
-    ecs.create_cluster(clusterName=args.cluster)
-    names = ["web"] + [f"side{i}" for i in range(1, args.containers)]
-    td = ecs.register_task_definition(
-        family=args.service, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
-        executionRoleArn="arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
-        containerDefinitions=[container(n, args.image if i == 0 else f"sidecar:{i}", 8080 + i)
-                              for i, n in enumerate(names)])["taskDefinition"]["taskDefinitionArn"]
-    load_balancers, tg_arn = [], None
-    if not args.no_lb:
-        alb = elb.create_load_balancer(Name=f"{args.service}-alb"[:32], Subnets=subnets, SecurityGroups=[sg])
+    tg_arn = None
+    if with_lb:
+        alb = elb.create_load_balancer(Name=f"{name}-alb"[:32], Subnets=subnets, SecurityGroups=[sg])
         alb_arn = alb["LoadBalancers"][0]["LoadBalancerArn"]
-        tg_arn = elb.create_target_group(Name=f"{args.service}-tg"[:32], Protocol="HTTP", Port=8080, VpcId=vpc,
+        tg_arn = elb.create_target_group(Name=f"{name}-tg"[:32], Protocol="HTTP", Port=8080, VpcId=vpc,
                                          TargetType="ip", HealthCheckPath="/health")["TargetGroups"][0]["TargetGroupArn"]
         elb.create_listener(LoadBalancerArn=alb_arn, Protocol="HTTP", Port=80,
                             DefaultActions=[{"Type": "forward", "TargetGroupArn": tg_arn}])
+    return {"vpc": vpc, "subnets": subnets, "security_group": sg, "target_group_arn": tg_arn}
+
+
+def register(args):
+    """New revisions of a family, copied from its latest, without deploying them."""
+    ecs = client("ecs")
+    arns = []
+    for image in args.image:
+        td = ecs.describe_task_definition(taskDefinition=args.family)["taskDefinition"]
+        defs = td["containerDefinitions"]
+        defs[0]["image"] = image
+        arns.append(ecs.register_task_definition(
+            family=td["family"], networkMode=td["networkMode"], requiresCompatibilities=td.get("requiresCompatibilities", []),
+            cpu=td.get("cpu"), memory=td.get("memory"), containerDefinitions=defs)["taskDefinition"]["taskDefinitionArn"])
+    print(json.dumps({"task_definition_arns": arns}))
+
+
+def revisions(args):
+    ecs = client("ecs")
+    arns = ecs.list_task_definitions(familyPrefix=args.family, status="ACTIVE")["taskDefinitionArns"]
+    print(json.dumps({"active": [int(a.rsplit(":", 1)[1]) for a in arns if a.rsplit(":", 1)[0].endswith("/" + args.family)]}))
+
+
+def create(args):
+    ecs = client("ecs")
+    net = network(args.service, not args.no_lb)
+    subnets, sg, tg_arn = net["subnets"], net["security_group"], net["target_group_arn"]
+    ecs.create_cluster(clusterName=args.cluster)
+    names = ["web"] + [f"side{i}" for i in range(1, args.containers)]
+    family = args.family or args.service
+    existing = None
+    if args.family:
+        try:
+            existing = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]["taskDefinitionArn"]
+        except Exception:
+            existing = None
+    td = existing or ecs.register_task_definition(
+        family=family, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+        executionRoleArn="arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
+        containerDefinitions=[container(n, args.image if i == 0 else f"sidecar:{i}", 8080 + i)
+                              for i, n in enumerate(names)])["taskDefinition"]["taskDefinitionArn"]
+    if args.task_definition:
+        td = args.task_definition
+    load_balancers = []
+    if tg_arn:
         load_balancers = [{"targetGroupArn": tg_arn, "containerName": "web", "containerPort": 8080}]
     config = {"maximumPercent": 200, "minimumHealthyPercent": 100}
     if args.breaker != "off":
@@ -169,6 +208,15 @@ def main():
     c.add_argument("--alarms", choices=["off", "on", "rollback"], default="off")
     c.add_argument("--controller", default="ECS")
     c.add_argument("--no-lb", action="store_true")
+    c.add_argument("--family", default="", help="task definition family (default: the service name); reused if it exists")
+    c.add_argument("--task-definition", default="", help="run this task definition ARN")
+    n = sub.add_parser("network", help="a VPC, two subnets in two zones, a security group, an ALB target group")
+    n.add_argument("--name", required=True)
+    rg = sub.add_parser("register", help="register revisions of FAMILY (copies of its latest with another image)")
+    rg.add_argument("--family", required=True)
+    rg.add_argument("--image", action="append", required=True)
+    rv = sub.add_parser("revisions", help="the ACTIVE revision numbers of FAMILY")
+    rv.add_argument("--family", required=True)
     f = sub.add_parser("fault")
     f.add_argument("--image", required=True)
     f.add_argument("--kind", required=True)
@@ -209,6 +257,12 @@ def main():
     args = p.parse_args()
     if args.cmd == "create":
         create(args)
+    elif args.cmd == "network":
+        print(json.dumps(network(args.name)))
+    elif args.cmd == "register":
+        register(args)
+    elif args.cmd == "revisions":
+        revisions(args)
     elif args.cmd == "fault":
         print(json.dumps(lab("task-fault", {"image": args.image, "kind": args.kind, "exit_code": args.exit_code,
                                             "log_lines": args.log})))

@@ -10,6 +10,7 @@ use std::time::Duration;
 pub(crate) struct Aws {
     pub(crate) sdk: SdkConfig,
     pub(crate) ecr: aws_sdk_ecr::Client,
+    pub(crate) ec2: aws_sdk_ec2::Client,
     pub(crate) ecs: aws_sdk_ecs::Client,
     pub(crate) elb: aws_sdk_elasticloadbalancingv2::Client,
 }
@@ -29,6 +30,7 @@ impl Aws {
         let sdk = loader.load().await;
         Aws {
             ecr: aws_sdk_ecr::Client::new(&sdk),
+            ec2: aws_sdk_ec2::Client::new(&sdk),
             ecs: aws_sdk_ecs::Client::new(&sdk),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
             sdk,

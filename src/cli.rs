@@ -93,6 +93,22 @@ pub(crate) struct RunArgs {
     /// Put repo:tag into the task definition instead of repo@sha256:digest
     #[arg(long, env = "DEPLOYER_DEPLOY_BY_TAG")]
     pub(crate) deploy_by_tag: bool,
+    /// With several services: when one fails, roll back every service this run deployed (`run`) or only the failed one (`service`)
+    #[arg(
+        long,
+        env = "DEPLOYER_ROLLBACK_SCOPE",
+        value_enum,
+        value_name = "SCOPE"
+    )]
+    pub(crate) rollback_scope: Option<RollbackScope>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RollbackScope {
+    #[default]
+    Run,
+    Service,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -159,6 +175,21 @@ pub(crate) struct DeployArgs {
     /// In GitHub Actions, record a GitHub deployment (in_progress, then success or failure)
     #[arg(long, env = "DEPLOYER_GITHUB_DEPLOYMENT")]
     pub(crate) github_deployment: bool,
+    /// Before updating the service, run the new task definition once (or only CONTAINER) with the service's network; refuse the deploy if an essential container exits non-zero
+    #[arg(long, env = "DEPLOYER_RUN_TASK", num_args = 0..=1, default_missing_value = "", value_name = "CONTAINER")]
+    pub(crate) run_task: Option<String>,
+    /// Command for the --run-task container, e.g. "./manage migrate" or a JSON array
+    #[arg(long, env = "DEPLOYER_RUN_TASK_COMMAND", value_name = "COMMAND")]
+    pub(crate) run_task_command: Option<String>,
+    /// After a healthy deploy, deregister older revisions of the family, keeping the newest N (never the rollback target or one in use)
+    #[arg(long, env = "DEPLOYER_KEEP_REVISIONS", value_name = "N")]
+    pub(crate) keep_revisions: Option<u32>,
+    /// Create what does not exist: the ECR repository, the cluster, the service (from --service-definition and --task-definition)
+    #[arg(long, env = "DEPLOYER_CREATE_MISSING")]
+    pub(crate) create_missing: bool,
+    /// The service to create under --create-missing, in the shape `aws ecs create-service --cli-input-json` takes
+    #[arg(long, env = "DEPLOYER_SERVICE_DEFINITION", value_name = "FILE")]
+    pub(crate) service_definition: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -3,13 +3,15 @@
 //! This module does no network I/O and builds no SDK clients: a bad value is refused here, before AWS
 //! is touched, with a message naming the flag, variable or file field.
 
-use crate::cli::{Cli, DeployArgs, OutputFormat, RollbackArgs, RunArgs, ServiceArgs};
+use crate::cli::{
+    Cli, DeployArgs, OutputFormat, RollbackArgs, RollbackScope, RunArgs, ServiceArgs,
+};
 use crate::image_ref::ImageRef;
 use anyhow::{Context, Result, bail};
 use clap::ArgMatches;
 use clap::parser::ValueSource;
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,7 +19,7 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 pub(crate) const DEFAULT_MAX_FAILED_TASKS: u32 = 2;
 
 /// deployer.toml: the same names as the flags.
-#[derive(Deserialize, Default, Debug)]
+#[derive(Deserialize, Default, Debug, Clone)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct FileConfig {
     cluster: Option<String>,
@@ -33,6 +35,43 @@ pub(crate) struct FileConfig {
     github_deployment: Option<bool>,
     output: Option<OutputFormatName>,
     build: Option<BuildSection>,
+    /// Containers of this service and what each gets: a prebuilt image or a build.
+    containers: Option<BTreeMap<String, ContainerSection>>,
+    run_task: Option<RunTaskSetting>,
+    run_task_command: Option<CommandSetting>,
+    keep_revisions: Option<u32>,
+    create_missing: Option<bool>,
+    service_definition: Option<PathBuf>,
+    depends_on: Option<Vec<String>>,
+    rollback_scope: Option<String>,
+    /// The system's name in reports (several services only).
+    name: Option<String>,
+    /// Several services deployed in one run: `[services.NAME]`, each with the keys above.
+    services: Option<BTreeMap<String, FileConfig>>,
+}
+
+/// `[services.NAME.containers.CONTAINER]`: `image = "REF"` or a `build` table.
+#[derive(Deserialize, Default, Debug, Clone)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ContainerSection {
+    image: Option<String>,
+    build: Option<BuildSection>,
+}
+
+/// `run-task = true` (the whole task definition) or `run-task = "CONTAINER"`.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(untagged)]
+enum RunTaskSetting {
+    Whole(bool),
+    Container(String),
+}
+
+/// `run-task-command = ["./migrate", "up"]` or `"./migrate up"`.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(untagged)]
+enum CommandSetting {
+    Words(Vec<String>),
+    Line(String),
 }
 
 /// `[build]` in deployer.toml: what `deployer run` builds and where it pushes.
@@ -192,6 +231,18 @@ pub(crate) struct DeployConfig {
     pub(crate) wait_for_idle: bool,
     pub(crate) force_new_deployment: bool,
     pub(crate) github_deployment: bool,
+    pub(crate) run_task: Option<RunTask>,
+    pub(crate) keep_revisions: Option<u32>,
+    pub(crate) create_missing: bool,
+    pub(crate) service_definition: Option<PathBuf>,
+}
+
+/// `--run-task`: run the new task definition once before the service moves to it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RunTask {
+    /// Only this container (the others are left out of the run's overrides); None: the whole task.
+    pub(crate) container: Option<String>,
+    pub(crate) command: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -257,7 +308,72 @@ pub(crate) fn deploy(args: &DeployArgs, matches: &ArgMatches, file: &File) -> Re
             from_file.unwrap_or(false)
         }
     };
+    let run_task_command = if given(matches, "run_task_command") {
+        args.run_task_command
+            .as_deref()
+            .map(|c| parse_command(c).context("invalid --run-task-command"))
+            .transpose()?
+    } else {
+        match &f.run_task_command {
+            Some(CommandSetting::Words(words)) if !words.is_empty() => Some(words.clone()),
+            Some(CommandSetting::Line(line)) => Some(
+                parse_command(line)
+                    .with_context(|| format!("invalid `run-task-command` in {}", file.name()))?,
+            ),
+            Some(CommandSetting::Words(_)) => bail!(
+                "invalid `run-task-command` in {}: the command is empty",
+                file.name()
+            ),
+            None => None,
+        }
+    };
+    let run_task_container = if given(matches, "run_task") {
+        args.run_task.clone().map(|c| c.trim().to_string())
+    } else {
+        match &f.run_task {
+            Some(RunTaskSetting::Whole(true)) => Some(String::new()),
+            Some(RunTaskSetting::Whole(false)) | None => None,
+            Some(RunTaskSetting::Container(c)) => Some(c.trim().to_string()),
+        }
+    };
+    let run_task = match (run_task_container, run_task_command) {
+        (None, Some(_)) => bail!(
+            "--run-task-command (or `run-task-command`) needs --run-task CONTAINER: which container runs the command"
+        ),
+        (None, None) => None,
+        (Some(container), command) => {
+            let container = (!container.is_empty() && container != "true").then_some(container);
+            if let Some(name) = &container {
+                check_container_name(name).context("invalid --run-task")?;
+            }
+            if command.is_some() && container.is_none() {
+                bail!(
+                    "--run-task-command needs --run-task CONTAINER: which container runs the command"
+                );
+            }
+            Some(RunTask { container, command })
+        }
+    };
+    let keep_revisions = if given(matches, "keep_revisions") {
+        args.keep_revisions
+    } else {
+        f.keep_revisions
+    };
+    if keep_revisions == Some(0) {
+        bail!(
+            "invalid keep-revisions `0`: keep at least 1 (the new revision); the rollback target is always kept too"
+        );
+    }
+    let service_definition = if given(matches, "service_definition") {
+        args.service_definition.clone()
+    } else {
+        f.service_definition.as_ref().map(|p| file.relative(p))
+    };
     Ok(DeployConfig {
+        run_task,
+        keep_revisions,
+        create_missing: flag("create_missing", args.create_missing, f.create_missing),
+        service_definition,
         target: target(&args.target, matches, file)?,
         images: images
             .iter()
@@ -333,27 +449,65 @@ pub(crate) struct BuildConfig {
 #[derive(Debug, Clone)]
 pub(crate) struct RunConfig {
     pub(crate) deploy: DeployConfig,
-    /// None when `--image` names a prebuilt image: no build, no push.
-    pub(crate) build: Option<BuildConfig>,
+    /// What to build and push, one per container; empty when only prebuilt images are deployed.
+    pub(crate) builds: Vec<BuildConfig>,
 }
 
 pub(crate) fn run(args: &RunArgs, matches: &ArgMatches, file: &File) -> Result<RunConfig> {
-    let deploy = deploy(&args.deploy, matches, file)?;
-    if !deploy.images.is_empty() {
-        return Ok(RunConfig {
-            deploy,
-            build: None,
-        });
-    }
-    let b = file.values.build.clone().unwrap_or_default();
-    let pick = |id: &str, flag: &Option<String>, from_file: Option<String>| {
-        if given(matches, id) {
-            flag.clone()
-        } else {
-            from_file
+    let mut deploy = deploy(&args.deploy, matches, file)?;
+    let mut builds = Vec::new();
+    for (container, section) in file.values.containers.clone().unwrap_or_default() {
+        check_container_name(&container)
+            .with_context(|| format!("invalid `[containers.{container}]` in {}", file.name()))?;
+        match (section.image, section.build) {
+            (Some(image), None) => deploy.images.push(
+                parse_image_change(&format!("{container}={image}")).with_context(|| {
+                    format!("invalid `containers.{container}.image` in {}", file.name())
+                })?,
+            ),
+            (None, Some(b)) => {
+                if b.container.as_ref().is_some_and(|c| c != &container) {
+                    bail!(
+                        "`containers.{container}.build.container` in {} names another container; leave it out",
+                        file.name()
+                    );
+                }
+                let mut build = build_config(args, matches, file, b, false)?;
+                build.container = Some(container);
+                builds.push(build);
+            }
+            _ => bail!(
+                "`[containers.{container}]` in {} needs exactly one of `image = \"REF\"` or a `build` table",
+                file.name()
+            ),
         }
+    }
+    if file.values.containers.is_some() && file.values.build.is_some() {
+        bail!(
+            "{} has both `[build]` and `[containers.*]`; put each build under its container",
+            file.name()
+        );
+    }
+    if builds.is_empty() && deploy.images.is_empty() {
+        let section = file.values.build.clone().unwrap_or_default();
+        builds.push(build_config(args, matches, file, section, true)?);
+    }
+    Ok(RunConfig { deploy, builds })
+}
+
+/// One build: flags (when `use_flags`) over the `[build]` table.
+fn build_config(
+    args: &RunArgs,
+    matches: &ArgMatches,
+    file: &File,
+    b: BuildSection,
+    use_flags: bool,
+) -> Result<BuildConfig> {
+    let given = |id: &str| use_flags && given(matches, id);
+    let pick = |id: &str, flag: &Option<String>, from_file: Option<String>| {
+        if given(id) { flag.clone() } else { from_file }
     };
-    let context = if given(matches, "context") {
+    let context = if given("context") {
         args.context.clone()
     } else {
         b.context.as_ref().map(|c| file.relative(c))
@@ -362,7 +516,7 @@ pub(crate) fn run(args: &RunArgs, matches: &ArgMatches, file: &File) -> Result<R
     let repository = pick("repository", &args.repository, b.repository.clone()).with_context(|| {
         "missing repository: pass --repository NAME, set DEPLOYER_REPOSITORY, or add `repository = \"NAME\"` under [build] in deployer.toml (or pass --image to deploy a prebuilt image)"
     })?;
-    let tags = if given(matches, "tags") {
+    let tags = if given("tags") {
         args.tags.clone()
     } else {
         b.tags.clone().map(OneOrMany::into_vec).unwrap_or_default()
@@ -372,7 +526,7 @@ pub(crate) fn run(args: &RunArgs, matches: &ArgMatches, file: &File) -> Result<R
     } else {
         tags
     };
-    let build_args = if given(matches, "build_args") {
+    let build_args = if given("build_args") {
         args.build_args
             .iter()
             .map(|kv| {
@@ -392,34 +546,198 @@ pub(crate) fn run(args: &RunArgs, matches: &ArgMatches, file: &File) -> Result<R
         .map(|s| crate::ecr::parse_severity(&s))
         .transpose()?;
     let flag = |id: &str, value: bool, from_file: Option<bool>| {
-        if given(matches, id) {
+        if given(id) {
             value
         } else {
             from_file.unwrap_or(false)
         }
     };
-    Ok(RunConfig {
-        deploy,
-        build: Some(BuildConfig {
-            context,
-            dockerfile: pick("dockerfile", &args.dockerfile, b.dockerfile.clone())
-                .unwrap_or_else(|| "Dockerfile".into()),
-            repository,
-            container: pick("container", &args.container, b.container.clone()),
-            tags,
-            build_args,
-            labels: b.labels.clone().unwrap_or_default().into_iter().collect(),
-            target: pick("target", &args.target, b.target.clone()),
-            platform: pick("platform", &args.platform, b.platform.clone()),
-            create_repository: flag(
+    let create_missing = flag(
+        "create_missing",
+        args.deploy.create_missing,
+        file.values.create_missing,
+    );
+    Ok(BuildConfig {
+        context,
+        dockerfile: pick("dockerfile", &args.dockerfile, b.dockerfile.clone())
+            .unwrap_or_else(|| "Dockerfile".into()),
+        repository,
+        container: pick("container", &args.container, b.container.clone()),
+        tags,
+        build_args,
+        labels: b.labels.clone().unwrap_or_default().into_iter().collect(),
+        target: pick("target", &args.target, b.target.clone()),
+        platform: pick("platform", &args.platform, b.platform.clone()),
+        create_repository: create_missing
+            || flag(
                 "create_repository",
                 args.create_repository,
                 b.create_repository,
             ),
-            max_severity,
-            deploy_by_tag: flag("deploy_by_tag", args.deploy_by_tag, b.deploy_by_tag),
-        }),
+        max_severity,
+        deploy_by_tag: flag("deploy_by_tag", args.deploy_by_tag, b.deploy_by_tag),
     })
+}
+
+/// Several services in one `deployer run` (`[services.NAME]` in deployer.toml).
+#[derive(Debug, Clone)]
+pub(crate) struct SystemConfig {
+    pub(crate) name: String,
+    /// In the file's order (sorted by name); `order` says when each may start.
+    pub(crate) services: Vec<SystemService>,
+    pub(crate) rollback_scope: RollbackScope,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SystemService {
+    pub(crate) name: String,
+    pub(crate) depends_on: Vec<String>,
+    pub(crate) run: RunConfig,
+}
+
+/// Flags that name one service's parts; with `[services]` each service says its own in the file.
+const PER_SERVICE_FLAGS: [(&str, &str); 11] = [
+    ("cluster", "cluster"),
+    ("service", "service"),
+    ("images", "image"),
+    ("envs", "env"),
+    ("task_definition", "task-definition"),
+    ("service_definition", "service-definition"),
+    ("context", "context"),
+    ("dockerfile", "dockerfile"),
+    ("repository", "repository"),
+    ("container", "container"),
+    ("run_task_command", "run-task-command"),
+];
+
+impl File {
+    /// True when the file describes several services: `deployer run` then runs them all.
+    pub(crate) fn is_system(&self) -> bool {
+        self.values.services.is_some()
+    }
+}
+
+pub(crate) fn system(args: &RunArgs, matches: &ArgMatches, file: &File) -> Result<SystemConfig> {
+    let sections = file.values.services.clone().unwrap_or_default();
+    if sections.is_empty() {
+        bail!("`[services]` in {} names no service", file.name());
+    }
+    if let Some((_, flag)) = PER_SERVICE_FLAGS.iter().find(|(id, _)| given(matches, id)) {
+        bail!(
+            "--{flag} (or DEPLOYER_{}) cannot be used with `[services]` in {}: set `{flag}` under the service's own `[services.NAME]` table",
+            flag.to_uppercase().replace('-', "_"),
+            file.name()
+        );
+    }
+    let top = &file.values;
+    if top.service.is_some()
+        || top.image.is_some()
+        || top.build.is_some()
+        || top.containers.is_some()
+    {
+        bail!(
+            "{} has `[services]` and also a top-level `service`, `image`, `[build]` or `[containers]`; move them under `[services.NAME]`",
+            file.name()
+        );
+    }
+    let mut services = Vec::new();
+    for (name, section) in &sections {
+        let field = |f: &str| format!("`services.{name}.{f}` in {}", file.name());
+        if section.services.is_some() || section.name.is_some() || section.rollback_scope.is_some()
+        {
+            bail!(
+                "{}: `services`, `name` and `rollback-scope` belong at the top of the file",
+                field("*")
+            );
+        }
+        let mut values = section.clone();
+        values.inherit(top);
+        if values.service.is_none() {
+            values.service = Some(name.clone());
+        }
+        let merged = File {
+            path: file.path.clone(),
+            values,
+        };
+        let run = run(args, matches, &merged)
+            .with_context(|| format!("in `[services.{name}]` of {}", file.name()))?;
+        let depends_on = section.depends_on.clone().unwrap_or_default();
+        for dep in &depends_on {
+            if !sections.contains_key(dep) {
+                bail!(
+                    "{} names `{dep}`, which is not a service in this file (services: {})",
+                    field("depends-on"),
+                    sections.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+        services.push(SystemService {
+            name: name.clone(),
+            depends_on,
+            run,
+        });
+    }
+    let mut seen = std::collections::HashSet::new();
+    for s in &services {
+        let key = (
+            s.run.deploy.target.cluster.clone(),
+            s.run.deploy.target.service.clone(),
+        );
+        if !seen.insert(key) {
+            bail!(
+                "two entries of `[services]` in {} deploy the same ECS service `{}` in cluster `{}`",
+                file.name(),
+                s.run.deploy.target.service,
+                s.run.deploy.target.cluster
+            );
+        }
+    }
+    crate::system::order(&services).map_err(|cycle| {
+        anyhow::anyhow!("`depends-on` in {} goes in a circle: {cycle}", file.name())
+    })?;
+    let rollback_scope = if given(matches, "rollback_scope") {
+        args.rollback_scope.unwrap_or_default()
+    } else {
+        match top.rollback_scope.as_deref() {
+            None | Some("run") => RollbackScope::Run,
+            Some("service") => RollbackScope::Service,
+            Some(other) => bail!(
+                "invalid `rollback-scope = \"{other}\"` in {}: expected \"run\" or \"service\"",
+                file.name()
+            ),
+        }
+    };
+    Ok(SystemConfig {
+        name: top.name.clone().unwrap_or_else(|| {
+            services
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join("+")
+        }),
+        services,
+        rollback_scope,
+    })
+}
+
+impl FileConfig {
+    /// A service's table over the file's top level: the service's own value wins.
+    fn inherit(&mut self, top: &FileConfig) {
+        macro_rules! or {
+            ($($field:ident),*) => { $( if self.$field.is_none() { self.$field = top.$field.clone(); } )* };
+        }
+        or!(
+            cluster,
+            env,
+            timeout,
+            max_failed_tasks,
+            no_rollback,
+            wait_for_idle,
+            force_new_deployment,
+            keep_revisions,
+            create_missing
+        );
+    }
 }
 
 /// `--timeout` (or DEPLOYER_TIMEOUT), else `timeout` in the file, else 15 minutes.
@@ -466,6 +784,21 @@ pub(crate) fn parse_env_change(text: &str) -> Result<EnvChange> {
         key: key.to_string(),
         value: value.to_string(),
     })
+}
+
+/// `./manage migrate --noinput` (split on whitespace) or `["sh", "-c", "x && y"]` (JSON).
+pub(crate) fn parse_command(text: &str) -> Result<Vec<String>> {
+    let text = text.trim();
+    let words: Vec<String> = if text.starts_with('[') {
+        serde_json::from_str(text)
+            .with_context(|| format!("`{text}` is not a JSON array of strings"))?
+    } else {
+        text.split_whitespace().map(String::from).collect()
+    };
+    if words.is_empty() || words[0].is_empty() {
+        bail!("the command is empty");
+    }
+    Ok(words)
 }
 
 fn check_container_name(name: &str) -> Result<()> {

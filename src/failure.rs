@@ -107,7 +107,7 @@ pub(crate) async fn report(
 }
 
 /// The last lines a container wrote, from its awslogs stream `prefix/container/taskId`.
-async fn log_tail(
+pub(crate) async fn log_tail(
     aws: &Aws,
     td: &TaskDefinition,
     container: &str,

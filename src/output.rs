@@ -21,6 +21,8 @@ pub(crate) enum Outcome {
     RollbackFailed,
     Refused,
     Interrupted,
+    /// One service of several, not started because a service before it failed.
+    Skipped,
 }
 
 impl Outcome {
@@ -28,7 +30,7 @@ impl Outcome {
         match self {
             Outcome::Deployed | Outcome::Unchanged | Outcome::Planned | Outcome::Reported => 0,
             Outcome::RolledBack => 1,
-            Outcome::Refused => 2,
+            Outcome::Refused | Outcome::Skipped => 2,
             Outcome::RollbackFailed => 3,
             Outcome::Interrupted => 130,
         }
@@ -44,6 +46,7 @@ impl Outcome {
             Outcome::RollbackFailed => "rollback_failed",
             Outcome::Refused => "refused",
             Outcome::Interrupted => "interrupted",
+            Outcome::Skipped => "skipped",
         }
     }
 }
@@ -58,9 +61,37 @@ pub(crate) struct RunResult {
     pub(crate) previous_task_definition_arn: Option<String>,
     pub(crate) deployment_id: Option<String>,
     pub(crate) reason: Option<String>,
+    /// With several services: each one's own result, in the order of the file.
+    pub(crate) services: Vec<RunResult>,
 }
 
 impl RunResult {
+    /// The contract's result fields (plus `services` when there are several).
+    pub(crate) fn to_json(&self) -> Value {
+        let mut value = json!({
+            "event": "result",
+            "outcome": self.outcome.as_str(),
+            "cluster": self.cluster,
+            "service": self.service,
+            "task_definition_arn": self.task_definition_arn,
+            "previous_task_definition_arn": self.previous_task_definition_arn,
+            "deployment_id": self.deployment_id,
+            "reason": self.reason,
+        });
+        if !self.services.is_empty() {
+            value["services"] = self
+                .services
+                .iter()
+                .map(|s| {
+                    let mut one = s.to_json();
+                    one.as_object_mut().map(|o| o.remove("event"));
+                    one
+                })
+                .collect();
+        }
+        value
+    }
+
     pub(crate) fn refused(reason: impl Into<String>) -> RunResult {
         RunResult {
             outcome: Outcome::Refused,
@@ -70,6 +101,7 @@ impl RunResult {
             previous_task_definition_arn: None,
             deployment_id: None,
             reason: Some(reason.into()),
+            services: Vec::new(),
         }
     }
 }
@@ -86,6 +118,9 @@ pub(crate) struct Output {
     section: Mutex<Option<String>>,
     /// The spinner on screen (terminal only): lines are printed above it, not through it.
     active: Mutex<Option<indicatif::ProgressBar>>,
+    /// Set on the output of one service of several: its lines carry the name, its JSON events a
+    /// `service` field, and it opens no CI sections (services run side by side).
+    scope: Option<String>,
 }
 
 /// Where the run happens: each CI has its own log markup and output files.
@@ -174,6 +209,22 @@ impl Output {
             report: Mutex::new(Report::default()),
             section: Mutex::new(None),
             active: Mutex::new(None),
+            scope: None,
+        }
+    }
+
+    /// The output of one service of several: same clock and format, its own report, no spinners.
+    pub(crate) fn child(&self, name: &str) -> Output {
+        Output {
+            json: self.json,
+            started: self.started,
+            color: self.color,
+            tty: false,
+            ci: self.ci,
+            report: Mutex::new(Report::default()),
+            section: Mutex::new(None),
+            active: Mutex::new(None),
+            scope: Some(name.to_string()),
         }
     }
 
@@ -202,7 +253,12 @@ impl Output {
 
     fn line(&self, mark: &str, message: &str) {
         let secs = self.started.elapsed().as_secs_f64();
-        let text = format!("[{secs:6.1}s] {mark}{message}");
+        let scope = self
+            .scope
+            .as_ref()
+            .map(|name| format!("{name} | "))
+            .unwrap_or_default();
+        let text = format!("[{secs:6.1}s] {scope}{mark}{message}");
         match self
             .active
             .lock()
@@ -219,6 +275,9 @@ impl Output {
     fn event(&self, mut value: Value) {
         if self.json {
             value["elapsed_ms"] = json!(self.elapsed_ms());
+            if let Some(name) = &self.scope {
+                value["service_name"] = json!(name);
+            }
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{value}");
             let _ = out.flush();
@@ -251,6 +310,9 @@ impl Output {
     }
 
     fn open_section(&self, title: &str, n: usize) {
+        if self.scope.is_some() {
+            return;
+        }
         self.close_section();
         let name = format!("deployer_step_{n}");
         let mut err = std::io::stderr().lock();
@@ -268,6 +330,16 @@ impl Output {
             .section
             .lock()
             .expect("no thread panics while holding the section") = Some(name);
+    }
+
+    /// Several services: the system's name, what the report is about.
+    pub(crate) fn system(&self, name: &str) {
+        self.record(|r| r.system = Some(name.to_string()));
+    }
+
+    /// One service's finished report, part of this run's.
+    pub(crate) fn service_report(&self, report: Report) {
+        self.record(|r| r.services.push(report));
     }
 
     /// The GitHub deployment this run reports to at the end.
@@ -409,6 +481,7 @@ impl Output {
             }
             Outcome::Refused => "refused: nothing was changed".to_string(),
             Outcome::Interrupted => "interrupted".to_string(),
+            Outcome::Skipped => "skipped: not deployed".to_string(),
         };
         match (&result.reason, verdict.is_empty()) {
             (Some(reason), _) if outcome != Outcome::Unchanged => {
@@ -421,17 +494,14 @@ impl Output {
             (_, false) => self.line("", &verdict),
             _ => {}
         }
-        self.event(json!({
-            "event": "result",
-            "outcome": outcome.as_str(),
-            "cluster": result.cluster,
-            "service": result.service,
-            "task_definition_arn": result.task_definition_arn,
-            "previous_task_definition_arn": result.previous_task_definition_arn,
-            "deployment_id": result.deployment_id,
-            "reason": result.reason,
-            "duration_ms": self.elapsed_ms(),
-        }));
+        let mut value = result.to_json();
+        value["event"] = json!(if self.scope.is_some() {
+            "service_result"
+        } else {
+            "result"
+        });
+        value["duration_ms"] = json!(self.elapsed_ms());
+        self.event(value);
     }
 }
 

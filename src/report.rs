@@ -29,6 +29,9 @@ pub(crate) struct Report {
     pub(crate) duration_ms: u128,
     /// The GitHub deployment made at the start (`--github-deployment`), to finish at the end.
     pub(crate) github_deployment: Option<u64>,
+    /// Several services in one run: the system's name, and each service's own report.
+    pub(crate) system: Option<String>,
+    pub(crate) services: Vec<Report>,
 }
 
 impl Report {
@@ -61,6 +64,9 @@ impl Report {
 
     /// `cluster/service`, what a comment and a status are about.
     pub(crate) fn subject(&self) -> String {
+        if let Some(name) = &self.system {
+            return name.clone();
+        }
         format!(
             "{}/{}",
             self.field(|r| r.cluster.as_ref()),
@@ -98,18 +104,8 @@ impl Report {
         )
     }
 
-    /// The PR/MR comment and the job summary.
-    pub(crate) fn markdown(&self, environment: &str, run_url: Option<&str>) -> String {
-        let outcome = self.outcome();
-        let badge = match outcome {
-            Outcome::Deployed => "✅ deployed",
-            Outcome::Unchanged => "➖ nothing to deploy",
-            Outcome::RolledBack => "↩️ failed, rolled back",
-            Outcome::RollbackFailed => "🚨 failed, rollback did not complete",
-            Outcome::Refused => "⛔ refused, nothing changed",
-            Outcome::Interrupted => "⏹️ interrupted, rolled back",
-            Outcome::Planned | Outcome::Reported => "ℹ️ no change made",
-        };
+    /// This service's row of the comment's table.
+    fn row(&self) -> String {
         let short = |arn: String| arn.rsplit('/').next().map(String::from).unwrap_or(arn);
         let old = short(self.field(|r| r.previous_task_definition_arn.as_ref()));
         let new = short(self.field(|r| r.task_definition_arn.as_ref()));
@@ -123,6 +119,34 @@ impl Report {
             (Some(image), _) => format!("`{}`", shorten_digest(image)),
             _ => "—".to_string(),
         };
+        format!(
+            "| `{}` | {image} | {task_definitions} | {} | {} |",
+            self.subject(),
+            duration(self.duration_ms),
+            badge(self.outcome())
+        )
+    }
+
+    fn why(&self) -> Option<String> {
+        self.result
+            .as_ref()
+            .and_then(|r| r.reason.as_ref())
+            .filter(|_| self.outcome() != Outcome::Deployed)
+            .map(|reason| one_line(reason))
+    }
+
+    fn failure_details(&self, md: &mut String, whose: &str) {
+        if let Some(text) = &self.failure_text {
+            let _ = writeln!(
+                md,
+                "\n<details><summary>{whose}Failure report: stopped tasks, exit codes, log lines, targets, events</summary>\n"
+            );
+            let _ = writeln!(md, "```text\n{}\n```\n</details>", fence_safe(text));
+        }
+    }
+
+    /// The PR/MR comment and the job summary.
+    pub(crate) fn markdown(&self, environment: &str, run_url: Option<&str>) -> String {
         let mut md = String::new();
         let _ = writeln!(md, "### deployer: `{}` ({environment})\n", self.subject());
         let _ = writeln!(
@@ -130,26 +154,28 @@ impl Report {
             "| service | image | task definition | duration | outcome |"
         );
         let _ = writeln!(md, "|---|---|---|---|---|");
-        let _ = writeln!(
-            md,
-            "| `{}` | {image} | {task_definitions} | {} | {badge} |",
-            self.subject(),
-            duration(self.duration_ms)
-        );
-        if let Some(reason) = self
-            .result
-            .as_ref()
-            .and_then(|r| r.reason.as_ref())
-            .filter(|_| outcome != Outcome::Deployed)
-        {
-            let _ = writeln!(md, "\n**Why:** {}", one_line(reason));
-        }
-        if let Some(text) = &self.failure_text {
+        if self.services.is_empty() {
+            let _ = writeln!(md, "{}", self.row());
+        } else {
+            for service in &self.services {
+                let _ = writeln!(md, "{}", service.row());
+            }
             let _ = writeln!(
                 md,
-                "\n<details><summary>Failure report: stopped tasks, exit codes, log lines, targets, events</summary>\n"
+                "| **all** | | | {} | {} |",
+                duration(self.duration_ms),
+                badge(self.outcome())
             );
-            let _ = writeln!(md, "```text\n{}\n```\n</details>", fence_safe(text));
+        }
+        if let Some(why) = self.why() {
+            let _ = writeln!(md, "\n**Why:** {why}");
+        }
+        self.failure_details(&mut md, "");
+        for service in &self.services {
+            if let Some(why) = service.why().filter(|_| service.failure_text.is_some()) {
+                let _ = writeln!(md, "\n**`{}`:** {why}", service.subject());
+            }
+            service.failure_details(&mut md, &format!("`{}`: ", service.subject()));
         }
         if !self.steps.is_empty() {
             let _ = writeln!(md, "\n<details><summary>Steps</summary>\n");
@@ -199,6 +225,7 @@ impl Report {
             "steps": self.steps.iter().map(|s| json!({"name": s.name, "started_ms": s.started_ms, "duration_ms": s.duration_ms})).collect::<Vec<_>>(),
             "service_events": self.events.iter().map(|(at, m)| json!({"at": at, "message": m})).collect::<Vec<_>>(),
             "failure": self.failure,
+            "services": self.services.iter().map(Report::json).collect::<Vec<_>>(),
         })
     }
 }
@@ -213,6 +240,19 @@ pub(crate) fn github_outputs(outputs: &[(&str, String)], nonce: u64) -> String {
         .iter()
         .map(|(name, value)| format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"))
         .collect()
+}
+
+fn badge(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Deployed => "✅ deployed",
+        Outcome::Unchanged => "➖ nothing to deploy",
+        Outcome::RolledBack => "↩️ failed, rolled back",
+        Outcome::RollbackFailed => "🚨 failed, rollback did not complete",
+        Outcome::Refused => "⛔ refused, nothing changed",
+        Outcome::Interrupted => "⏹️ interrupted, rolled back",
+        Outcome::Skipped => "⏭️ not started",
+        Outcome::Planned | Outcome::Reported => "ℹ️ no change made",
+    }
 }
 
 fn duration(ms: u128) -> String {
@@ -272,6 +312,7 @@ mod tests {
                 previous_task_definition_arn: Some("arn:aws:ecs:us-east-1:1:task-definition/web:41".into()),
                 deployment_id: Some("ecs-svc/1".into()),
                 reason: (outcome != Outcome::Deployed).then(|| "2 of the new tasks stopped".to_string()),
+                services: vec![],
             }),
             ..Default::default()
         }

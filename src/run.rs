@@ -3,7 +3,7 @@
 //! then deploy it by digest through the same runbook as `deployer deploy`.
 
 use crate::aws::Aws;
-use crate::config::{BuildConfig, ImageChange, RunConfig};
+use crate::config::{BuildConfig, DeployConfig, ImageChange, RunConfig};
 use crate::deploy;
 use crate::ecr;
 use crate::engine;
@@ -20,23 +20,27 @@ pub(crate) async fn command(
     out: &Output,
     interrupt: &Interrupt,
 ) -> RunResult {
-    let Some(build) = &cfg.build else {
-        out.info("--image names a prebuilt image: no build, no push");
-        return deploy::deploy(&cfg.deploy, aws, out, interrupt).await;
-    };
-    let image = match ship(build, aws, out).await {
-        Ok(image) => image,
-        Err(err) => {
-            return RunResult::for_target(&cfg.deploy.target)
-                .finish(Outcome::Refused, Some(format!("{err:#}")));
-        }
-    };
+    match with_images(cfg, aws, out).await {
+        Ok(deploy_cfg) => deploy::deploy(&deploy_cfg, aws, out, interrupt).await,
+        Err(err) => RunResult::for_target(&cfg.deploy.target)
+            .finish(Outcome::Refused, Some(format!("{err:#}"))),
+    }
+}
+
+/// Builds and pushes what the run builds; returns the deploy with the pushed images put in.
+pub(crate) async fn with_images(cfg: &RunConfig, aws: &Aws, out: &Output) -> Result<DeployConfig> {
     let mut deploy_cfg = cfg.deploy.clone();
-    deploy_cfg.images = vec![ImageChange {
-        container: build.container.clone(),
-        image,
-    }];
-    deploy::deploy(&deploy_cfg, aws, out, interrupt).await
+    if cfg.builds.is_empty() {
+        out.info("--image names a prebuilt image: no build, no push");
+    }
+    for build in &cfg.builds {
+        let image = ship(build, aws, out).await?;
+        deploy_cfg.images.push(ImageChange {
+            container: build.container.clone(),
+            image,
+        });
+    }
+    Ok(deploy_cfg)
 }
 
 /// Builds and pushes unless the tag is already in ECR; returns the reference to deploy.

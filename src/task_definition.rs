@@ -236,6 +236,19 @@ impl TaskDefinition {
             .filter_map(Value::as_object)
     }
 
+    /// Each container's `essential` (ECS's default: true).
+    pub(crate) fn essential_containers(&self) -> std::collections::HashMap<String, bool> {
+        self.containers()
+            .filter_map(|c| {
+                let name = c.get("name")?.as_str()?.to_string();
+                Some((
+                    name,
+                    c.get("essential").and_then(Value::as_bool).unwrap_or(true),
+                ))
+            })
+            .collect()
+    }
+
     pub(crate) fn container_names(&self) -> Vec<String> {
         self.containers()
             .filter_map(|c| c.get("name")?.as_str().map(String::from))

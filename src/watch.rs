@@ -41,6 +41,11 @@ impl Interrupt {
         Interrupt(rx)
     }
 
+    /// Fires whenever the sender's count goes up (several services share one, see `system`).
+    pub(crate) fn from_receiver(rx: watch::Receiver<u32>) -> Interrupt {
+        Interrupt(rx)
+    }
+
     /// For read-only commands: never fires, and leaves SIGINT's default (exit) in place.
     pub(crate) fn none() -> Interrupt {
         let (tx, rx) = watch::channel(0u32);
