@@ -483,12 +483,27 @@ impl Output {
             Outcome::Interrupted => "interrupted".to_string(),
             Outcome::Skipped => "skipped: not deployed".to_string(),
         };
+        let verdict = match outcome {
+            Outcome::RolledBack if !result.services.is_empty() => {
+                "rolled back: every service this run changed is back on its previous task definition"
+                    .to_string()
+            }
+            Outcome::Deployed if !result.services.is_empty() => {
+                "deployed: every service's new tasks are running and healthy".to_string()
+            }
+            _ => verdict,
+        };
         match (&result.reason, verdict.is_empty()) {
             (Some(reason), _) if outcome != Outcome::Unchanged => {
+                let scope = self
+                    .scope
+                    .as_ref()
+                    .map(|name| format!("{name} | "))
+                    .unwrap_or_default();
                 let mut err = std::io::stderr().lock();
-                let _ = writeln!(err, "error: {reason}");
+                let _ = writeln!(err, "{scope}error: {reason}");
                 if !verdict.is_empty() {
-                    let _ = writeln!(err, "{verdict}");
+                    let _ = writeln!(err, "{scope}{verdict}");
                 }
             }
             (_, false) => self.line("", &verdict),

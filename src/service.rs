@@ -45,14 +45,18 @@ pub(crate) async fn preflight(
             c.status().unwrap_or("in an unknown state")
         ),
         None => bail!(
-            "cluster `{}` not found (check the name and the AWS region)",
+            "cluster `{}` not found (check the name and the AWS region; to create it and the service, pass --create-missing with --service-definition FILE and --task-definition FILE)",
             target.cluster
         ),
     }
     let deadline = Instant::now() + timeout;
     let mut said_waiting = false;
     let (previous, event_ids) = loop {
-        let service = describe_service(aws, target).await?;
+        let service = describe_service(aws, target).await.map_err(|err| {
+            anyhow::anyhow!(
+                "{err:#}; to create it, pass --create-missing with --service-definition FILE and --task-definition FILE"
+            )
+        })?;
         if service.status() != Some("ACTIVE") {
             bail!(
                 "service `{}` is {}, not ACTIVE",
