@@ -743,11 +743,11 @@ def middleware(app):
                     names = {}
                     try:
                         doc = json.loads(body or b"{}") if service != "elasticloadbalancing" else {}
-                        names = {k: doc.get(k) for k in ("cluster", "service", "family", "serviceName")
+                        names = {k: doc.get(k) for k in ("cluster", "service", "family", "serviceName", "clusterName")
                                  if isinstance(doc.get(k), str)}
                     except ValueError:
                         pass
-                    STATE.writes.append({"action": key, **names})
+                    STATE.writes.append({"action": key, "t": time.time(), **names})
                     if service == "ecs":
                         record("api_write", action=action, **names)
                 text = body.decode("utf-8", "replace")

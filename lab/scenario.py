@@ -151,7 +151,7 @@ def update(args):
 def writes(args):
     req = urllib.request.Request(f"{ENDPOINT}/_lab/writes")
     found = [w for w in json.loads(urllib.request.urlopen(req, timeout=10).read())
-             if args.name in (w.get("cluster"), w.get("service"), w.get("family"), w.get("serviceName"))]
+             if args.name in (w.get("cluster"), w.get("service"), w.get("family"), w.get("serviceName"), w.get("clusterName"))]
     print(json.dumps(found))
 
 
@@ -215,6 +215,8 @@ def main():
     rg = sub.add_parser("register", help="register revisions of FAMILY (copies of its latest with another image)")
     rg.add_argument("--family", required=True)
     rg.add_argument("--image", action="append", required=True)
+    cl = sub.add_parser("cluster", help="a cluster's capacity providers and settings")
+    cl.add_argument("--name", required=True)
     rv = sub.add_parser("revisions", help="the ACTIVE revision numbers of FAMILY")
     rv.add_argument("--family", required=True)
     f = sub.add_parser("fault")
@@ -263,6 +265,9 @@ def main():
         register(args)
     elif args.cmd == "revisions":
         revisions(args)
+    elif args.cmd == "cluster":
+        found = client("ecs").describe_clusters(clusters=[args.name], include=["SETTINGS"])["clusters"]
+        print(json.dumps(found[0] if found else None, default=str))
     elif args.cmd == "fault":
         print(json.dumps(lab("task-fault", {"image": args.image, "kind": args.kind, "exit_code": args.exit_code,
                                             "log_lines": args.log})))

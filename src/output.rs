@@ -390,6 +390,7 @@ impl Output {
     }
 
     pub(crate) fn warn(&self, message: &str) {
+        self.record(|r| r.warnings.push(message.to_string()));
         self.line(
             if self.color {
                 "\x1b[33mwarning:\x1b[0m "

@@ -32,6 +32,8 @@ pub(crate) struct Report {
     /// Several services in one run: the system's name, and each service's own report.
     pub(crate) system: Option<String>,
     pub(crate) services: Vec<Report>,
+    /// Warnings worth a reader's eye (tasks in one zone, revisions not tidied).
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Report {
@@ -170,6 +172,18 @@ impl Report {
         if let Some(why) = self.why() {
             let _ = writeln!(md, "\n**Why:** {why}");
         }
+        for (whose, warning) in
+            self.warnings
+                .iter()
+                .map(|w| (String::new(), w))
+                .chain(self.services.iter().flat_map(|s| {
+                    s.warnings
+                        .iter()
+                        .map(|w| (format!("`{}`: ", s.subject()), w))
+                }))
+        {
+            let _ = writeln!(md, "\n⚠️ {whose}{}", one_line(warning));
+        }
         self.failure_details(&mut md, "");
         for service in &self.services {
             if let Some(why) = service.why().filter(|_| service.failure_text.is_some()) {
@@ -226,6 +240,7 @@ impl Report {
             "service_events": self.events.iter().map(|(at, m)| json!({"at": at, "message": m})).collect::<Vec<_>>(),
             "failure": self.failure,
             "services": self.services.iter().map(Report::json).collect::<Vec<_>>(),
+            "warnings": self.warnings,
         })
     }
 }

@@ -53,9 +53,14 @@ pub(crate) async fn preflight(
     let mut said_waiting = false;
     let (previous, event_ids) = loop {
         let service = describe_service(aws, target).await.map_err(|err| {
-            anyhow::anyhow!(
-                "{err:#}; to create it, pass --create-missing with --service-definition FILE and --task-definition FILE"
-            )
+            let text = format!("{err:#}");
+            if text.contains("not found in cluster") {
+                anyhow::anyhow!(
+                    "{text}; to create it, pass --create-missing with --service-definition FILE and --task-definition FILE"
+                )
+            } else {
+                err
+            }
         })?;
         if service.status() != Some("ACTIVE") {
             bail!(

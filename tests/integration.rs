@@ -12,3 +12,4 @@ mod refusals;
 mod report;
 mod run;
 mod ship;
+mod system;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// A build context: a git repository with a FROM-scratch Dockerfile around Debian's static busybox.
-fn app(lab: &Lab, dockerfile: &str) -> String {
+pub(crate) fn app(lab: &Lab, dockerfile: &str) -> String {
     crate::lab::require_docker();
     let dir = lab.dir.path().join("app");
     std::fs::create_dir_all(&dir).unwrap();
@@ -43,7 +43,7 @@ fn app(lab: &Lab, dockerfile: &str) -> String {
     git(&["rev-parse", "HEAD"])
 }
 
-const DOCKERFILE: &str = r#"FROM scratch
+pub(crate) const DOCKERFILE: &str = r#"FROM scratch
 COPY busybox /bin/busybox
 COPY . /app/
 ARG GREETING

@@ -193,13 +193,24 @@ impl Lab {
         self.all_writes().split_off(self.setup_writes)
     }
 
+    /// In the order the lab saw them; a write naming both the cluster and the service once.
     fn all_writes(&self) -> Vec<Value> {
-        let mut all = Vec::new();
+        let mut all: Vec<Value> = Vec::new();
         for name in [&self.cluster, &self.service] {
             if let Value::Array(found) = scenario(&["writes", "--name", name]) {
-                all.extend(found);
+                for write in found {
+                    if !all.contains(&write) {
+                        all.push(write);
+                    }
+                }
             }
         }
+        all.sort_by(|a, b| {
+            a["t"]
+                .as_f64()
+                .partial_cmp(&b["t"].as_f64())
+                .expect("times")
+        });
         all
     }
 

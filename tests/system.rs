@@ -1,0 +1,558 @@
+//! Whole systems: several services in one `deployer run`, a first deploy that creates what is
+//! missing, a one-off task before the update, revision hygiene, and the zone-spread warning.
+
+use crate::lab::{Lab, run, scenario, unique};
+use serde_json::Value;
+
+/// deployer.toml for two services, `web` depending on `api`, each in its own lab cluster.
+fn two_services(api: &Lab, web: &Lab, api_image: &str, web_image: &str, extra: &str) -> String {
+    format!(
+        "name = \"shop\"\ntimeout = \"60s\"\n{extra}\n\
+         [services.api]\ncluster = \"{}\"\nservice = \"{}\"\nimage = \"web={api_image}\"\n\n\
+         [services.web]\ncluster = \"{}\"\nservice = \"{}\"\ndepends-on = [\"api\"]\nimage = \"web={web_image}\"\n",
+        api.cluster, api.service, web.cluster, web.service
+    )
+}
+
+fn system_run(dir: &Lab, args: &[&str]) -> crate::lab::Run {
+    let mut cmd = crate::lab::deployer(dir.dir.path());
+    cmd.arg("run").args(args);
+    run(cmd)
+}
+
+fn first_write(lab: &Lab, action: &str) -> f64 {
+    lab.writes()
+        .iter()
+        .find(|w| w["action"] == action)
+        .and_then(|w| w["t"].as_f64())
+        .unwrap_or_else(|| panic!("no {action} for {}", lab.service))
+}
+
+fn service_results(result: &Value) -> Vec<(String, String)> {
+    result["services"]
+        .as_array()
+        .expect("a services array in the result")
+        .iter()
+        .map(|s| {
+            (
+                s["service"].as_str().unwrap_or_default().to_string(),
+                s["outcome"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn two_services_with_depends_on_second_failing_both_rolled_back() {
+    let api = Lab::service(&[]);
+    let web = Lab::service(&[]);
+    let bad = web.image("crash");
+    web.fault(&bad, "exit", &["--log", "web: cannot reach api"]);
+    api.write(
+        "deployer.toml",
+        &two_services(&api, &web, &api.image("v2"), &bad, ""),
+    );
+    let run = system_run(&api, &["--output", "json"]);
+    run.code(1)
+        .says("deploying 2 services of `shop`: api, then web")
+        .says("web | ==> deploy failed: 2 of the new tasks stopped")
+        .says("| web: cannot reach api")
+        .says("api | ==> rolling back `api` because `web` failed")
+        .says(
+            "rolled back: every service this run changed is back on its previous task definition",
+        );
+    let result = run.result();
+    assert_eq!(result["outcome"], "rolled_back");
+    assert_eq!(
+        service_results(&result),
+        vec![
+            (api.service.clone(), "rolled_back".to_string()),
+            (web.service.clone(), "rolled_back".to_string())
+        ]
+    );
+    assert!(
+        result["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("`web` failed: 2 of the new tasks stopped"),
+        "{result}"
+    );
+    // Nothing is left half new: both run what they ran before.
+    assert_eq!(api.running_task_definition(), api.task_definition_arn);
+    assert_eq!(web.running_task_definition(), web.task_definition_arn);
+    // depends-on: web's update waited for api's.
+    assert!(
+        first_write(&api, "ecs:UpdateService") < first_write(&web, "ecs:UpdateService"),
+        "api must be updated before web"
+    );
+    // One event stream: every line of a service carries its name, and each service has its result.
+    let named = run
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] == "service_result")
+        .count();
+    assert!(named >= 2, "{}", run.stdout);
+}
+
+#[test]
+fn independent_services_deploy_side_by_side_and_scope_service_keeps_the_healthy_one() {
+    let a = Lab::service(&[]);
+    let b = Lab::service(&[]);
+    let bad = b.image("unhealthy");
+    b.fault(&bad, "unhealthy", &[]);
+    a.write(
+        "deployer.toml",
+        &format!(
+            "rollback-scope = \"service\"\ntimeout = \"60s\"\n\n\
+             [services.a]\ncluster = \"{}\"\nservice = \"{}\"\nimage = \"{}\"\n\n\
+             [services.b]\ncluster = \"{}\"\nservice = \"{}\"\nimage = \"{bad}\"\n",
+            a.cluster,
+            a.service,
+            a.image("v2"),
+            b.cluster,
+            b.service
+        ),
+    );
+    let run = system_run(&a, &["--output", "json"]);
+    run.code(1).says("deploying 2 services");
+    let result = run.result();
+    assert_eq!(
+        service_results(&result),
+        vec![
+            (a.service.clone(), "deployed".to_string()),
+            (b.service.clone(), "rolled_back".to_string())
+        ]
+    );
+    assert_ne!(a.running_task_definition(), a.task_definition_arn);
+    assert_eq!(b.running_task_definition(), b.task_definition_arn);
+    // Side by side: both services were updated before either rollout finished.
+    let a_done = run
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["event"] == "service_result" && e["service"] == a.service.as_str())
+        .expect("a's result");
+    let both_updated =
+        first_write(&a, "ecs:UpdateService").max(first_write(&b, "ecs:UpdateService"));
+    let a_update = first_write(&a, "ecs:UpdateService");
+    let a_took = a_done["elapsed_ms"].as_f64().unwrap() / 1000.0;
+    assert!(
+        both_updated - a_update < a_took,
+        "b was updated {:.2}s after a, but a's rollout finished after {a_took:.2}s: not side by side",
+        both_updated - a_update
+    );
+}
+
+#[test]
+fn bad_system_configs_are_refused_before_any_write() {
+    let api = Lab::service(&[]);
+    let web = Lab::service(&[]);
+    let base = two_services(&api, &web, &api.image("v2"), &web.image("v2"), "");
+    for (text, args, expect) in [
+        (
+            base.replace("depends-on = [\"api\"]", "depends-on = [\"db\"]"),
+            vec![],
+            "`services.web.depends-on` in ",
+        ),
+        (
+            base.replace(
+                "[services.api]\n",
+                "[services.api]\ndepends-on = [\"web\"]\n",
+            ),
+            vec![],
+            "goes in a circle: api → web → api",
+        ),
+        (
+            base.clone(),
+            vec!["--image", "registry.lab/app:v3"],
+            "--image (or DEPLOYER_IMAGE) cannot be used with `[services]`",
+        ),
+        (
+            base.replace("[services.web]", "[services.web]\nimgae = \"x\""),
+            vec![],
+            "unknown field `imgae`",
+        ),
+        (
+            format!("rollback-scope = \"all\"\n{base}"),
+            vec![],
+            "invalid `rollback-scope = \"all\"`",
+        ),
+    ] {
+        api.write("deployer.toml", &text);
+        let mut args = args.clone();
+        args.extend(["--output", "json"]);
+        let run = system_run(&api, &args);
+        run.code(2).says(expect);
+        assert_eq!(run.result()["outcome"], "refused");
+    }
+    api.assert_no_writes();
+    web.assert_no_writes();
+}
+
+#[test]
+fn services_are_built_from_their_containers_build_tables() {
+    let api = Lab::service(&[]);
+    let web = Lab::service(&[]);
+    let sha = crate::run::app(&api, crate::run::DOCKERFILE);
+    let (api_repo, web_repo) = (format!("api-{}", api.tag), format!("web-{}", web.tag));
+    api.write(
+        "deployer.toml",
+        &format!(
+            "create-missing = true\n\n\
+             [services.api]\ncluster = \"{}\"\nservice = \"{}\"\n\
+             [services.api.containers.web.build]\ncontext = \"app\"\nrepository = \"{api_repo}\"\nbuild-args = {{ GREETING = \"hi\" }}\n\n\
+             [services.web]\ncluster = \"{}\"\nservice = \"{}\"\ndepends-on = [\"api\"]\n\
+             [services.web.containers.web.build]\ncontext = \"app\"\nrepository = \"{web_repo}\"\nbuild-args = {{ GREETING = \"hi\" }}\n",
+            api.cluster, api.service, web.cluster, web.service
+        ),
+    );
+    let run = system_run(&api, &["--output", "json"]);
+    run.code(0)
+        .says("deployed: every service's new tasks are running and healthy");
+    for (lab, repo) in [(&api, &api_repo), (&web, &web_repo)] {
+        let digest = scenario(&["digest", "--repository", repo, "--tag", &sha[..12]])["digest"]
+            .as_str()
+            .map(String::from)
+            .expect("pushed to the repository --create-missing made");
+        let image = scenario(&[
+            "service",
+            "--cluster",
+            &lab.cluster,
+            "--service",
+            &lab.service,
+        ])["images"]["web"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(image.ends_with(&format!("{repo}@{digest}")), "{image}");
+    }
+}
+
+/// Files for a service that does not exist yet, on a lab network made for it.
+fn first_deploy_files(lab_dir: &Lab, name: &str, extra_service: &str) -> (String, String) {
+    let net_name = unique("net");
+    let net = scenario(&["network", "--name", &net_name]);
+    let subnets: Vec<&str> = net["subnets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    let td = lab_dir.write(
+        &format!("{net_name}-task.json"),
+        &serde_json::json!({
+            "family": name, "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
+            "cpu": "256", "memory": "512",
+            "containerDefinitions": [{
+                "name": "api", "image": "registry.lab/app:first", "essential": true,
+                "portMappings": [{"containerPort": 8080, "name": "api"}],
+                "logConfiguration": {"logDriver": "awslogs", "options": {
+                    "awslogs-group": "/ecs/lab", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "api"}}
+            }]
+        })
+        .to_string(),
+    );
+    let mut service = serde_json::json!({
+        "serviceName": name, "desiredCount": 2, "launchType": "FARGATE",
+        "loadBalancers": [{"targetGroupArn": net["target_group_arn"], "containerName": "api", "containerPort": 8080}],
+        "networkConfiguration": {"awsvpcConfiguration": {
+            "subnets": subnets, "securityGroups": [net["security_group"]], "assignPublicIp": "DISABLED"}},
+        "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": true},
+                                    "maximumPercent": 200, "minimumHealthyPercent": 100},
+        "healthCheckGracePeriodSeconds": 30,
+        "serviceConnectConfiguration": {"enabled": true, "namespace": "shop",
+                                        "services": [{"portName": "api", "clientAliases": [{"port": 8080}]}]}
+    });
+    if !extra_service.is_empty() {
+        let extra: Value = serde_json::from_str(extra_service).unwrap();
+        for (k, v) in extra.as_object().unwrap() {
+            service[k] = v.clone();
+        }
+    }
+    let svc = lab_dir.write(&format!("{net_name}-service.json"), &service.to_string());
+    (td.display().to_string(), svc.display().to_string())
+}
+
+#[test]
+fn from_nothing_to_healthy_with_create_missing() {
+    let dir = Lab::service(&["--no-lb"]); // only for its temp dir and helpers
+    let cluster = unique("new");
+    let name = unique("first");
+    let (td, svc) = first_deploy_files(&dir, &name, "");
+    let deploy = |extra: &[&str]| {
+        let mut cmd = crate::lab::deployer(dir.dir.path());
+        cmd.args([
+            "deploy",
+            "--cluster",
+            &cluster,
+            "--service",
+            &name,
+            "--task-definition",
+            &td,
+            "--output",
+            "json",
+        ])
+        .args(extra);
+        run(cmd)
+    };
+    let writes = || {
+        scenario(&["writes", "--name", &cluster])
+            .as_array()
+            .unwrap()
+            .len()
+    };
+
+    // Without the flag: exit 2, what to do, nothing created.
+    deploy(&[]).code(2).says("pass --create-missing");
+    // A typo in the service definition is named before anything is created.
+    let (_, typo) = first_deploy_files(&dir, &name, r#"{"desiredCount": "two"}"#);
+    deploy(&["--create-missing", "--service-definition", &typo])
+        .code(2)
+        .says("`desiredCount` is \"two\"");
+    assert_eq!(writes(), 0, "nothing may be created on a refusal");
+
+    let run = deploy(&["--create-missing", "--service-definition", &svc]);
+    run.code(0)
+        .says(&format!(
+            "creating cluster `{cluster}` (FARGATE and FARGATE_SPOT, Container Insights on)"
+        ))
+        .says(&format!("creating service `{name}`"))
+        .says("deployed: the new tasks are running and healthy");
+    let result = run.result();
+    assert_eq!(result["outcome"], "deployed");
+    assert!(result["previous_task_definition_arn"].is_null());
+    let made = scenario(&["cluster", "--name", &cluster]);
+    assert_eq!(
+        made["capacityProviders"],
+        serde_json::json!(["FARGATE", "FARGATE_SPOT"])
+    );
+    assert_eq!(
+        made["settings"],
+        serde_json::json!([{"name": "containerInsights", "value": "enabled"}])
+    );
+    let service = scenario(&["service", "--cluster", &cluster, "--service", &name]);
+    assert_eq!(service["running"], 2);
+    assert_eq!(service["deployments"][0]["rollout_state"], "COMPLETED");
+    // A second run finds everything and deploys as usual.
+    deploy(&[
+        "--create-missing",
+        "--service-definition",
+        &svc,
+        "--image",
+        "registry.lab/app:second",
+    ])
+    .code(0)
+    .says("(the rollback target)");
+}
+
+#[test]
+fn a_failing_migration_task_leaves_the_service_untouched() {
+    let lab = Lab::service(&[]);
+    let bad = lab.image("migrate-bad");
+    lab.fault(
+        &bad,
+        "exit",
+        &[
+            "--log",
+            "applying 0042_add_email",
+            "--log",
+            "ERROR: column \"email\" already exists",
+        ],
+    );
+    let run = lab.deployer(&[
+        "deploy",
+        "--image",
+        &format!("web={bad}"),
+        "--run-task",
+        "web",
+        "--run-task-command",
+        "./manage migrate",
+        "--output",
+        "json",
+    ]);
+    run.code(2)
+        .says("running a one-off task before the update: container `web` with `./manage migrate`")
+        .says("web> running: ./manage migrate")
+        .says("container `web`: exit code 1")
+        .says("ERROR: column \"email\" already exists")
+        .says("so the service was not updated");
+    assert_eq!(run.result()["outcome"], "refused");
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+    let actions: Vec<Value> = lab.writes().iter().map(|w| w["action"].clone()).collect();
+    assert!(actions.contains(&"ecs:RunTask".into()), "{actions:?}");
+    assert!(
+        !actions.contains(&"ecs:UpdateService".into()),
+        "{actions:?}"
+    );
+
+    // A migration that passes runs to its end before the service moves.
+    let good = lab.image("migrate-good");
+    lab.deployer(&[
+        "deploy",
+        "--image",
+        &format!("web={good}"),
+        "--run-task",
+        "web",
+        "--run-task-command",
+        "./manage migrate",
+    ])
+    .code(0)
+    .says("one-off task")
+    .says("finished: every essential container exited 0")
+    .says("deployed");
+    let writes = lab.writes();
+    let t = |action: &str| {
+        writes
+            .iter()
+            .rev()
+            .find(|w| w["action"] == action)
+            .and_then(|w| w["t"].as_f64())
+            .unwrap()
+    };
+    assert!(t("ecs:RunTask") < t("ecs:UpdateService"));
+    // An unknown container is bad input: refused before anything is registered.
+    let before = lab.writes().len();
+    lab.deployer(&[
+        "deploy",
+        "--image",
+        &format!("web={}", lab.image("v5")),
+        "--run-task",
+        "migrator",
+    ])
+    .code(2)
+    .says("invalid --run-task `migrator`: task definition family");
+    assert_eq!(lab.writes().len(), before);
+}
+
+#[test]
+fn revision_cleanup_keeps_the_rollback_target_and_what_is_in_use() {
+    let lab = Lab::service(&[]);
+    let family = lab.service.clone();
+    // Revisions 2-4 registered by other pipelines but never deployed; revision 2 runs elsewhere.
+    let registered = scenario(&[
+        "register", "--family", &family, "--image", "a:2", "--image", "a:3", "--image", "a:4",
+    ]);
+    let rev2 = registered["task_definition_arns"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    scenario(&[
+        "create",
+        "--cluster",
+        &unique("other"),
+        "--service",
+        &unique("other"),
+        "--family",
+        &family,
+        "--task-definition",
+        &rev2,
+        "--no-lb",
+    ]);
+    lab.deployer(&[
+        "deploy",
+        "--image",
+        &lab.image("v5"),
+        "--keep-revisions",
+        "1",
+    ])
+    .code(0)
+    .says("deregistered 2 old revision(s)")
+    .says("deployed");
+    let active = scenario(&["revisions", "--family", &family])["active"].clone();
+    // 5 is new, 1 is the rollback target, 2 is in use by another service; 3 and 4 are gone.
+    assert_eq!(active, serde_json::json!([1, 2, 5]));
+}
+
+#[test]
+fn tasks_in_one_zone_of_two_are_a_warning() {
+    let lab = Lab::service(&[]);
+    lab.deployer(&["deploy", "--image", &lab.image("v2")])
+        .code(0)
+        .says("deployed");
+    let spread = lab.deployer(&["deploy", "--image", &lab.image("v3")]);
+    assert!(
+        !spread.stderr.contains("availability zone"),
+        "{}",
+        spread.stderr
+    );
+    let one = lab.image("onezone");
+    lab.fault(&one, "one_zone", &[]);
+    let run = lab.deployer(&["deploy", "--image", &one, "--output", "json"]);
+    run.code(0).says(
+        "warning: all 2 healthy tasks run in us-east-1a, although the service's subnets span us-east-1a, us-east-1b",
+    );
+    assert_eq!(run.result()["outcome"], "deployed");
+}
+
+#[test]
+fn under_scope_run_a_failure_stops_and_rolls_back_the_services_beside_it() {
+    let a = Lab::service(&[]);
+    let b = Lab::service(&[]);
+    let bad = b.image("nopull");
+    b.fault(&bad, "cannot_pull", &[]);
+    a.write(
+        "deployer.toml",
+        &format!(
+            "timeout = \"60s\"\n\n[services.a]\ncluster = \"{}\"\nservice = \"{}\"\nimage = \"{}\"\n\n\
+             [services.b]\ncluster = \"{}\"\nservice = \"{}\"\nimage = \"{bad}\"\n",
+            a.cluster,
+            a.service,
+            a.image("v2"),
+            b.cluster,
+            b.service
+        ),
+    );
+    let run = system_run(&a, &["--output", "json"]);
+    run.code(1).says("CannotPullContainerError");
+    let result = run.result();
+    assert_eq!(
+        service_results(&result),
+        vec![
+            (a.service.clone(), "rolled_back".to_string()),
+            (b.service.clone(), "rolled_back".to_string())
+        ]
+    );
+    assert!(
+        result["services"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("because `b` failed"),
+        "{result}"
+    );
+    assert_eq!(a.running_task_definition(), a.task_definition_arn);
+    assert_eq!(b.running_task_definition(), b.task_definition_arn);
+}
+
+#[test]
+fn a_failed_first_deploy_scales_the_new_service_to_zero() {
+    let dir = Lab::service(&["--no-lb"]);
+    let cluster = unique("new");
+    let name = unique("first");
+    let (td, svc) = first_deploy_files(&dir, &name, "");
+    let crash = dir.image("first-crash");
+    dir.fault(&crash, "exit", &["--log", "missing DATABASE_URL"]);
+    let mut cmd = crate::lab::deployer(dir.dir.path());
+    cmd.args([
+        "deploy",
+        "--cluster",
+        &cluster,
+        "--service",
+        &name,
+        "--task-definition",
+        &td,
+        "--service-definition",
+        &svc,
+        "--create-missing",
+        "--image",
+        &crash,
+    ]);
+    run(cmd)
+        .code(1)
+        .says("| missing DATABASE_URL")
+        .says("was created by this run: nothing earlier to return to; scaling it to 0 tasks");
+    assert_eq!(
+        scenario(&["service", "--cluster", &cluster, "--service", &name])["desired"],
+        0
+    );
+}
