@@ -137,6 +137,42 @@ pub(crate) const INPUTS: &[(&str, &str, Kind, &str)] = &[
         "Record a GitHub deployment with statuses",
     ),
     (
+        "run-task",
+        "--run-task",
+        Kind::Value,
+        "Before the update, run the new task definition once: true, or the name of the container to run",
+    ),
+    (
+        "run-task-command",
+        "--run-task-command",
+        Kind::Value,
+        "Command for the run-task container, e.g. ./manage migrate",
+    ),
+    (
+        "keep-revisions",
+        "--keep-revisions",
+        Kind::Value,
+        "After a healthy deploy, keep this many newest revisions of the family",
+    ),
+    (
+        "create-missing",
+        "--create-missing",
+        Kind::Switch,
+        "Create the ECR repository, cluster and service when missing",
+    ),
+    (
+        "service-definition",
+        "--service-definition",
+        Kind::Value,
+        "create-service JSON for the service --create-missing creates",
+    ),
+    (
+        "rollback-scope",
+        "--rollback-scope",
+        Kind::Value,
+        "Several services: roll back the whole run (run) or the failed service (service)",
+    ),
+    (
         "github-token",
         "",
         Kind::Environment,
