@@ -14,7 +14,8 @@ A WSGI middleware in front of moto adds the lab's own control API under /_lab/:
                                  "count": 5, "delay_ms": 300, "match": "text the request body must contain"}
   POST /_lab/registry           {"token_password": "wrong", "down": ["repo"], "cut": {"repo": bytes}, "findings": {"repo:tag": [{"name", "severity"}]}}
   POST /_lab/timing             {"task_start_s": .., "health_s": .., "drain_s": .., "exit_after_s": ..}
-  GET  /_lab/calls              {"ecs:DescribeServices": 12, ...}   (DELETE clears)
+  GET  /_lab/calls              {"ecs:DescribeServices": 12, ...}   (DELETE clears, the call log too)
+  GET  /_lab/call-log           [[epoch_seconds, "ecs:DescribeServices"], ...]
   GET  /_lab/writes             [{"action": "ecs:UpdateService", "cluster": .., "service": .., "family": ..}]
   GET  /_lab/timeline           [{"t": epoch_seconds, "what": "...", ...}]
 and counts every AWS API call by action, so tests can assert "no writes".
@@ -56,6 +57,7 @@ class LabState:
         self.task_faults = []  # dicts: image, kind, exit_code, log_lines
         self.api_faults = []  # dicts: action, kind, count, delay_ms
         self.calls = {}
+        self.call_log = []  # (epoch seconds, "ecs:DescribeServices") per call, for request rates
         self.writes = []  # every non-read call: {"action": "ecs:UpdateService", "cluster": .., "service": ..}
         self.timeline = []
         self.timing = {
@@ -703,7 +705,10 @@ def lab_api(environ, start_response, path, body):
         if path == "/_lab/calls":
             if method == "DELETE":
                 STATE.calls.clear()
+                STATE.call_log.clear()
             return json_response(start_response, STATE.calls)
+        if path == "/_lab/call-log":
+            return json_response(start_response, STATE.call_log)
         if path == "/_lab/registry":
             faults = ecr_registry.FAULTS
             if "token_password" in data:
@@ -739,6 +744,7 @@ def middleware(app):
             key = f"{service}:{action}"
             with LOCK:
                 STATE.calls[key] = STATE.calls.get(key, 0) + 1
+                STATE.call_log.append((time.time(), key))
                 if not action.startswith(("Describe", "List", "Get")):
                     names = {}
                     try:

@@ -211,6 +211,13 @@ impl Progress {
     pub(crate) fn on_the_edge(&self) -> bool {
         self.failed > 0 && self.failed + 1 >= self.max_failed as usize
     }
+
+    /// Every new task runs and is healthy: only ECS's COMPLETED (old tasks drained) is missing.
+    pub(crate) fn nearly_done(&self) -> bool {
+        self.desired > 0
+            && self.running >= self.desired as usize
+            && (self.target_groups == 0 || self.healthy >= self.desired as usize)
+    }
 }
 
 impl Progress {
@@ -708,6 +715,30 @@ mod tests {
         let edge = |s: &Snapshot| matches!(verdict(s, &watched()), Verdict::InProgress(p) if p.on_the_edge());
         assert!(edge(&one));
         assert!(!edge(&none));
+    }
+
+    #[test]
+    fn nearly_done_once_every_new_task_runs_and_is_healthy() {
+        let p = |running: usize, desired: i32, healthy: usize, target_groups: usize| Progress {
+            rollout_state: "IN_PROGRESS".into(),
+            running,
+            pending: 0,
+            desired,
+            healthy,
+            target_groups,
+            deployments: 2,
+            failed: 0,
+            max_failed: 2,
+        };
+        for (progress, want) in [
+            (p(2, 2, 2, 1), true),
+            (p(2, 2, 1, 1), false),
+            (p(1, 2, 1, 1), false),
+            (p(2, 2, 0, 0), true),
+            (p(0, 0, 0, 0), false),
+        ] {
+            assert_eq!(progress.nearly_done(), want, "{progress:?}");
+        }
     }
 
     #[test]

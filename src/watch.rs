@@ -380,6 +380,7 @@ pub(crate) async fn until_verdict(
     let mut last_progress = String::new();
     let mut unchanged_polls = 0u32;
     let mut on_the_edge = false;
+    let mut nearly_done = false;
     // In CI logs, a line at least every 30 s while nothing changes, so a wait never looks hung.
     let heartbeat = Duration::from_secs(
         std::env::var("DEPLOYER_HEARTBEAT_SECS")
@@ -403,6 +404,7 @@ pub(crate) async fn until_verdict(
                 match verdict {
                     Verdict::InProgress(progress) => {
                         on_the_edge = progress.on_the_edge();
+                        nearly_done = progress.nearly_done();
                         let summary = progress.summary();
                         if summary == last_progress && last_line.elapsed() >= heartbeat {
                             out.progress(
@@ -454,12 +456,15 @@ pub(crate) async fn until_verdict(
             };
         }
         // 0.5 s while the rollout changes, backing off ×1.5 per unchanged look to 5 s (so a quiet
-        // 10-minute rollout costs ~120 looks, not 1200); 250 ms when one more stopped task decides.
+        // 10-minute rollout costs ~120 looks, not 1200); 250 ms when one more stopped task decides;
+        // from 250 ms (backing off the same way) once only COMPLETED is missing, so the exit follows
+        // ECS's verdict closely without polling a long connection drain four times a second.
         let pause = if on_the_edge {
             Duration::from_millis(250)
         } else {
+            let base = if nearly_done { 250.0 } else { 500.0 };
             Duration::from_millis(
-                (500.0 * 1.5f64.powi(unchanged_polls.min(6) as i32)).min(5000.0) as u64,
+                (base * 1.5f64.powi(unchanged_polls.min(7) as i32)).min(5000.0) as u64,
             )
         };
         tokio::select! {
