@@ -25,6 +25,9 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from deploy_speed import startup  # noqa: E402  (one definition of "startup time")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAB_PY = os.path.join(ROOT, ".lab/venv/bin/python")
 BENCH_BIN = os.path.join(ROOT, ".bench/venv/bin")
@@ -153,15 +156,6 @@ def one(tool, name, n, binary, cap, workdir):
     return {"tool": tool, "scenario": name, "run": n, "exit": code, "right": right, "wall_s": wall,
             "lag_s": lag, "rollout_s": rollout, "over_rollout_s": wall - rollout if rollout else None, "rss_mib": rss, "cpu_s": cpu, "calls": calls,
             "ends_on_old": final["task_definition_arn"] == old}
-
-
-def startup(binary, runs=30):
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        subprocess.run([binary, "--version"], stdout=subprocess.DEVNULL, check=True)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def scale(binary, count, workdir, cap):

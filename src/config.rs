@@ -262,6 +262,10 @@ pub(crate) fn target(args: &ServiceArgs, matches: &ArgMatches, file: &File) -> R
         };
         match value {
             Some(v) if !v.trim().is_empty() => Ok(v),
+            _ if file.is_system() => bail!(
+                "missing {id}: {} describes several services (`[services]`), which `deployer run` deploys together; this command acts on one: pass --{id} NAME",
+                file.name()
+            ),
             _ => bail!(
                 "missing {id}: pass --{id} NAME, set DEPLOYER_{}, or add `{id} = \"NAME\"` to deployer.toml",
                 id.to_uppercase()

@@ -288,20 +288,7 @@ pub(crate) async fn service(
                 target.service, target.cluster
             )
         })?;
-    created
-        .service()
-        .and_then(|s| {
-            s.deployments()
-                .iter()
-                .find(|d| d.status() == Some("PRIMARY"))
-        })
-        .and_then(|d| d.id().map(String::from))
-        .with_context(|| {
-            format!(
-                "CreateService for `{}` returned no PRIMARY deployment",
-                target.service
-            )
-        })
+    crate::service::primary_deployment(created.service(), "CreateService", &target.service)
 }
 
 /// Undoes a first deploy: a service this run created has nothing earlier to go back to, so it is

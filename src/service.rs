@@ -192,17 +192,21 @@ pub(crate) async fn update(
                 target.service, target.cluster
             )
         })?;
-    out.service()
+    primary_deployment(out.service(), "UpdateService", &target.service)
+}
+
+/// The id of the PRIMARY deployment an UpdateService or CreateService answer names.
+pub(crate) fn primary_deployment(
+    service: Option<&aws_sdk_ecs::types::Service>,
+    call: &str,
+    name: &str,
+) -> Result<String> {
+    service
         .and_then(|s| {
             s.deployments()
                 .iter()
                 .find(|d| d.status() == Some("PRIMARY"))
         })
         .and_then(|d| d.id().map(String::from))
-        .with_context(|| {
-            format!(
-                "UpdateService for `{}` returned no PRIMARY deployment",
-                target.service
-            )
-        })
+        .with_context(|| format!("{call} for `{name}` returned no PRIMARY deployment"))
 }

@@ -69,7 +69,7 @@ fn digest(repo: &str, tag: &str) -> Option<String> {
         .map(String::from)
 }
 
-fn image_in_service(lab: &Lab) -> String {
+pub(crate) fn image_in_service(lab: &Lab) -> String {
     scenario(&[
         "service",
         "--cluster",

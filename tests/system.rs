@@ -4,6 +4,20 @@
 use crate::lab::{Lab, run, scenario, unique};
 use serde_json::Value;
 
+/// deployer.toml for two independent services `a` (image v2) and `b` (image `b_image`).
+fn independent(a: &Lab, b: &Lab, b_image: &str, extra: &str) -> String {
+    format!(
+        "timeout = \"60s\"\n{extra}\n\
+         [services.a]\ncluster = \"{}\"\nservice = \"{}\"\nimage = \"{}\"\n\n\
+         [services.b]\ncluster = \"{}\"\nservice = \"{}\"\nimage = \"{b_image}\"\n",
+        a.cluster,
+        a.service,
+        a.image("v2"),
+        b.cluster,
+        b.service
+    )
+}
+
 /// deployer.toml for two services, `web` depending on `api`, each in its own lab cluster.
 fn two_services(api: &Lab, web: &Lab, api_image: &str, web_image: &str, extra: &str) -> String {
     format!(
@@ -103,16 +117,7 @@ fn independent_services_deploy_side_by_side_and_scope_service_keeps_the_healthy_
     b.fault(&bad, "unhealthy", &[]);
     a.write(
         "deployer.toml",
-        &format!(
-            "rollback-scope = \"service\"\ntimeout = \"60s\"\n\n\
-             [services.a]\ncluster = \"{}\"\nservice = \"{}\"\nimage = \"{}\"\n\n\
-             [services.b]\ncluster = \"{}\"\nservice = \"{}\"\nimage = \"{bad}\"\n",
-            a.cluster,
-            a.service,
-            a.image("v2"),
-            b.cluster,
-            b.service
-        ),
+        &independent(&a, &b, &bad, "rollback-scope = \"service\""),
     );
     let run = system_run(&a, &["--output", "json"]);
     run.code(1).says("deploying 2 services");
@@ -215,16 +220,7 @@ fn services_are_built_from_their_containers_build_tables() {
             .as_str()
             .map(String::from)
             .expect("pushed to the repository --create-missing made");
-        let image = scenario(&[
-            "service",
-            "--cluster",
-            &lab.cluster,
-            "--service",
-            &lab.service,
-        ])["images"]["web"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let image = crate::run::image_in_service(lab);
         assert!(image.ends_with(&format!("{repo}@{digest}")), "{image}");
     }
 }
@@ -491,18 +487,7 @@ fn under_scope_run_a_failure_stops_and_rolls_back_the_services_beside_it() {
     let b = Lab::service(&[]);
     let bad = b.image("nopull");
     b.fault(&bad, "cannot_pull", &[]);
-    a.write(
-        "deployer.toml",
-        &format!(
-            "timeout = \"60s\"\n\n[services.a]\ncluster = \"{}\"\nservice = \"{}\"\nimage = \"{}\"\n\n\
-             [services.b]\ncluster = \"{}\"\nservice = \"{}\"\nimage = \"{bad}\"\n",
-            a.cluster,
-            a.service,
-            a.image("v2"),
-            b.cluster,
-            b.service
-        ),
-    );
+    a.write("deployer.toml", &independent(&a, &b, &bad, ""));
     let run = system_run(&a, &["--output", "json"]);
     run.code(1).says("CannotPullContainerError");
     let result = run.result();
