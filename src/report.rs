@@ -358,6 +358,44 @@ mod tests {
     }
 
     #[test]
+    fn a_system_has_one_comment_with_a_row_per_service() {
+        let mut api = report(Outcome::RolledBack);
+        api.result.as_mut().unwrap().service = Some("api".into());
+        api.result.as_mut().unwrap().reason =
+            Some("deployed, then rolled back because `web` failed".into());
+        let mut web = report(Outcome::RolledBack);
+        web.failure_text = Some("why it failed: 2 of the new tasks stopped".into());
+        web.warnings = vec!["all 2 healthy tasks run in us-east-1a".into()];
+        let system = Report {
+            system: Some("shop".into()),
+            services: vec![api, web],
+            result: Some(RunResult {
+                reason: Some(
+                    "`web` failed: 2 of the new tasks stopped (rolled back: api, web)".into(),
+                ),
+                ..report(Outcome::RolledBack).result.unwrap()
+            }),
+            ..Default::default()
+        };
+        let md = system.markdown("production", None);
+        assert!(md.starts_with("### deployer: `shop` (production)"), "{md}");
+        assert!(md.contains("| `prod/api` |"), "{md}");
+        assert!(md.contains("| `prod/web` |"), "{md}");
+        assert!(md.contains("| **all** |"), "{md}");
+        assert!(md.contains("**Why:** `web` failed"), "{md}");
+        assert!(md.contains("`prod/web`: Failure report"), "{md}");
+        assert!(
+            md.contains("⚠️ `prod/web`: all 2 healthy tasks run in us-east-1a"),
+            "{md}"
+        );
+        assert!(
+            md.contains("<!-- deployer:v1 service=shop env=production -->"),
+            "{md}"
+        );
+        assert_eq!(system.json()["services"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
     fn outputs_in_each_format() {
         let r = report(Outcome::RolledBack);
         let gh = github_outputs(&r.outputs(), 7);
