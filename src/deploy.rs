@@ -353,7 +353,16 @@ pub(crate) async fn deploy(
     .await;
     let failure = match end.verdict {
         Verdict::Healthy => {
-            tidy::after_healthy(cfg, aws, &new, &task_definition, previous.as_deref(), out).await;
+            tidy::after_healthy(
+                cfg,
+                aws,
+                &new,
+                &task_definition,
+                previous.as_deref(),
+                &end.snapshot,
+                out,
+            )
+            .await;
             return result.finish(Outcome::Deployed, None);
         }
         Verdict::Failed(failure) => failure,

@@ -17,6 +17,7 @@ mod gitlab;
 mod image_ref;
 mod inputs;
 mod output;
+mod pace;
 mod publish;
 mod report;
 mod rollback;

@@ -38,6 +38,9 @@ pub(crate) struct TaskView {
     pub(crate) ip: Option<String>,
     /// How long the task has been RUNNING when the snapshot was taken.
     pub(crate) running_for: Option<Duration>,
+    /// Where it runs: its availability zone, and its subnet (awsvpc).
+    pub(crate) zone: Option<String>,
+    pub(crate) subnet: Option<String>,
 }
 
 impl TaskView {
@@ -108,6 +111,8 @@ pub(crate) struct Snapshot {
     pub(crate) health_check_grace: Duration,
     /// The service's circuit breaker or deployment alarms roll back by themselves.
     pub(crate) ecs_rolls_back: bool,
+    /// The service's awsvpc subnets.
+    pub(crate) subnets: Vec<String>,
 }
 
 /// What is being watched.

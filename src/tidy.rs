@@ -5,6 +5,7 @@
 use crate::aws::Aws;
 use crate::config::DeployConfig;
 use crate::output::Output;
+use crate::rollout::Snapshot;
 use crate::task_definition::TaskDefinition;
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -15,6 +16,7 @@ pub(crate) async fn after_healthy(
     new: &TaskDefinition,
     task_definition: &str,
     previous: Option<&str>,
+    snapshot: &Snapshot,
     out: &Output,
 ) {
     if let Some(keep) = cfg.keep_revisions {
@@ -24,7 +26,7 @@ pub(crate) async fn after_healthy(
             out.warn(&format!("{err:#}"));
         }
     }
-    match spread(aws, cfg).await {
+    match spread(aws, snapshot).await {
         Ok(Some(warning)) => out.warn(&warning),
         Ok(None) => {}
         Err(err) => out.warn(&format!(
@@ -195,20 +197,15 @@ pub(crate) fn spread_warning(
     ))
 }
 
-async fn spread(aws: &Aws, cfg: &DeployConfig) -> Result<Option<String>> {
-    let service = crate::watch::describe_service(aws, &cfg.target).await?;
-    let subnets: Vec<String> = service
-        .network_configuration()
-        .and_then(|n| n.awsvpc_configuration())
-        .map(|v| v.subnets().to_vec())
-        .unwrap_or_default();
-    if subnets.len() < 2 {
+/// From the last look (the healthy tasks and the service's subnets) and one DescribeSubnets.
+async fn spread(aws: &Aws, snapshot: &Snapshot) -> Result<Option<String>> {
+    if snapshot.subnets.len() < 2 {
         return Ok(None);
     }
     let described = aws
         .ec2
         .describe_subnets()
-        .set_subnet_ids(Some(subnets))
+        .set_subnet_ids(Some(snapshot.subnets.clone()))
         .send()
         .await
         .context("failed to describe the service's subnets")?;
@@ -223,43 +220,14 @@ async fn spread(aws: &Aws, cfg: &DeployConfig) -> Result<Option<String>> {
         })
         .collect();
     let zones: BTreeSet<String> = subnet_zones.values().cloned().collect();
-    let arns: Vec<String> = aws
-        .ecs
-        .list_tasks()
-        .cluster(&cfg.target.cluster)
-        .service_name(&cfg.target.service)
-        .send()
-        .await
-        .context("failed to list the service's tasks")?
-        .task_arns()
-        .to_vec();
-    if arns.is_empty() {
-        return Ok(None);
-    }
-    let tasks = aws
-        .ecs
-        .describe_tasks()
-        .cluster(&cfg.target.cluster)
-        .set_tasks(Some(arns))
-        .send()
-        .await
-        .context("failed to describe the service's tasks")?;
-    let task_zones: Vec<String> = tasks
-        .tasks()
+    let task_zones: Vec<String> = snapshot
+        .tasks
         .iter()
-        .filter(|t| {
-            t.last_status() == Some("RUNNING")
-                && t.task_definition_arn() == service.task_definition()
-        })
+        .filter(|t| t.last_status == "RUNNING")
         .filter_map(|t| {
-            t.availability_zone().map(String::from).or_else(|| {
-                let subnet = t
-                    .attachments()
-                    .iter()
-                    .flat_map(|a| a.details())
-                    .find(|d| d.name() == Some("subnetId"))?;
-                subnet_zones.get(subnet.value()?).cloned()
-            })
+            t.zone
+                .clone()
+                .or_else(|| subnet_zones.get(t.subnet.as_deref()?).cloned())
         })
         .collect();
     Ok(spread_warning(&task_zones, &zones))

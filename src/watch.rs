@@ -132,6 +132,7 @@ impl Watcher {
         // One look is one round of independent calls at once, then DescribeTasks for what is new.
         // Target groups come from the last look: a service's load balancers do not change mid-deploy.
         let known_groups = self.target_groups.clone().unwrap_or_default();
+        crate::pace::look().await;
         let (service, running, stopped, health) = tokio::join!(
             describe_service(aws, target),
             task_arns(aws, target, DesiredStatus::Running),
@@ -210,6 +211,11 @@ impl Watcher {
                     .max(0) as u64,
             ),
             ecs_rolls_back,
+            subnets: service
+                .network_configuration()
+                .and_then(|n| n.awsvpc_configuration())
+                .map(|v| v.subnets().to_vec())
+                .unwrap_or_default(),
         })
     }
 
@@ -234,7 +240,15 @@ impl Watcher {
                     .flat_map(|c| c.network_interfaces())
                     .find_map(|n| n.private_ipv4_address().map(String::from))
             });
+        let subnet = task
+            .attachments()
+            .iter()
+            .flat_map(|a| a.details())
+            .find(|d| d.name() == Some("subnetId"))
+            .and_then(|d| d.value().map(String::from));
         TaskView {
+            zone: task.availability_zone().map(String::from),
+            subnet,
             arn,
             started_by: task.started_by().unwrap_or_default().to_string(),
             last_status,
