@@ -634,6 +634,15 @@ pub(crate) fn system(args: &RunArgs, matches: &ArgMatches, file: &File) -> Resul
         );
     }
     let top = &file.values;
+    if given(matches, "github_deployment")
+        || top.github_deployment == Some(true)
+        || sections.values().any(|s| s.github_deployment == Some(true))
+    {
+        bail!(
+            "--github-deployment records one service's GitHub deployment; it cannot be used with `[services]` in {} (the PR comment and the commit status cover the whole run)",
+            file.name()
+        );
+    }
     if top.service.is_some()
         || top.image.is_some()
         || top.build.is_some()

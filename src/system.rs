@@ -170,7 +170,7 @@ pub(crate) async fn run(
             let aborted = |result: RunResult| {
                 result.finish(
                     Outcome::Skipped,
-                    Some("not deployed: another service of this run failed first".into()),
+                    Some("not deployed: the run stopped before it started (another service failed, or a signal)".into()),
                 )
             };
             if *abort.borrow() > 0 {

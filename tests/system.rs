@@ -179,6 +179,11 @@ fn bad_system_configs_are_refused_before_any_write() {
             "unknown field `imgae`",
         ),
         (
+            base.clone(),
+            vec!["--github-deployment"],
+            "--github-deployment records one service's GitHub deployment",
+        ),
+        (
             format!("rollback-scope = \"all\"\n{base}"),
             vec![],
             "invalid `rollback-scope = \"all\"`",
