@@ -166,8 +166,16 @@ def one(tool, name, n, binary, cap, workdir):
             "ends_on_old": final["task_definition_arn"] == old}
 
 
+SCALE_RUNS = []
+
+
 def scale(binary, count, workdir, cap):
-    names = [f"sc{os.getpid() % 10000}n{count}s{i}" for i in range(count)]
+    SCALE_RUNS.append(count)
+    # A fresh lab: its controller ticks every service it holds, so earlier runs' services would
+    # slow the rollouts being measured.
+    urllib.request.urlopen(urllib.request.Request(f"{ENDPOINT}/_lab/reset", data=b"{}", method="POST"),
+                           timeout=30).read()
+    names = [f"sc{os.getpid() % 10000}r{len(SCALE_RUNS)}n{count}s{i}" for i in range(count)]
     for name in names:
         scenario("create", "--cluster", "bench-scale", "--service", name, "--desired", "2")
     toml = "timeout = \"120s\"\ncluster = \"bench-scale\"\n" + "".join(
@@ -226,7 +234,8 @@ def markdown(results, cap):
             right = sum(r["right"] for r in rows)
             codes = sorted({"none (stopped at cap)" if r["exit"] is None else str(r["exit"]) for r in rows})
             calls = statistics.median(sum(v for k, v in r["calls"].items() if k.startswith("ecs:")) for r in rows)
-            lines.append(f"| {label} | {tool} | {right}/{len(rows)} | {', '.join(codes)} | {fmt(med(rows, 'wall_s'))} | "
+            wall = f"≥ {cap} (stopped)" if any(r["exit"] is None for r in rows) else fmt(med(rows, "wall_s"))
+            lines.append(f"| {label} | {tool} | {right}/{len(rows)} | {', '.join(codes)} | {wall} | "
                          f"{fmt(med(rows, 'over_rollout_s'))} | {fmt(med(rows, 'lag_s'))} | {calls:.0f} | {fmt(med(rows, 'rss_mib'), digits=1)} | "
                          f"{fmt(med(rows, 'cpu_s'))} |")
     lines += ["", "wall − lab rollout: the tool's wall time minus the lab's own rollout time (its UpdateService to "
@@ -249,45 +258,63 @@ def markdown(results, cap):
     if results["scale"]:
         lines.append("| services in one `deployer run` | exit | wall s | lab: first update → last COMPLETED s | ECS calls | ECS calls/min | busiest action, peak calls in one second | peak RSS MiB |")
         lines.append("|---|---|---|---|---|---|---|---|")
-        for s in results["scale"]:
-            busiest = max(s["peak_per_s"].items(), key=lambda kv: kv[1]) if s["peak_per_s"] else ("—", 0)
-            lines.append(f"| {s['services']} | {s['exit']} | {s['wall_s']:.2f} | {fmt(s['lab_span_s'])} | {s['ecs_calls']} | {s['ecs_calls_per_min']:.0f} | "
-                         f"{busiest[0]}: {busiest[1]} | {fmt(s['rss_mib'], digits=1)} |")
+        for count in sorted({s["services"] for s in results["scale"]}):
+            runs = [s for s in results["scale"] if s["services"] == count]
+            peaks = {}
+            for s in runs:
+                for k, v in s["peak_per_s"].items():
+                    peaks[k] = max(peaks.get(k, 0), v)
+            busiest = max(peaks.items(), key=lambda kv: kv[1]) if peaks else ("—", 0)
+            exits = ", ".join(sorted({str(s["exit"]) for s in runs}))
+            lines.append(f"| {count} | {exits} | {fmt(med(runs, 'wall_s'))} | {fmt(med(runs, 'lab_span_s'))} | "
+                         f"{statistics.median(s['ecs_calls'] for s in runs):.0f} | "
+                         f"{med(runs, 'ecs_calls_per_min'):.0f} | {busiest[0]}: {busiest[1]} | "
+                         f"{fmt(med(runs, 'rss_mib'), digits=1)} |")
+        lines += ["", f"Scale figures are medians of {len(results['scale']) // max(1, len({s['services'] for s in results['scale']}))} "
+                  "runs each; the peak is the highest of them."]
     return "\n".join(lines) + "\n"
+
+
+SHORT = {"healthy-2": "healthy\ndesired 2", "healthy-10": "healthy\ndesired 10",
+         "breaker": "unhealthy, breaker\nrolls back", "crashloop": "crash loop,\nno breaker",
+         "throttled": "6 DescribeServices\nthrottled"}
 
 
 def chart(results, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    names = list(SCENARIOS)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    names = [n for n in SCENARIOS if any(r["scenario"] == n for r in results["runs_data"])]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
     width = 0.27
     colors = {"deployer": "#2b8a3e", "awscli": "#e8590c", "ecs-deploy": "#1c7ed6"}
-    for ax, key, title in ((axes[0], "wall_s", "wall time (s, log scale; capped runs hatched)"),
-                           (axes[1], "lag_s", "lag after the lab's verdict (s, log scale)")):
+    cap = results["cap_s"]
+    for ax, key, title in ((axes[0], "wall_s", f"wall time, s (hatched: no verdict, stopped at {cap} s)"),
+                           (axes[1], "lag_s", "lag after the lab's verdict, s (none: never reacted)")):
         for i, tool in enumerate(TOOLS):
-            vals, capped = [], []
-            for name in names:
+            for x, name in enumerate(names):
                 rows = [r for r in results["runs_data"] if r["tool"] == tool and r["scenario"] == name]
-                v = med(rows, key) if rows else None
-                vals.append(v if v else 0)
-                capped.append(any(r["exit"] is None for r in rows))
-            xs = [x + (i - 1) * width for x in range(len(names))]
-            bars = ax.bar(xs, vals, width, label=tool, color=colors[tool])
-            for bar, c, v in zip(bars, capped, vals):
-                if c:
-                    bar.set_hatch("//")
-                if v == 0:
-                    ax.text(bar.get_x() + bar.get_width() / 2, 0.012, "none", ha="center", va="bottom",
-                            fontsize=7, rotation=90)
+                if not rows:
+                    continue
+                capped = any(r["exit"] is None for r in rows)
+                v = cap if capped and key == "wall_s" else med(rows, key)
+                pos = x + (i - 1) * width
+                bar = ax.bar([pos], [v or 0], width, color=colors[tool], label=tool if x == 0 else None,
+                             hatch="//" if capped and key == "wall_s" else None)[0]
+                right = sum(r["right"] for r in rows) == len(rows)
+                mark = "✓" if right else "✗ wrong"
+                top = v if v else 0.06
+                ax.text(pos, top * 1.15, mark if key == "wall_s" else ("" if v else "none"), ha="center",
+                        va="bottom", fontsize=7, rotation=90 if not right or not v else 0,
+                        color="#2b8a3e" if right else "#c92a2a")
         ax.set_yscale("log")
-        ax.set_ylim(0.01, None)
+        ax.set_ylim(0.05, 1000)
         ax.set_xticks(range(len(names)))
-        ax.set_xticklabels([SCENARIOS[n][3].replace(", ", ",\n") for n in names], fontsize=7)
+        ax.set_xticklabels([SHORT[n] for n in names], fontsize=8)
         ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=8)
-    fig.suptitle("deployer vs awscli (services-stable waiter) vs ecs-deploy, same lab", fontsize=11)
+        ax.legend(fontsize=8, loc="upper left")
+    fig.suptitle("deployer vs awscli (services-stable waiter) vs ecs-deploy in the same lab: "
+                 "✓ right outcome, ✗ wrong (exit code against what ECS really did)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -299,7 +326,28 @@ def main():
     p.add_argument("--cap", type=int, default=90, help="seconds before a run is stopped as no verdict")
     p.add_argument("--scale", default="1,5,20")
     p.add_argument("--only", default="", help="comma-separated scenarios")
+    p.add_argument("--render", action="store_true", help="only re-render the table and chart from bench/out/compare.json")
+    p.add_argument("--scale-only", action="store_true", help="measure only the scale part into bench/out/compare.json")
     a = p.parse_args()
+    a.binary = os.path.abspath(a.binary)
+    out = os.path.join(ROOT, "bench/out")
+    if a.render or a.scale_only:
+        with open(os.path.join(out, "compare.json")) as f:
+            results = json.load(f)
+        if a.scale_only:
+            workdir = tempfile.mkdtemp(prefix="deployer-bench-")
+            results["scale"] = []
+            for _ in range(a.runs):
+                for count in [int(c) for c in a.scale.split(",") if c]:
+                    results["scale"].append(scale(a.binary, count, workdir, 300))
+            with open(os.path.join(out, "compare.json"), "w") as f:
+                json.dump(results, f, indent=2)
+        md = markdown(results, results["cap_s"])
+        with open(os.path.join(out, "compare.md"), "w") as f:
+            f.write(md)
+        chart(results, os.path.join(out, "compare.png"))
+        print(md)
+        return
     names = [n for n in SCENARIOS if not a.only or n in a.only.split(",")]
     workdir = tempfile.mkdtemp(prefix="deployer-bench-")
     results = {"binary": a.binary, "runs": a.runs, "cap_s": a.cap, "startup_ms": startup(a.binary) * 1000,
@@ -312,12 +360,11 @@ def main():
                 results["runs_data"].append(r)
                 print(f"{name:11} {tool:10} exit={r['exit']} right={r['right']} wall={r['wall_s']:.2f}s "
                       f"lag={fmt(r['lag_s'])}s rss={fmt(r['rss_mib'], digits=1)}MiB", file=sys.stderr, flush=True)
-    for count in [int(c) for c in a.scale.split(",") if c]:
+    for count in [int(c) for _ in range(a.runs) for c in a.scale.split(",") if c]:
         s = scale(a.binary, count, workdir, 300)
         results["scale"].append(s)
         print(f"scale {count:3} services: exit={s['exit']} wall={s['wall_s']:.2f}s "
               f"ecs calls/min={s['ecs_calls_per_min']:.0f} peak/s={s['peak_per_s']}", file=sys.stderr, flush=True)
-    out = os.path.join(ROOT, "bench/out")
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "compare.json"), "w") as f:
         json.dump(results, f, indent=2)
