@@ -438,6 +438,7 @@ pub(crate) async fn deploy(
             }
         }
     };
+    result.restored = Some(outcome == Outcome::RolledBack);
     let outcome = if failure == Failure::Interrupted {
         Outcome::Interrupted
     } else {

@@ -63,6 +63,9 @@ pub(crate) struct RunResult {
     pub(crate) reason: Option<String>,
     /// With several services: each one's own result, in the order of the file.
     pub(crate) services: Vec<RunResult>,
+    /// Whether the rollback this run started ended healthy (not part of the contract's JSON; an
+    /// interrupted deploy exits 130 either way, but a system run needs to know).
+    pub(crate) restored: Option<bool>,
 }
 
 impl RunResult {
@@ -102,6 +105,7 @@ impl RunResult {
             deployment_id: None,
             reason: Some(reason.into()),
             services: Vec::new(),
+            restored: None,
         }
     }
 }

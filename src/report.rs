@@ -328,6 +328,7 @@ mod tests {
                 deployment_id: Some("ecs-svc/1".into()),
                 reason: (outcome != Outcome::Deployed).then(|| "2 of the new tasks stopped".to_string()),
                 services: vec![],
+                restored: None,
             }),
             ..Default::default()
         }

@@ -216,8 +216,15 @@ pub(crate) async fn run(
     if let Some((failed, _)) = &first_failure {
         for (r, s) in results.iter_mut().zip(&cfg.services) {
             if r.outcome == Outcome::Interrupted && !signalled && &s.name != failed {
-                r.outcome = Outcome::RolledBack;
-                r.reason = Some(format!("stopped and rolled back because `{failed}` failed"));
+                if r.restored == Some(true) {
+                    r.outcome = Outcome::RolledBack;
+                    r.reason = Some(format!("stopped and rolled back because `{failed}` failed"));
+                } else {
+                    r.outcome = Outcome::RollbackFailed;
+                    r.reason = Some(format!(
+                        "stopped because `{failed}` failed, but its rollback did not complete"
+                    ));
+                }
             }
         }
     }
@@ -307,6 +314,7 @@ pub(crate) async fn run(
         deployment_id: None,
         reason,
         services: results,
+        restored: None,
     }
 }
 
