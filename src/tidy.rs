@@ -46,7 +46,7 @@ pub(crate) fn to_deregister(
         .iter()
         .filter_map(|arn| Some((arn.rsplit(':').next()?.parse().ok()?, arn)))
         .collect();
-    numbered.sort_by(|a, b| b.0.cmp(&a.0));
+    numbered.sort_by_key(|&(revision, _)| std::cmp::Reverse(revision));
     numbered
         .into_iter()
         .skip(keep as usize)
