@@ -126,6 +126,8 @@ pub(crate) async fn run(
             }
         });
     }
+    // The service whose failure stopped the run (the first to fail, not the first in the file).
+    let culprit: std::sync::Mutex<Option<usize>> = std::sync::Mutex::new(None);
     let outputs: Vec<Output> = cfg.services.iter().map(|s| out.child(&s.name)).collect();
     let (done_tx, done_rx): (Vec<_>, Vec<_>) = cfg
         .services
@@ -146,6 +148,7 @@ pub(crate) async fn run(
         let abort = &abort;
         let system_interrupt = &system_interrupt;
         let done = &done_tx[i];
+        let culprit = &culprit;
         async move {
             let mut result = RunResult::for_target(&service.run.deploy.target);
             // Wait for what this service depends on to be deployed and healthy.
@@ -190,8 +193,16 @@ pub(crate) async fn run(
                 result.outcome,
                 Outcome::Deployed | Outcome::Unchanged | Outcome::Skipped
             );
-            if failed && cfg.rollback_scope == RollbackScope::Run {
-                abort.send_modify(|n| *n += 1);
+            if failed {
+                let mut first = culprit
+                    .lock()
+                    .expect("no thread panics while holding the culprit");
+                if first.is_none() && *abort.borrow() == 0 {
+                    *first = Some(i);
+                }
+                if cfg.rollback_scope == RollbackScope::Run {
+                    abort.send_modify(|n| *n += 1);
+                }
             }
             child.result(&result);
             let _ = done.send(Some(result.outcome));
@@ -201,22 +212,36 @@ pub(crate) async fn run(
     let mut results: Vec<RunResult> = join_all((0..cfg.services.len()).map(one)).await;
     let signalled = interrupt.count() > signals;
 
-    let first_failure = results
-        .iter()
-        .zip(&cfg.services)
-        .find(|(r, _)| {
-            !matches!(
-                r.outcome,
-                Outcome::Deployed | Outcome::Unchanged | Outcome::Skipped
-            )
+    let culprit = culprit
+        .into_inner()
+        .expect("no thread panics while holding the culprit");
+    let first_failure = culprit
+        .or_else(|| {
+            results.iter().position(|r| {
+                !matches!(
+                    r.outcome,
+                    Outcome::Deployed | Outcome::Unchanged | Outcome::Skipped
+                )
+            })
         })
-        .map(|(r, s)| (s.name.clone(), r.reason.clone().unwrap_or_default()));
+        .map(|i| {
+            (
+                cfg.services[i].name.clone(),
+                results[i].reason.clone().unwrap_or_default(),
+            )
+        });
 
     // Services stopped mid-rollout by another's failure rolled themselves back: say so.
     if let Some((failed, _)) = &first_failure {
         for (r, s) in results.iter_mut().zip(&cfg.services) {
             if r.outcome == Outcome::Interrupted && !signalled && &s.name != failed {
-                if r.restored == Some(true) {
+                if r.deployment_id.is_none() {
+                    // Stopped before its UpdateService (in pre-flight or its one-off task).
+                    r.outcome = Outcome::Skipped;
+                    r.reason = Some(format!(
+                        "stopped before its service was updated, because `{failed}` failed"
+                    ));
+                } else if r.restored == Some(true) {
                     r.outcome = Outcome::RolledBack;
                     r.reason = Some(format!("stopped and rolled back because `{failed}` failed"));
                 } else {
