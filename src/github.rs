@@ -167,10 +167,11 @@ pub(crate) async fn publish(
         deployment_status(&job, id, state, environment, reason.as_deref(), out).await;
     }
     if let Some(sha) = &job.head_sha {
+        // One status per service, or per system (its name) when the run deployed several.
         let service = report
-            .result
-            .as_ref()
-            .and_then(|r| r.service.clone())
+            .system
+            .clone()
+            .or_else(|| report.result.as_ref().and_then(|r| r.service.clone()))
             .unwrap_or_default();
         let mut body = json!({
             "state": if success { "success" } else { "failure" },

@@ -291,3 +291,58 @@ fn github_deployment_in_progress_then_success_on_the_head_commit() {
         .unwrap();
     assert_eq!(last["body"]["environment_url"], "https://staging.example");
 }
+
+#[test]
+fn several_services_make_one_comment_and_one_status() {
+    let api = Lab::service(&[]);
+    let web = Lab::service(&[]);
+    let pr = pull_request_event(&api);
+    api.write(
+        "deployer.toml",
+        &format!(
+            "name = \"shop\"\n\n[services.api]\ncluster = \"{}\"\nservice = \"{}\"\nimage = \"{}\"\n\n\
+             [services.web]\ncluster = \"{}\"\nservice = \"{}\"\ndepends-on = [\"api\"]\nimage = \"{}\"\n",
+            api.cluster,
+            api.service,
+            api.image("v2"),
+            web.cluster,
+            web.service,
+            web.image("v2")
+        ),
+    );
+    let cmd = github(&api, &pr, &["run"], "pull_request");
+    // `run` with [services] takes no --cluster/--service: drop the ones Lab::command adds.
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .take_while(|a| a != "--cluster")
+        .collect();
+    let mut system = crate::lab::deployer(api.dir.path());
+    system.args(&args);
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            system.env(k, v);
+        }
+    }
+    run(system)
+        .code(0)
+        .says("deployed: every service's new tasks are running and healthy");
+    let list = requests(&pr.repo);
+    let created = sent(&list, "POST", "/issues/7/comments");
+    assert_eq!(created.len(), 1, "one comment for the whole run: {list:#?}");
+    let body = created[0]["body"]["body"].as_str().unwrap();
+    for lab in [&api, &web] {
+        assert!(
+            body.contains(&format!("| `{}/{}` |", lab.cluster, lab.service)),
+            "{body}"
+        );
+    }
+    assert!(
+        body.contains("<!-- deployer:v1 service=shop env=staging -->"),
+        "{body}"
+    );
+    let statuses = sent(&list, "POST", &format!("/statuses/{}", pr.head));
+    assert_eq!(statuses.len(), 1, "{list:#?}");
+    assert_eq!(statuses[0]["body"]["context"], "deployer/shop");
+    assert_eq!(statuses[0]["body"]["state"], "success");
+}

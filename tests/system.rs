@@ -512,7 +512,10 @@ fn under_scope_run_a_failure_stops_and_rolls_back_the_services_beside_it() {
     );
     // The run names the service that failed, not the first one in the file.
     assert!(
-        result["reason"].as_str().unwrap().starts_with("`b` failed: "),
+        result["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("`b` failed: "),
         "{result}"
     );
     assert_eq!(a.running_task_definition(), a.task_definition_arn);
