@@ -51,7 +51,7 @@ RUN ["/bin/busybox", "sh", "-c", "test ! -e /app/secret.txt && test \"$GREETING\
 ENTRYPOINT ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/app"]
 "#;
 
-fn run_args<'a>(lab: &'a Lab, repo: &'a str) -> Vec<&'a str> {
+fn run_args(repo: &str) -> Vec<&str> {
     vec![
         "run",
         "--context",
@@ -87,7 +87,7 @@ fn run_builds_pushes_and_deploys_by_digest() {
     let lab = Lab::service(&[]);
     let sha = app(&lab, DOCKERFILE);
     let repo = format!("app-{}", lab.tag);
-    let mut args = run_args(&lab, &repo);
+    let mut args = run_args(&repo);
     args.extend([
         "--create-repository",
         "--tag",
@@ -129,7 +129,7 @@ fn run_builds_pushes_and_deploys_by_digest() {
     assert_eq!(String::from_utf8_lossy(&inspect.stdout).trim(), sha);
 
     // The same commit again: no build, no push, nothing to deploy.
-    let again = lab.deployer(&run_args(&lab, &repo));
+    let again = lab.deployer(&run_args(&repo));
     again
         .code(0)
         .says("is already in ECR")
@@ -143,7 +143,7 @@ fn deploy_by_tag_keeps_the_tag() {
     let lab = Lab::service(&[]);
     let sha = app(&lab, DOCKERFILE);
     let repo = format!("app-{}", lab.tag);
-    let mut args = run_args(&lab, &repo);
+    let mut args = run_args(&repo);
     args.extend(["--create-repository", "--deploy-by-tag"]);
     lab.deployer(&args).code(0);
     assert!(image_in_service(&lab).ends_with(&format!("/{repo}:{}", &sha[..12])));
@@ -157,7 +157,7 @@ fn failing_build_step_exits_2_with_the_step_and_its_output() {
         "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo compiling the app; echo boom >&2; exit 3\"]\n",
     );
     let repo = format!("app-{}", lab.tag);
-    let mut args = run_args(&lab, &repo);
+    let mut args = run_args(&repo);
     args.push("--create-repository");
     lab.deployer(&args)
         .code(2)
@@ -182,7 +182,7 @@ fn missing_dockerfile_exits_2() {
     let lab = Lab::service(&[]);
     app(&lab, DOCKERFILE);
     let repo = format!("app-{}", lab.tag);
-    let mut args = run_args(&lab, &repo);
+    let mut args = run_args(&repo);
     args.extend(["--create-repository", "--dockerfile", "Dockerfile.prod"]);
     lab.deployer(&args)
         .code(2)
@@ -196,7 +196,7 @@ fn missing_repository_says_what_to_do() {
     let lab = Lab::service(&[]);
     app(&lab, DOCKERFILE);
     let repo = format!("app-{}", lab.tag);
-    lab.deployer(&run_args(&lab, &repo))
+    lab.deployer(&run_args(&repo))
         .code(2)
         .says(&format!("ECR repository `{repo}` does not exist"))
         .says("--create-repository");
@@ -208,7 +208,7 @@ fn invalid_registry_credentials_are_a_clear_error() {
     let lab = Lab::service(&[]);
     app(&lab, DOCKERFILE);
     let repo = format!("app-{}", lab.tag);
-    let mut args = run_args(&lab, &repo);
+    let mut args = run_args(&repo);
     args.push("--create-repository");
     let mut cmd = lab.command(&args);
     cmd.env("AWS_ACCESS_KEY_ID", "bad-registry-creds");
@@ -226,7 +226,7 @@ fn registry_down_is_retried_then_a_clear_error_and_nothing_deployed() {
     app(&lab, DOCKERFILE);
     let repo = format!("app-{}", lab.tag);
     scenario(&["registry", "--down", &repo]);
-    let mut args = run_args(&lab, &repo);
+    let mut args = run_args(&repo);
     args.push("--create-repository");
     lab.deployer(&args)
         .code(2)
@@ -243,7 +243,7 @@ fn registry_going_down_mid_push_is_retried_then_a_clear_error_and_nothing_deploy
     let repo = format!("app-{}", lab.tag);
     // The busybox layer is ~2 MB: the registry dies after 300 KB of it.
     scenario(&["registry", "--cut", &format!("{repo}=300000")]);
-    let mut args = run_args(&lab, &repo);
+    let mut args = run_args(&repo);
     args.push("--create-repository");
     lab.deployer(&args)
         .code(2)
@@ -272,7 +272,7 @@ fn scan_findings_at_or_above_max_severity_refuse_the_deploy() {
         "--finding",
         &format!("{key}=LOW:CVE-2026-0002"),
     ]);
-    let mut args = run_args(&lab, &repo);
+    let mut args = run_args(&repo);
     args.extend(["--create-repository", "--max-severity", "high"]);
     let out = lab.deployer(&args);
     out.code(2)
@@ -285,7 +285,7 @@ fn scan_findings_at_or_above_max_severity_refuse_the_deploy() {
     );
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
     // Below the bar, the same image deploys.
-    let mut args = run_args(&lab, &repo);
+    let mut args = run_args(&repo);
     args.extend(["--max-severity", "CRITICAL"]);
     lab.deployer(&args)
         .code(0)
@@ -305,7 +305,7 @@ fn promote_tags_an_image_without_pulling_it() {
     let lab = Lab::service(&[]);
     let sha = app(&lab, DOCKERFILE);
     let repo = format!("app-{}", lab.tag);
-    let mut args = run_args(&lab, &repo);
+    let mut args = run_args(&repo);
     args.push("--create-repository");
     lab.deployer(&args).code(0);
     let mut cmd = crate::lab::deployer(Path::new(lab.dir.path()));
