@@ -496,6 +496,10 @@ pub(crate) fn run(args: &RunArgs, matches: &ArgMatches, file: &File) -> Result<R
         let section = file.values.build.clone().unwrap_or_default();
         builds.push(build_config(args, matches, file, section, true)?);
     }
+    // --create-missing creates the repositories too.
+    for build in &mut builds {
+        build.create_repository |= deploy.create_missing;
+    }
     Ok(RunConfig { deploy, builds })
 }
 
@@ -556,11 +560,6 @@ fn build_config(
             from_file.unwrap_or(false)
         }
     };
-    let create_missing = flag(
-        "create_missing",
-        args.deploy.create_missing,
-        file.values.create_missing,
-    );
     Ok(BuildConfig {
         context,
         dockerfile: pick("dockerfile", &args.dockerfile, b.dockerfile.clone())
@@ -572,12 +571,11 @@ fn build_config(
         labels: b.labels.clone().unwrap_or_default().into_iter().collect(),
         target: pick("target", &args.target, b.target.clone()),
         platform: pick("platform", &args.platform, b.platform.clone()),
-        create_repository: create_missing
-            || flag(
-                "create_repository",
-                args.create_repository,
-                b.create_repository,
-            ),
+        create_repository: flag(
+            "create_repository",
+            args.create_repository,
+            b.create_repository,
+        ),
         max_severity,
         deploy_by_tag: flag("deploy_by_tag", args.deploy_by_tag, b.deploy_by_tag),
     })

@@ -19,40 +19,20 @@ pub(crate) struct Missing {
 }
 
 pub(crate) async fn missing(aws: &Aws, target: &Target) -> Result<Missing> {
-    let clusters = aws
-        .ecs
-        .describe_clusters()
-        .clusters(&target.cluster)
-        .send()
-        .await
-        .with_context(|| format!("failed to describe cluster `{}`", target.cluster))?;
-    let cluster = !clusters
-        .clusters()
-        .iter()
-        .any(|c| c.status() == Some("ACTIVE"));
+    let cluster = crate::service::cluster_status(aws, &target.cluster)
+        .await?
+        .as_deref()
+        != Some("ACTIVE");
     if cluster {
         return Ok(Missing {
             cluster,
             service: true,
         });
     }
-    let services = aws
-        .ecs
-        .describe_services()
-        .cluster(&target.cluster)
-        .services(&target.service)
-        .send()
-        .await
-        .with_context(|| {
-            format!(
-                "failed to describe service `{}` in cluster `{}`",
-                target.service, target.cluster
-            )
-        })?;
-    let service = !services
-        .services()
-        .iter()
-        .any(|s| matches!(s.status(), Some("ACTIVE" | "DRAINING")));
+    let service = !matches!(
+        crate::watch::find_service(aws, target).await?,
+        Ok(s) if matches!(s.status(), Some("ACTIVE" | "DRAINING"))
+    );
     Ok(Missing { cluster, service })
 }
 

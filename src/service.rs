@@ -30,20 +30,9 @@ pub(crate) async fn preflight(
     out: &Output,
     interrupt: &Interrupt,
 ) -> Result<Live> {
-    let clusters = aws
-        .ecs
-        .describe_clusters()
-        .clusters(&target.cluster)
-        .send()
-        .await
-        .with_context(|| format!("failed to describe cluster `{}`", target.cluster))?;
-    match clusters.clusters().first() {
-        Some(c) if c.status() == Some("ACTIVE") => {}
-        Some(c) => bail!(
-            "cluster `{}` is {}, not ACTIVE",
-            target.cluster,
-            c.status().unwrap_or("in an unknown state")
-        ),
+    match cluster_status(aws, &target.cluster).await? {
+        Some(status) if status == "ACTIVE" => {}
+        Some(status) => bail!("cluster `{}` is {status}, not ACTIVE", target.cluster),
         None => bail!(
             "cluster `{}` not found (check the name and the AWS region; to create it and the service, pass --create-missing with --service-definition FILE and --task-definition FILE)",
             target.cluster
@@ -122,6 +111,21 @@ pub(crate) async fn preflight(
         task_definition,
         event_ids,
     })
+}
+
+/// The cluster's status (ACTIVE, INACTIVE, …), or None when ECS does not know it.
+pub(crate) async fn cluster_status(aws: &Aws, cluster: &str) -> Result<Option<String>> {
+    let clusters = aws
+        .ecs
+        .describe_clusters()
+        .clusters(cluster)
+        .send()
+        .await
+        .with_context(|| format!("failed to describe cluster `{cluster}`"))?;
+    Ok(clusters
+        .clusters()
+        .first()
+        .map(|c| c.status().unwrap_or("in an unknown state").to_string()))
 }
 
 /// The task definition as ECS stores it, read-only fields dropped.

@@ -323,7 +323,11 @@ async fn target_health(aws: &Aws, target_groups: &[String]) -> Result<Vec<Target
     Ok(targets)
 }
 
-pub(crate) async fn describe_service(aws: &Aws, target: &Target) -> Result<Service> {
+/// The service, or None with ECS's reason (MISSING) when the cluster has no such service.
+pub(crate) async fn find_service(
+    aws: &Aws,
+    target: &Target,
+) -> Result<std::result::Result<Service, Option<String>>> {
     let out = aws
         .ecs
         .describe_services()
@@ -337,17 +341,24 @@ pub(crate) async fn describe_service(aws: &Aws, target: &Target) -> Result<Servi
                 target.service, target.cluster
             )
         })?;
-    match out.services().first() {
+    Ok(match out.services().first() {
         Some(service) => Ok(service.clone()),
-        None => bail!(
+        None => Err(out
+            .failures()
+            .first()
+            .and_then(|f| f.reason())
+            .map(String::from)),
+    })
+}
+
+pub(crate) async fn describe_service(aws: &Aws, target: &Target) -> Result<Service> {
+    match find_service(aws, target).await? {
+        Ok(service) => Ok(service),
+        Err(reason) => bail!(
             "service `{}` not found in cluster `{}`{}",
             target.service,
             target.cluster,
-            out.failures()
-                .first()
-                .and_then(|f| f.reason())
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
+            reason.map(|r| format!(" ({r})")).unwrap_or_default()
         ),
     }
 }

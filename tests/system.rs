@@ -275,28 +275,54 @@ fn first_deploy_files(lab_dir: &Lab, name: &str, extra_service: &str) -> (String
     (td.display().to_string(), svc.display().to_string())
 }
 
-#[test]
-fn from_nothing_to_healthy_with_create_missing() {
-    let dir = Lab::service(&["--no-lb"]); // only for its temp dir and helpers
-    let cluster = unique("new");
-    let name = unique("first");
-    let (td, svc) = first_deploy_files(&dir, &name, "");
-    let deploy = |extra: &[&str]| {
-        let mut cmd = crate::lab::deployer(dir.dir.path());
+/// A cluster and service that do not exist yet, with their files written.
+struct NewService {
+    /// Only for its temp dir and helpers.
+    dir: Lab,
+    cluster: String,
+    name: String,
+    task_definition: String,
+    service_definition: String,
+}
+
+impl NewService {
+    fn new() -> NewService {
+        let dir = Lab::service(&["--no-lb"]);
+        let name = unique("first");
+        let (task_definition, service_definition) = first_deploy_files(&dir, &name, "");
+        NewService {
+            dir,
+            cluster: unique("new"),
+            name,
+            task_definition,
+            service_definition,
+        }
+    }
+
+    /// `deployer deploy` of it from its task definition file, plus `extra`.
+    fn deploy(&self, extra: &[&str]) -> crate::lab::Run {
+        let mut cmd = crate::lab::deployer(self.dir.dir.path());
         cmd.args([
             "deploy",
             "--cluster",
-            &cluster,
+            &self.cluster,
             "--service",
-            &name,
+            &self.name,
             "--task-definition",
-            &td,
+            &self.task_definition,
             "--output",
             "json",
         ])
         .args(extra);
         run(cmd)
-    };
+    }
+}
+
+#[test]
+fn from_nothing_to_healthy_with_create_missing() {
+    let new = NewService::new();
+    let (dir, cluster, name, svc) = (&new.dir, &new.cluster, &new.name, &new.service_definition);
+    let deploy = |extra: &[&str]| new.deploy(extra);
     let writes = || {
         scenario(&["writes", "--name", &cluster])
             .as_array()
@@ -524,33 +550,22 @@ fn under_scope_run_a_failure_stops_and_rolls_back_the_services_beside_it() {
 
 #[test]
 fn a_failed_first_deploy_scales_the_new_service_to_zero() {
-    let dir = Lab::service(&["--no-lb"]);
-    let cluster = unique("new");
-    let name = unique("first");
-    let (td, svc) = first_deploy_files(&dir, &name, "");
-    let crash = dir.image("first-crash");
-    dir.fault(&crash, "exit", &["--log", "missing DATABASE_URL"]);
-    let mut cmd = crate::lab::deployer(dir.dir.path());
-    cmd.args([
-        "deploy",
-        "--cluster",
-        &cluster,
-        "--service",
-        &name,
-        "--task-definition",
-        &td,
+    let new = NewService::new();
+    let crash = new.dir.image("first-crash");
+    new.dir
+        .fault(&crash, "exit", &["--log", "missing DATABASE_URL"]);
+    new.deploy(&[
         "--service-definition",
-        &svc,
+        &new.service_definition,
         "--create-missing",
         "--image",
         &crash,
-    ]);
-    run(cmd)
-        .code(1)
-        .says("| missing DATABASE_URL")
-        .says("was created by this run: nothing earlier to return to; scaling it to 0 tasks");
+    ])
+    .code(1)
+    .says("| missing DATABASE_URL")
+    .says("was created by this run: nothing earlier to return to; scaling it to 0 tasks");
     assert_eq!(
-        scenario(&["service", "--cluster", &cluster, "--service", &name])["desired"],
+        scenario(&["service", "--cluster", &new.cluster, "--service", &new.name])["desired"],
         0
     );
 }
