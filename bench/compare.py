@@ -206,7 +206,12 @@ def scale(binary, count, workdir, cap):
             best = max(best, i - j + 1)
         return best
 
+    # Where the wall time went: the first and last UpdateService and the last COMPLETED, from the start.
+    phases = {"first_update_s": min(updates) - started if updates else None,
+              "last_update_s": max(updates) - started if updates else None,
+              "last_completed_s": max(completed) - started if completed else None}
     return {"services": count, "exit": code, "wall_s": wall, "lab_span_s": lab_span, "rss_mib": rss, "cpu_s": cpu,
+            "phases": phases,
             "ecs_calls": len(ecs), "ecs_calls_per_min": len(ecs) / (wall / 60),
             "peak_per_s": {k: peak(v) for k, v in sorted(per_action.items())},
             "calls": {k: len(v) for k, v in sorted(per_action.items())}}

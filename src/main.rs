@@ -19,6 +19,7 @@ mod inputs;
 mod output;
 mod pace;
 mod publish;
+mod reads;
 mod report;
 mod rollback;
 mod rollout;

@@ -1,23 +1,56 @@
-//! Keeps one run's looks at ECS under ECS's request limits, however many services it watches.
+//! Keeps one run's reads under AWS's request limits, however many services it watches.
 //!
-//! ECS throttles each account and Region with token buckets per group of actions; its
-//! documentation's example is the cluster read actions: a bucket of 50, refilled at 20 a second.
-//! One look is about one DescribeServices, two ListTasks, one DescribeTargetHealth per target group
-//! and a DescribeTasks. 8 looks a second and a burst of 2 make at most 10 looks in any one second,
-//! so no read action goes over 20 calls in any second from the looks, with room left for the other
-//! tools of the account. One service looks at most 4 times a second and never waits here; 20
-//! services side by side share the 8 (measured in the lab: unpaced, 20 services made 81 ListTasks
-//! calls in one second).
+//! ECS throttles each account and Region with a token bucket per group of actions, refilled at 20
+//! calls a second for the service reads (DescribeServices) and for the cluster resource reads
+//! (ListTasks and DescribeTasks share one bucket). ELB's Describe* calls share one bucket of 40,
+//! refilled at 10 a second. The calls of a whole run take half of each refill rate, with a burst of
+//! at most half a bucket (10 ECS calls, 20 ELB calls), so other tools of the account keep the rest. One service's looks (a few a second) never wait here; many services watched at once
+//! wait their turn, and `reads` puts what they ask while waiting into one call.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Looks a second, sustained, across the whole process.
-pub(crate) const LOOKS_PER_SECOND: f64 = 8.0;
-/// Looks that may go at once before the rate applies.
-pub(crate) const BURST: f64 = 2.0;
+/// A group of actions that share one of AWS's token buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Group {
+    /// DescribeServices.
+    EcsServiceReads,
+    /// ListTasks and DescribeTasks.
+    EcsTaskReads,
+    /// DescribeTargetHealth.
+    ElbDescribes,
+}
 
-static LOOKS: Mutex<Option<Bucket>> = Mutex::new(None);
+impl Group {
+    /// Calls a second, sustained, and calls that may go at once.
+    fn rate(self) -> (f64, f64) {
+        match self {
+            Group::EcsServiceReads | Group::EcsTaskReads => (10.0, 10.0),
+            Group::ElbDescribes => (5.0, 20.0),
+        }
+    }
+}
+
+static BUCKETS: Mutex<[Option<Bucket>; 3]> = Mutex::new([None, None, None]);
+
+/// Target groups some watch of this run read lately, and when.
+static TARGET_GROUPS: Mutex<Vec<(String, Instant)>> = Mutex::new(Vec::new());
+
+/// How often a watch with these target groups reads their health: as often as it looks when it is
+/// alone, and less often the more target groups the run's other watches read, so that all of them
+/// together keep to `Group::ElbDescribes`'s rate (20 services with an ALB each: every 3.8 s).
+pub(crate) fn target_health_every(groups: &[String]) -> Duration {
+    let now = Instant::now();
+    let mut seen = TARGET_GROUPS
+        .lock()
+        .expect("no thread panics while holding the pace");
+    seen.retain(|(tg, at)| {
+        !groups.contains(tg) && now.duration_since(*at) < Duration::from_secs(5)
+    });
+    let others = seen.len();
+    seen.extend(groups.iter().map(|tg| (tg.clone(), now)));
+    Duration::from_secs_f64(others as f64 / Group::ElbDescribes.rate().0)
+}
 
 /// A token bucket: `tokens` left at `at`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,19 +78,21 @@ pub(crate) fn take(
     }
 }
 
-/// Waits until this process may take another look.
-pub(crate) async fn look() {
+/// Waits until this process may make one more call of `group`.
+pub(crate) async fn call(group: Group) {
+    let (rate, burst) = group.rate();
     loop {
         let wait = {
-            let mut slot = LOOKS
+            let mut buckets = BUCKETS
                 .lock()
                 .expect("no thread panics while holding the pace");
+            let slot = &mut buckets[group as usize];
             let now = Instant::now();
             let bucket = slot.unwrap_or(Bucket {
-                tokens: BURST,
+                tokens: burst,
                 at: now,
             });
-            match take(bucket, now, LOOKS_PER_SECOND, BURST) {
+            match take(bucket, now, rate, burst) {
                 Ok(after) => {
                     *slot = Some(after);
                     return;

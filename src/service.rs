@@ -115,6 +115,13 @@ pub(crate) async fn preflight(
 
 /// The cluster's status (ACTIVE, INACTIVE, …), or None when ECS does not know it.
 pub(crate) async fn cluster_status(aws: &Aws, cluster: &str) -> Result<Option<String>> {
+    // The services of one run mostly share a cluster: one DescribeClusters answers them all. Only
+    // ACTIVE is kept; a missing cluster may be created by --create-missing a moment later.
+    static ACTIVE: tokio::sync::Mutex<Vec<String>> = tokio::sync::Mutex::const_new(Vec::new());
+    let mut active = ACTIVE.lock().await;
+    if active.iter().any(|c| c == cluster) {
+        return Ok(Some("ACTIVE".to_string()));
+    }
     let clusters = aws
         .ecs
         .describe_clusters()
@@ -122,10 +129,14 @@ pub(crate) async fn cluster_status(aws: &Aws, cluster: &str) -> Result<Option<St
         .send()
         .await
         .with_context(|| format!("failed to describe cluster `{cluster}`"))?;
-    Ok(clusters
+    let status = clusters
         .clusters()
         .first()
-        .map(|c| c.status().unwrap_or("in an unknown state").to_string()))
+        .map(|c| c.status().unwrap_or("in an unknown state").to_string());
+    if status.as_deref() == Some("ACTIVE") {
+        active.push(cluster.to_string());
+    }
+    Ok(status)
 }
 
 /// The task definition as ECS stores it, read-only fields dropped.

@@ -3,7 +3,7 @@
 use crate::aws::Aws;
 use crate::config::Target;
 use crate::output::{Outcome, Output, RunResult};
-use crate::watch::{Watcher, describe_service};
+use crate::watch::{Watcher, describe_service, target_health};
 use serde_json::json;
 use std::fmt::Write;
 
@@ -13,8 +13,8 @@ pub(crate) async fn command(target: &Target, aws: &Aws, out: &Output) -> RunResu
         Ok(service) => service,
         Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
     };
-    // An empty deployment id matches no task, so this snapshot lists only deployments and targets;
-    // the events are printed below, so the watcher treats them as seen.
+    // An empty deployment id matches no task, so this snapshot lists only the deployments (target
+    // health is read below); the events are printed below, so the watcher treats them as seen.
     let seen = service
         .events()
         .iter()
@@ -50,7 +50,11 @@ pub(crate) async fn command(target: &Target, aws: &Aws, out: &Output) -> RunResu
                 .unwrap_or_default()
         );
     }
-    for t in &snapshot.targets {
+    let targets = match target_health(aws, &snapshot.target_groups).await {
+        Ok(targets) => targets,
+        Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
+    };
+    for t in &targets {
         let _ = writeln!(text, "  target {}", t.describe());
     }
     let events: Vec<_> = service.events().iter().take(10).collect();
@@ -74,7 +78,7 @@ pub(crate) async fn command(target: &Target, aws: &Aws, out: &Output) -> RunResu
         "deployments": snapshot.deployments.iter().map(|d| json!({"id": d.id, "status": d.status, "task_definition": d.task_definition,
             "rollout_state": d.rollout_state, "rollout_state_reason": d.rollout_state_reason, "running": d.running,
             "pending": d.pending, "failed": d.failed, "desired": d.desired})).collect::<Vec<_>>(),
-        "targets": snapshot.targets.iter().map(|t| json!({"target_group": t.target_group, "id": t.id, "port": t.port,
+        "targets": targets.iter().map(|t| json!({"target_group": t.target_group, "id": t.id, "port": t.port,
             "state": t.state, "reason": t.reason})).collect::<Vec<_>>(),
         "events": events.iter().map(|e| e.message().unwrap_or_default()).collect::<Vec<_>>(),
     });

@@ -8,7 +8,7 @@ use crate::rollout::{
     self, ContainerView, DeploymentView, Failure, Snapshot, TargetView, TaskView, Verdict, Watched,
 };
 use anyhow::{Context, Result, bail};
-use aws_sdk_ecs::types::{DesiredStatus, Service};
+use aws_sdk_ecs::types::{DeploymentRolloutState, DesiredStatus, Service};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime};
@@ -74,6 +74,92 @@ pub(crate) struct Watcher {
     pub(crate) events: Vec<(String, String)>,
     since: Option<SystemTime>,
     target_groups: Option<Vec<String>>,
+    /// Tasks of the watched deployment not stopped at the last look: described again each look.
+    live: Vec<String>,
+    /// The deployment's counts at the last look, and when its tasks were last listed.
+    counts: Option<Counts>,
+    listed_at: Option<Instant>,
+    /// Whether a task of ours ran at the last look: target health is read only then.
+    any_running: bool,
+    /// The last target health read, and when.
+    targets: Vec<TargetView>,
+    health_read_at: Option<Instant>,
+}
+
+/// A deployment's counts as DescribeServices gives them: what tells a look whether to list tasks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Counts {
+    /// Running and pending tasks.
+    pub(crate) live: i32,
+    pub(crate) failed: i32,
+    pub(crate) rollout_failed: bool,
+}
+
+/// Which ListTasks calls a look makes.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Lists {
+    pub(crate) running: bool,
+    pub(crate) stopped: bool,
+}
+
+/// Pure: whether a look reads target health. Not before a task of ours runs (nothing to match);
+/// always once ECS says COMPLETED (the verdict's proof); else when the last read, or the first
+/// running task, is `every` old.
+pub(crate) fn health_due(
+    any_running: bool,
+    completed: bool,
+    since_read: Option<Duration>,
+    since_running: Option<Duration>,
+    every: Duration,
+) -> bool {
+    any_running && (completed || since_read.or(since_running).is_none_or(|d| d >= every))
+}
+
+/// Pure: whether two looks saw the same thing; how long tasks have been running does not count,
+/// or no look would ever be unchanged and the pause would never grow.
+pub(crate) fn same_state(a: &Snapshot, b: &Snapshot) -> bool {
+    let still = |s: &Snapshot| {
+        let mut s = s.clone();
+        s.tasks.iter_mut().for_each(|t| t.running_for = None);
+        s
+    };
+    still(a) == still(b)
+}
+
+/// Every task is listed again this often, whatever the counts say.
+const RELIST: Duration = Duration::from_secs(10);
+
+/// Pure: the listings a look needs, given the deployment's counts at the last look and now, how
+/// many of its tasks are known alive (described this look), and how long since the last listing.
+/// Tasks already known are described each look, so a listing is needed only for tasks never seen:
+/// RUNNING when ECS counts more than are known, STOPPED when one failed or left between two looks.
+pub(crate) fn lists_needed(
+    before: Option<Counts>,
+    now: Option<Counts>,
+    live_known: usize,
+    since_listed: Option<Duration>,
+) -> Lists {
+    let Some(now) = now else {
+        // The deployment is gone (rolled back, superseded): the report wants every task it had.
+        return Lists {
+            running: true,
+            stopped: true,
+        };
+    };
+    let stale = since_listed.is_some_and(|d| d >= RELIST);
+    if now.rollout_failed || stale {
+        return Lists {
+            running: true,
+            stopped: true,
+        };
+    }
+    Lists {
+        running: now.live.max(0) as usize > live_known,
+        stopped: match before {
+            None => now.failed > 0,
+            Some(b) => now.failed != b.failed || now.live < b.live,
+        },
+    }
 }
 
 impl Watcher {
@@ -129,15 +215,25 @@ impl Watcher {
         deployment_id: &str,
         out: &Output,
     ) -> Result<Snapshot> {
-        // One look is one round of independent calls at once, then DescribeTasks for what is new.
-        // Target groups come from the last look: a service's load balancers do not change mid-deploy.
+        // First, at once: the service, the tasks of ours already known alive, and the target health
+        // if one of them ran last time. Target groups come from the last look: a service's load
+        // balancers do not change mid-deploy. Then, only if the counts call for it (`lists_needed`),
+        // ListTasks and DescribeTasks for the tasks never seen.
         let known_groups = self.target_groups.clone().unwrap_or_default();
-        crate::pace::look().await;
-        let (service, running, stopped, health) = tokio::join!(
+        let every = crate::pace::target_health_every(&known_groups);
+        let since_running = self.first_running.values().min().map(|at| at.elapsed());
+        let since_read = self.health_read_at.map(|at| at.elapsed());
+        let read_health = !known_groups.is_empty()
+            && health_due(self.any_running, false, since_read, since_running, every);
+        let (service, known, health) = tokio::join!(
             describe_service(aws, target),
-            task_arns(aws, target, DesiredStatus::Running),
-            task_arns(aws, target, DesiredStatus::Stopped),
-            target_health(aws, &known_groups),
+            crate::reads::tasks(&aws.ecs, &target.cluster, &self.live),
+            async {
+                match read_health {
+                    true => target_health(aws, &known_groups).await,
+                    false => Ok(Vec::new()),
+                }
+            },
         );
         let service = service?;
         self.print_events(&service, out);
@@ -146,49 +242,96 @@ impl Watcher {
             .iter()
             .filter_map(|lb| lb.target_group_arn().map(String::from))
             .collect();
-        let targets = if target_groups == known_groups {
-            health?
-        } else {
-            target_health(aws, &target_groups).await?
-        };
-        self.target_groups = Some(target_groups.clone());
-        let wanted: Vec<String> = running?
+        let mut described = known.with_context(|| {
+            format!(
+                "failed to describe the tasks of service `{}`",
+                target.service
+            )
+        })?;
+        let ours = service
+            .deployments()
+            .iter()
+            .find(|d| d.id() == Some(deployment_id));
+        let completed =
+            ours.is_some_and(|d| d.rollout_state() == Some(&DeploymentRolloutState::Completed));
+        let counts = ours.map(|d| Counts {
+            live: d.running_count() + d.pending_count(),
+            failed: d.failed_tasks(),
+            rollout_failed: d.rollout_state() == Some(&DeploymentRolloutState::Failed),
+        });
+        let live_known = described
+            .iter()
+            .filter(|t| t.started_by() == Some(deployment_id) && t.last_status() != Some("STOPPED"))
+            .count();
+        let lists = lists_needed(
+            self.counts,
+            counts,
+            live_known,
+            self.listed_at.map(|at| at.elapsed()),
+        );
+        let (running, stopped) = tokio::join!(
+            listed(aws, target, lists.running, DesiredStatus::Running),
+            listed(aws, target, lists.stopped, DesiredStatus::Stopped),
+        );
+        let mut seen: HashSet<String> = self.live.iter().cloned().collect();
+        let unseen: Vec<String> = running?
             .into_iter()
             .chain(stopped?)
-            .filter(|a| !self.foreign.contains(a) && !self.stopped.contains_key(a))
+            .filter(|a| {
+                !self.foreign.contains(a) && !self.stopped.contains_key(a) && seen.insert(a.clone())
+            })
             .collect();
+        if !unseen.is_empty() {
+            described.extend(
+                crate::reads::tasks(&aws.ecs, &target.cluster, &unseen)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "failed to describe the tasks of service `{}`",
+                            target.service
+                        )
+                    })?,
+            );
+        }
         let mut tasks: Vec<TaskView> = self
             .stopped
             .values()
             .filter(|t| t.started_by == deployment_id)
             .cloned()
             .collect();
-        for chunk in wanted.chunks(100) {
-            let described = aws
-                .ecs
-                .describe_tasks()
-                .cluster(&target.cluster)
-                .set_tasks(Some(chunk.to_vec()))
-                .send()
-                .await
-                .with_context(|| {
-                    format!(
-                        "failed to describe the tasks of service `{}`",
-                        target.service
-                    )
-                })?;
-            for task in described.tasks() {
-                let view = self.task_view(task);
-                if view.started_by != deployment_id {
-                    // Tasks never change deployments: no need to describe this one again.
-                    self.foreign.insert(view.arn.clone());
-                    continue;
-                }
-                if view.last_status == "STOPPED" {
-                    self.stopped.insert(view.arn.clone(), view.clone());
-                }
-                tasks.push(view);
+        let mut live = Vec::new();
+        for task in &described {
+            let view = self.task_view(task);
+            if view.started_by != deployment_id {
+                // Tasks never change deployments: no need to describe this one again.
+                self.foreign.insert(view.arn.clone());
+                continue;
             }
+            if view.last_status == "STOPPED" {
+                self.stopped.insert(view.arn.clone(), view.clone());
+            } else {
+                live.push(view.arn.clone());
+            }
+            tasks.push(view);
+        }
+        let any_running = tasks.iter().any(|t| t.last_status == "RUNNING");
+        let since_running = self.first_running.values().min().map(|at| at.elapsed());
+        if read_health && target_groups == known_groups {
+            self.targets = health?;
+            self.health_read_at = Some(Instant::now());
+        } else if health_due(any_running, completed, since_read, since_running, every)
+            || (any_running && target_groups != known_groups)
+        {
+            self.targets = target_health(aws, &target_groups).await?;
+            self.health_read_at = Some(Instant::now());
+        }
+        let targets = self.targets.clone();
+        self.live = live;
+        self.counts = counts;
+        self.any_running = any_running;
+        self.target_groups = Some(target_groups.clone());
+        if lists.running || lists.stopped {
+            self.listed_at = Some(Instant::now());
         }
         let config = service.deployment_configuration();
         let ecs_rolls_back = config.is_some_and(|c| {
@@ -273,27 +416,25 @@ impl Watcher {
     }
 }
 
-async fn task_arns(aws: &Aws, target: &Target, status: DesiredStatus) -> Result<Vec<String>> {
-    let mut arns = Vec::new();
-    let mut pages = aws
-        .ecs
-        .list_tasks()
-        .cluster(&target.cluster)
-        .service_name(&target.service)
-        .desired_status(status)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page
-            .with_context(|| format!("failed to list the tasks of service `{}`", target.service))?;
-        arns.extend(page.task_arns().iter().cloned());
+/// ListTasks of the service when `wanted`, else nothing.
+async fn listed(
+    aws: &Aws,
+    target: &Target,
+    wanted: bool,
+    status: DesiredStatus,
+) -> Result<Vec<String>> {
+    if !wanted {
+        return Ok(Vec::new());
     }
-    Ok(arns)
+    crate::reads::task_arns(&aws.ecs, &target.cluster, &target.service, status)
+        .await
+        .with_context(|| format!("failed to list the tasks of service `{}`", target.service))
 }
 
-async fn target_health(aws: &Aws, target_groups: &[String]) -> Result<Vec<TargetView>> {
+pub(crate) async fn target_health(aws: &Aws, target_groups: &[String]) -> Result<Vec<TargetView>> {
     let mut targets = Vec::new();
     for tg in target_groups {
+        crate::pace::call(crate::pace::Group::ElbDescribes).await;
         let health = aws
             .elb
             .describe_target_health()
@@ -328,27 +469,14 @@ pub(crate) async fn find_service(
     aws: &Aws,
     target: &Target,
 ) -> Result<std::result::Result<Service, Option<String>>> {
-    let out = aws
-        .ecs
-        .describe_services()
-        .cluster(&target.cluster)
-        .services(&target.service)
-        .send()
+    crate::reads::service(&aws.ecs, &target.cluster, &target.service)
         .await
         .with_context(|| {
             format!(
                 "failed to describe service `{}` in cluster `{}`",
                 target.service, target.cluster
             )
-        })?;
-    Ok(match out.services().first() {
-        Some(service) => Ok(service.clone()),
-        None => Err(out
-            .failures()
-            .first()
-            .and_then(|f| f.reason())
-            .map(String::from)),
-    })
+        })
 }
 
 pub(crate) async fn describe_service(aws: &Aws, target: &Target) -> Result<Service> {
@@ -424,7 +552,7 @@ pub(crate) async fn until_verdict(
             Ok(snapshot) => {
                 last_error = None;
                 let verdict = rollout::verdict(&snapshot, watched);
-                let changed = snapshot != last;
+                let changed = !same_state(&snapshot, &last);
                 last = snapshot;
                 match verdict {
                     Verdict::InProgress(progress) => {
@@ -497,6 +625,235 @@ pub(crate) async fn until_verdict(
             () = interrupt.after(signals_seen) => {
                 return WatchEnd { verdict: Verdict::Failed(Failure::Interrupted), snapshot: last, watcher };
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_look_is_unchanged_however_long_its_tasks_have_run() {
+        let task = |status: &str, secs| TaskView {
+            arn: "t1".into(),
+            last_status: status.into(),
+            running_for: Some(Duration::from_secs(secs)),
+            ..Default::default()
+        };
+        let look = |t| Snapshot {
+            tasks: vec![t],
+            ..Default::default()
+        };
+        assert!(same_state(
+            &look(task("RUNNING", 1)),
+            &look(task("RUNNING", 9))
+        ));
+        assert!(!same_state(
+            &look(task("RUNNING", 1)),
+            &look(task("STOPPED", 1))
+        ));
+    }
+
+    #[test]
+    fn target_health_is_read_when_a_decision_needs_it() {
+        let s = |n| Some(Duration::from_millis(n));
+        let every = Duration::from_millis(3800);
+        for (running, completed, since_read, since_running, every, due, why) in [
+            (
+                false,
+                true,
+                None,
+                None,
+                every,
+                false,
+                "no task of ours runs: nothing to match",
+            ),
+            (
+                true,
+                false,
+                None,
+                s(10),
+                Duration::ZERO,
+                true,
+                "alone, every look reads",
+            ),
+            (
+                true,
+                false,
+                s(250),
+                s(900),
+                Duration::ZERO,
+                true,
+                "alone, every look reads",
+            ),
+            (
+                true,
+                false,
+                None,
+                s(10),
+                every,
+                false,
+                "sharing the rate: not at once",
+            ),
+            (
+                true,
+                false,
+                None,
+                s(3800),
+                every,
+                true,
+                "sharing the rate: once the share is due",
+            ),
+            (
+                true,
+                false,
+                s(1000),
+                s(9000),
+                every,
+                false,
+                "read a second ago",
+            ),
+            (
+                true,
+                true,
+                s(10),
+                s(9000),
+                every,
+                true,
+                "ECS says COMPLETED: the proof is read now",
+            ),
+        ] {
+            assert_eq!(
+                health_due(running, completed, since_read, since_running, every),
+                due,
+                "{why}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_look_lists_tasks_only_for_tasks_never_seen() {
+        let c = |live, failed| {
+            Some(Counts {
+                live,
+                failed,
+                rollout_failed: false,
+            })
+        };
+        let secs = |s| Some(Duration::from_secs(s));
+        let both = Lists {
+            running: true,
+            stopped: true,
+        };
+        let none = Lists {
+            running: false,
+            stopped: false,
+        };
+        let running = Lists {
+            running: true,
+            stopped: false,
+        };
+        let stopped = Lists {
+            running: false,
+            stopped: true,
+        };
+        for (before, now, known, since, want, why) in [
+            (
+                None,
+                c(0, 0),
+                0,
+                None,
+                &none,
+                "a new deployment with no task yet",
+            ),
+            (
+                None,
+                c(2, 0),
+                0,
+                None,
+                &running,
+                "ECS counts two tasks never seen",
+            ),
+            (
+                c(2, 0),
+                c(2, 0),
+                2,
+                secs(1),
+                &none,
+                "every task is known: describing them is enough",
+            ),
+            (c(2, 0), c(3, 0), 2, secs(1), &running, "one more task"),
+            (
+                c(2, 0),
+                c(2, 1),
+                2,
+                secs(1),
+                &stopped,
+                "a task failed between two looks",
+            ),
+            (
+                c(2, 1),
+                c(2, 0),
+                2,
+                secs(1),
+                &stopped,
+                "failedTasks went back (ECS counts consecutive failures)",
+            ),
+            (
+                c(2, 0),
+                c(1, 0),
+                1,
+                secs(1),
+                &stopped,
+                "a task left between two looks",
+            ),
+            (
+                c(2, 0),
+                c(2, 0),
+                1,
+                secs(1),
+                &running,
+                "a known task stopped and ECS already counts its replacement",
+            ),
+            (
+                None,
+                c(0, 2),
+                0,
+                None,
+                &stopped,
+                "tasks failed before the first look",
+            ),
+            (
+                c(2, 0),
+                c(2, 0),
+                2,
+                secs(10),
+                &both,
+                "ten seconds since the last listing",
+            ),
+            (
+                c(2, 0),
+                None,
+                2,
+                secs(1),
+                &both,
+                "the deployment is gone: the report wants all its tasks",
+            ),
+            (
+                c(2, 0),
+                Some(Counts {
+                    live: 2,
+                    failed: 0,
+                    rollout_failed: true,
+                }),
+                2,
+                secs(1),
+                &both,
+                "the rollout failed",
+            ),
+        ] {
+            assert_eq!(&lists_needed(before, now, known, since), want, "{why}");
         }
     }
 }
