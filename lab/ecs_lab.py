@@ -16,6 +16,7 @@ A WSGI middleware in front of moto adds the lab's own control API under /_lab/:
   POST /_lab/timing             {"task_start_s": .., "health_s": .., "drain_s": .., "exit_after_s": ..}
   GET  /_lab/calls              {"ecs:DescribeServices": 12, ...}   (DELETE clears, the call log too)
   GET  /_lab/call-log           [[epoch_seconds, "ecs:DescribeServices"], ...]
+  GET  /_lab/reads?cluster=NAME  [{"t", "action", "services": [..], "tasks": n}]: ECS reads of one cluster
   GET  /_lab/writes             [{"action": "ecs:UpdateService", "cluster": .., "service": .., "family": ..}]
   GET  /_lab/timeline           [{"t": epoch_seconds, "what": "...", ...}]
 and counts every AWS API call by action, so tests can assert "no writes".
@@ -58,6 +59,7 @@ class LabState:
         self.api_faults = []  # dicts: action, kind, count, delay_ms
         self.calls = {}
         self.call_log = []  # (epoch seconds, "ecs:DescribeServices") per call, for request rates
+        self.reads = []  # ECS DescribeServices/ListTasks/DescribeTasks: who was asked about, for batching
         self.writes = []  # every non-read call: {"action": "ecs:UpdateService", "cluster": .., "service": ..}
         self.timeline = []
         self.timing = {
@@ -707,6 +709,9 @@ def lab_api(environ, start_response, path, body):
                 STATE.calls.clear()
                 STATE.call_log.clear()
             return json_response(start_response, STATE.calls)
+        if path == "/_lab/reads":
+            cluster = (parse_qs(environ.get("QUERY_STRING", "")).get("cluster") or [""])[0]
+            return json_response(start_response, [r for r in STATE.reads if r["cluster"] == cluster])
         if path == "/_lab/call-log":
             return json_response(start_response, STATE.call_log)
         if path == "/_lab/registry":
@@ -745,6 +750,14 @@ def middleware(app):
             with LOCK:
                 STATE.calls[key] = STATE.calls.get(key, 0) + 1
                 STATE.call_log.append((time.time(), key))
+                if service == "ecs" and action in ("DescribeServices", "ListTasks", "DescribeTasks"):
+                    try:
+                        doc = json.loads(body or b"{}")
+                    except ValueError:
+                        doc = {}
+                    named = doc.get("services") or ([doc["serviceName"]] if doc.get("serviceName") else [])
+                    STATE.reads.append({"t": time.time(), "action": action, "cluster": doc.get("cluster", "default"),
+                                        "services": named, "tasks": len(doc.get("tasks") or [])})
                 if not action.startswith(("Describe", "List", "Get")):
                     names = {}
                     try:

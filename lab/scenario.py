@@ -5,6 +5,7 @@
   scenario.py fault  --image SUBSTR --kind exit|cannot_pull|pending|unhealthy|alarm [--exit-code N] [--log LINE]...
   scenario.py api-fault --action DescribeServices --kind throttle|error5xx|delay [--count N] [--delay-ms MS]
   scenario.py update --cluster C --service S --image IMG   (start a deployment the way another tool would)
+  scenario.py reads --cluster NAME                         (ECS DescribeServices/ListTasks/DescribeTasks of a cluster)
   scenario.py writes --name NAME                           (write calls naming this cluster/service/family)
   scenario.py service --cluster C --service S              (what the service runs now)
 
@@ -148,6 +149,11 @@ def update(args):
     print(json.dumps({"task_definition_arn": new}))
 
 
+def reads(args):
+    with urllib.request.urlopen(f"{ENDPOINT}/_lab/reads?cluster={args.cluster}", timeout=10) as resp:
+        print(resp.read().decode())
+
+
 def writes(args):
     req = urllib.request.Request(f"{ENDPOINT}/_lab/writes")
     found = [w for w in json.loads(urllib.request.urlopen(req, timeout=10).read())
@@ -234,6 +240,8 @@ def main():
     u.add_argument("--cluster", required=True)
     u.add_argument("--service", required=True)
     u.add_argument("--image", required=True)
+    rd = sub.add_parser("reads", help="the ECS reads of one cluster: action, services named, tasks asked")
+    rd.add_argument("--cluster", required=True)
     w = sub.add_parser("writes", help="the write calls that named this cluster, service or family")
     w.add_argument("--name", required=True)
     d = sub.add_parser("service", help="the service's task definition and deployments")
@@ -274,6 +282,8 @@ def main():
     elif args.cmd == "api-fault":
         print(json.dumps(lab("api-fault", {"action": args.action, "kind": args.kind, "count": args.count,
                                            "delay_ms": args.delay_ms, "match": args.match})))
+    elif args.cmd == "reads":
+        reads(args)
     elif args.cmd == "writes":
         writes(args)
     elif args.cmd == "service":

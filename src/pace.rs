@@ -3,8 +3,9 @@
 //! ECS throttles each account and Region with a token bucket per group of actions, refilled at 20
 //! calls a second for the service reads (DescribeServices) and for the cluster resource reads
 //! (ListTasks and DescribeTasks share one bucket). ELB's Describe* calls share one bucket of 40,
-//! refilled at 10 a second. The calls of a whole run take half of each refill rate, with a burst of
-//! at most half a bucket (10 ECS calls, 20 ELB calls), so other tools of the account keep the rest. One service's looks (a few a second) never wait here; many services watched at once
+//! refilled at 10 a second; EC2's describe calls one refilled at 20. The calls of a whole run take
+//! half of each refill rate, with a burst of at most half a bucket (10 ECS calls, 20 ELB calls,
+//! 10 EC2 calls), so other tools of the account keep the rest. One service's looks (a few a second) never wait here; many services watched at once
 //! wait their turn, and `reads` puts what they ask while waiting into one call.
 
 use std::sync::Mutex;
@@ -19,6 +20,8 @@ pub(crate) enum Group {
     EcsTaskReads,
     /// DescribeTargetHealth.
     ElbDescribes,
+    /// DescribeSubnets.
+    Ec2Describes,
 }
 
 impl Group {
@@ -27,11 +30,12 @@ impl Group {
         match self {
             Group::EcsServiceReads | Group::EcsTaskReads => (10.0, 10.0),
             Group::ElbDescribes => (5.0, 20.0),
+            Group::Ec2Describes => (10.0, 10.0),
         }
     }
 }
 
-static BUCKETS: Mutex<[Option<Bucket>; 3]> = Mutex::new([None, None, None]);
+static BUCKETS: Mutex<[Option<Bucket>; 4]> = Mutex::new([None; 4]);
 
 /// Target groups some watch of this run read lately, and when.
 static TARGET_GROUPS: Mutex<Vec<(String, Instant)>> = Mutex::new(Vec::new());

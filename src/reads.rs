@@ -1,6 +1,7 @@
-//! The ECS reads of every watch in a run, shared per cluster: what several services ask at about
-//! the same time goes as one call (DescribeServices takes 10 services, DescribeTasks 100 tasks, and
-//! one ListTasks of the whole cluster answers several services), each call paced by `pace`.
+//! The reads of every watch in a run, shared per cluster: what several services ask at about the
+//! same time goes as one call (DescribeServices takes 10 services, DescribeTasks 100 tasks, one
+//! ListTasks of the whole cluster answers several services, DescribeSubnets 200 subnets), each call
+//! paced by `pace`.
 //!
 //! A request joins its cluster's queue; the first one starts a sender, which waits for `pace`,
 //! takes everything queued by then and makes the calls. Alone, a request goes at once; when many
@@ -22,17 +23,17 @@ pub(crate) type Found = std::result::Result<Service, Option<String>>;
 
 type Answer<T> = std::result::Result<T, String>;
 type Waiting<Q, T> = Vec<(Q, oneshot::Sender<Answer<T>>)>;
-type Sender<Q, T> = fn(Client, String, Waiting<Q, T>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+type Sender<C, Q, T> = fn(C, String, Waiting<Q, T>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Requests waiting for the next call, per cluster, and whether a sender is at work on them.
-struct Queue<Q, T> {
+struct Queue<C, Q, T> {
     group: Group,
-    send: Sender<Q, T>,
+    send: Sender<C, Q, T>,
     clusters: Mutex<HashMap<String, (Waiting<Q, T>, bool)>>,
 }
 
-impl<Q: Send + 'static, T: Send + 'static> Queue<Q, T> {
-    fn new(group: Group, send: Sender<Q, T>) -> Self {
+impl<C: Clone + Send + Sync + 'static, Q: Send + 'static, T: Send + 'static> Queue<C, Q, T> {
+    fn new(group: Group, send: Sender<C, Q, T>) -> Self {
         Queue {
             group,
             send,
@@ -40,7 +41,7 @@ impl<Q: Send + 'static, T: Send + 'static> Queue<Q, T> {
         }
     }
 
-    async fn ask(&'static self, ecs: &Client, cluster: &str, request: Q) -> Result<T> {
+    async fn ask(&'static self, client: &C, cluster: &str, request: Q) -> Result<T> {
         let (reply, answer) = oneshot::channel();
         let start = {
             let mut clusters = self
@@ -52,7 +53,7 @@ impl<Q: Send + 'static, T: Send + 'static> Queue<Q, T> {
             !std::mem::replace(sending, true)
         };
         if start {
-            tokio::spawn(self.sender(ecs.clone(), cluster.to_string()));
+            tokio::spawn(self.sender(client.clone(), cluster.to_string()));
         }
         answer
             .await
@@ -60,7 +61,7 @@ impl<Q: Send + 'static, T: Send + 'static> Queue<Q, T> {
             .map_err(|message| anyhow!(message))
     }
 
-    async fn sender(&'static self, ecs: Client, cluster: String) {
+    async fn sender(&'static self, client: C, cluster: String) {
         loop {
             {
                 let mut clusters = self
@@ -81,20 +82,26 @@ impl<Q: Send + 'static, T: Send + 'static> Queue<Q, T> {
                     .expect("no sender panics holding a queue");
                 std::mem::take(&mut clusters.entry(cluster.clone()).or_default().0)
             };
-            (self.send)(ecs.clone(), cluster.clone(), batch).await;
+            (self.send)(client.clone(), cluster.clone(), batch).await;
         }
     }
 }
 
-static SERVICES: LazyLock<Queue<String, Found>> = LazyLock::new(|| {
+static SERVICES: LazyLock<Queue<Client, String, Found>> = LazyLock::new(|| {
     Queue::new(Group::EcsServiceReads, |e, c, w| {
         Box::pin(send_services(e, c, w))
     })
 });
-static TASKS: LazyLock<Queue<Vec<String>, Vec<Task>>> =
+static TASKS: LazyLock<Queue<Client, Vec<String>, Vec<Task>>> =
     LazyLock::new(|| Queue::new(Group::EcsTaskReads, |e, c, w| Box::pin(send_tasks(e, c, w))));
-static RUNNING: LazyLock<Queue<String, Vec<String>>> =
+static RUNNING: LazyLock<Queue<Client, String, Vec<String>>> =
     LazyLock::new(|| Queue::new(Group::EcsTaskReads, |e, c, w| Box::pin(send_lists(e, c, w))));
+
+static SUBNETS: LazyLock<Queue<aws_sdk_ec2::Client, Vec<String>, Zones>> =
+    LazyLock::new(|| Queue::new(Group::Ec2Describes, |e, _, w| Box::pin(send_subnets(e, w))));
+
+/// Subnet → availability zone.
+pub(crate) type Zones = HashMap<String, String>;
 
 /// Each task's group (`service:NAME`) as DescribeTasks said, so a listing of the whole cluster can
 /// be shared out without describing a task twice.
@@ -132,6 +139,66 @@ pub(crate) async fn task_arns(
         .await
         .map(|(arns, _)| arns)
         .map_err(|message| anyhow!(message))
+}
+
+/// The zone of each of these subnets (a subnet's zone never changes: each is described once a
+/// run, and subnets asked by several services at once go in one DescribeSubnets).
+pub(crate) async fn zones(ec2: &aws_sdk_ec2::Client, subnets: &[String]) -> Result<Zones> {
+    static KNOWN: LazyLock<Mutex<Zones>> = LazyLock::new(Default::default);
+    let unknown: Vec<String> = {
+        let known = KNOWN.lock().expect("no thread panics holding the zones");
+        subnets
+            .iter()
+            .filter(|s| !known.contains_key(*s))
+            .cloned()
+            .collect()
+    };
+    if !unknown.is_empty() {
+        let learnt = SUBNETS.ask(ec2, "", unknown).await?;
+        KNOWN
+            .lock()
+            .expect("no thread panics holding the zones")
+            .extend(learnt);
+    }
+    let known = KNOWN.lock().expect("no thread panics holding the zones");
+    Ok(subnets
+        .iter()
+        .filter_map(|s| Some((s.clone(), known.get(s)?.clone())))
+        .collect())
+}
+
+async fn send_subnets(ec2: aws_sdk_ec2::Client, waiting: Waiting<Vec<String>, Zones>) {
+    let subnets = distinct(waiting.iter().flat_map(|(s, _)| s.iter().cloned()));
+    let mut found = Zones::new();
+    let mut failed: Option<String> = None;
+    for (n, chunk) in subnets.chunks(200).enumerate() {
+        if n > 0 {
+            pace::call(Group::Ec2Describes).await;
+        }
+        match ec2
+            .describe_subnets()
+            .set_subnet_ids(Some(chunk.to_vec()))
+            .send()
+            .await
+        {
+            Ok(out) => found.extend(out.subnets().iter().filter_map(|s| {
+                Some((
+                    s.subnet_id()?.to_string(),
+                    s.availability_zone()?.to_string(),
+                ))
+            })),
+            Err(err) => failed = Some(aws_sdk_ec2::error::DisplayErrorContext(&err).to_string()),
+        }
+    }
+    for (asked, reply) in waiting {
+        let _ = reply.send(match &failed {
+            Some(message) => Err(message.clone()),
+            None => Ok(asked
+                .iter()
+                .filter_map(|s| Some((s.clone(), found.get(s)?.clone())))
+                .collect()),
+        });
+    }
 }
 
 fn pick(

@@ -197,46 +197,16 @@ pub(crate) fn spread_warning(
     ))
 }
 
-/// From the last look (the healthy tasks and the service's subnets) and one DescribeSubnets.
+/// From the last look (the healthy tasks and the service's subnets) and the subnets' zones.
 async fn spread(aws: &Aws, snapshot: &Snapshot) -> Result<Option<String>> {
     if snapshot.subnets.len() < 2 {
         return Ok(None);
     }
-    // A subnet's zone never changes, and the services of a run often share subnets: a subnet
-    // already described in this run is not described again.
-    static ZONES: std::sync::Mutex<BTreeMap<String, String>> =
-        std::sync::Mutex::new(BTreeMap::new());
-    let unknown: Vec<String> = {
-        let known = ZONES.lock().expect("no thread panics holding the zones");
-        snapshot
-            .subnets
-            .iter()
-            .filter(|s| !known.contains_key(*s))
-            .cloned()
-            .collect()
-    };
-    if !unknown.is_empty() {
-        let described = aws
-            .ec2
-            .describe_subnets()
-            .set_subnet_ids(Some(unknown))
-            .send()
-            .await
-            .context("failed to describe the service's subnets")?;
-        let mut known = ZONES.lock().expect("no thread panics holding the zones");
-        for s in described.subnets() {
-            if let (Some(id), Some(zone)) = (s.subnet_id(), s.availability_zone()) {
-                known.insert(id.to_string(), zone.to_string());
-            }
-        }
-    }
-    let known = ZONES.lock().expect("no thread panics holding the zones");
-    let subnet_zones: BTreeMap<String, String> = snapshot
-        .subnets
-        .iter()
-        .filter_map(|s| Some((s.clone(), known.get(s)?.clone())))
+    let subnet_zones: BTreeMap<String, String> = crate::reads::zones(&aws.ec2, &snapshot.subnets)
+        .await
+        .context("failed to describe the service's subnets")?
+        .into_iter()
         .collect();
-    drop(known);
     let zones: BTreeSet<String> = subnet_zones.values().cloned().collect();
     let task_zones: Vec<String> = snapshot
         .tasks

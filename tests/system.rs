@@ -569,3 +569,83 @@ fn a_failed_first_deploy_scales_the_new_service_to_zero() {
         0
     );
 }
+
+#[test]
+fn the_services_of_one_run_share_their_reads_and_keep_to_ecs_rates() {
+    // Eight services in one cluster: unbatched, their looks would make 30-60 DescribeServices
+    // and as many task reads a second, and two ListTasks each per look.
+    let first = Lab::service(&[]);
+    let mut names = vec![first.service.clone()];
+    for _ in 0..7 {
+        let name = unique("s");
+        scenario(&["create", "--cluster", &first.cluster, "--service", &name]);
+        names.push(name);
+    }
+    let mut toml = format!("timeout = \"60s\"\ncluster = \"{}\"\n", first.cluster);
+    for (i, name) in names.iter().enumerate() {
+        toml += &format!(
+            "\n[services.svc{i}]\nservice = \"{name}\"\nimage = \"{}\"\n",
+            first.image("v2")
+        );
+    }
+    first.write("deployer.toml", &toml);
+    let run = system_run(&first, &["--output", "json"]);
+    run.code(0);
+    assert_eq!(run.result()["outcome"], "deployed");
+
+    let reads = scenario(&["reads", "--cluster", &first.cluster]);
+    let reads = reads.as_array().expect("a list of reads");
+    let of = |actions: &[&str]| -> Vec<f64> {
+        reads
+            .iter()
+            .filter(|r| actions.contains(&r["action"].as_str().unwrap_or_default()))
+            .map(|r| r["t"].as_f64().expect("a time"))
+            .collect()
+    };
+    let busiest_second = |mut times: Vec<f64>| {
+        times.sort_by(|a, b| a.partial_cmp(b).expect("times"));
+        (0..times.len())
+            .map(|i| {
+                times[i..]
+                    .iter()
+                    .take_while(|t| **t < times[i] + 1.0)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    };
+    let shared = reads
+        .iter()
+        .filter(|r| r["action"] == "DescribeServices")
+        .map(|r| r["services"].as_array().map_or(0, Vec::len))
+        .max()
+        .unwrap_or(0);
+    assert!(
+        shared >= 2,
+        "no DescribeServices call asked for more than one service: {reads:?}"
+    );
+    let described = of(&["DescribeServices"]);
+    let task_reads = of(&["ListTasks", "DescribeTasks"]);
+    assert!(
+        busiest_second(described.clone()) <= 20,
+        "DescribeServices went over 20 calls in one second: {described:?}"
+    );
+    assert!(
+        busiest_second(task_reads.clone()) <= 20,
+        "ListTasks and DescribeTasks went over 20 calls in one second: {task_reads:?}"
+    );
+    let listings = of(&["ListTasks"]).len();
+    assert!(
+        listings <= 2 * names.len(),
+        "{listings} ListTasks calls for {} services: tasks already seen were listed again",
+        names.len()
+    );
+    for name in &names {
+        let service = scenario(&["service", "--cluster", &first.cluster, "--service", name]);
+        let running = service["task_definition_arn"].as_str().unwrap_or_default();
+        assert!(
+            running.ends_with(":2"),
+            "{name} runs {running}, not the new revision"
+        );
+    }
+}
