@@ -115,6 +115,26 @@ pub(crate) fn health_due(
     any_running && (completed || since_read.or(since_running).is_none_or(|d| d >= every))
 }
 
+/// Pure: the pause before the next look. 250 ms when one more stopped task decides, and for the
+/// first 5 s once every new task runs (ECS's COMPLETED may come at any look then). Otherwise 0.5 s
+/// (0.25 s once every new task runs), growing ×1.5 per unchanged look to 5 s, so that a quiet
+/// 10-minute rollout (health checks, a long connection drain) costs ~120 looks, not 1,200.
+pub(crate) fn pause(
+    on_the_edge: bool,
+    nearly_done_for: Option<Duration>,
+    unchanged: u32,
+) -> Duration {
+    if on_the_edge || nearly_done_for.is_some_and(|d| d < Duration::from_secs(5)) {
+        return Duration::from_millis(250);
+    }
+    let base = if nearly_done_for.is_some() {
+        250.0
+    } else {
+        500.0
+    };
+    Duration::from_millis((base * 1.5f64.powi(unchanged.min(7) as i32)).min(5000.0) as u64)
+}
+
 /// Pure: whether two looks saw the same thing; how long tasks have been running does not count,
 /// or no look would ever be unchanged and the pause would never grow.
 pub(crate) fn same_state(a: &Snapshot, b: &Snapshot) -> bool {
@@ -533,7 +553,7 @@ pub(crate) async fn until_verdict(
     let mut last_progress = String::new();
     let mut unchanged_polls = 0u32;
     let mut on_the_edge = false;
-    let mut nearly_done = false;
+    let mut nearly_done_since: Option<Instant> = None;
     // In CI logs, a line at least every 30 s while nothing changes, so a wait never looks hung.
     let heartbeat = Duration::from_secs(
         std::env::var("DEPLOYER_HEARTBEAT_SECS")
@@ -557,7 +577,10 @@ pub(crate) async fn until_verdict(
                 match verdict {
                     Verdict::InProgress(progress) => {
                         on_the_edge = progress.on_the_edge();
-                        nearly_done = progress.nearly_done();
+                        nearly_done_since = match progress.nearly_done() {
+                            true => nearly_done_since.or(Some(Instant::now())),
+                            false => None,
+                        };
                         let summary = progress.summary();
                         if summary == last_progress && last_line.elapsed() >= heartbeat {
                             out.progress(
@@ -608,18 +631,11 @@ pub(crate) async fn until_verdict(
                 watcher,
             };
         }
-        // 0.5 s while the rollout changes, backing off ×1.5 per unchanged look to 5 s (so a quiet
-        // 10-minute rollout costs ~120 looks, not 1200); 250 ms when one more stopped task decides;
-        // from 250 ms (backing off the same way) once only COMPLETED is missing, so the exit follows
-        // ECS's verdict closely without polling a long connection drain four times a second.
-        let pause = if on_the_edge {
-            Duration::from_millis(250)
-        } else {
-            let base = if nearly_done { 250.0 } else { 500.0 };
-            Duration::from_millis(
-                (base * 1.5f64.powi(unchanged_polls.min(7) as i32)).min(5000.0) as u64,
-            )
-        };
+        let pause = pause(
+            on_the_edge,
+            nearly_done_since.map(|at| at.elapsed()),
+            unchanged_polls,
+        );
         tokio::select! {
             () = tokio::time::sleep(pause.min(deadline - now)) => {}
             () = interrupt.after(signals_seen) => {
@@ -632,6 +648,36 @@ pub(crate) async fn until_verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn looks_come_often_when_a_verdict_is_near_and_back_off_when_quiet() {
+        let ms = |n| Duration::from_millis(n);
+        let secs = |n| Some(Duration::from_secs(n));
+        for (edge, nearly_done_for, unchanged, want, why) in [
+            (false, None, 0, ms(500), "the rollout changes"),
+            (false, None, 1, ms(750), "one unchanged look"),
+            (false, None, 20, ms(5000), "a quiet rollout: at most 5 s"),
+            (true, None, 20, ms(250), "one more stopped task decides"),
+            (
+                false,
+                secs(1),
+                3,
+                ms(250),
+                "every new task runs: COMPLETED may come at any look",
+            ),
+            (
+                false,
+                secs(6),
+                0,
+                ms(250),
+                "still nearly done, and it changed",
+            ),
+            (false, secs(6), 2, ms(562), "a long drain backs off"),
+            (false, secs(60), 20, ms(4271), "a long drain, quiet"),
+        ] {
+            assert_eq!(pause(edge, nearly_done_for, unchanged), want, "{why}");
+        }
+    }
 
     #[test]
     fn a_look_is_unchanged_however_long_its_tasks_have_run() {
