@@ -190,15 +190,12 @@ async fn send_subnets(ec2: aws_sdk_ec2::Client, waiting: Waiting<Vec<String>, Zo
             Err(err) => failed = Some(aws_sdk_ec2::error::DisplayErrorContext(&err).to_string()),
         }
     }
-    for (asked, reply) in waiting {
-        let _ = reply.send(match &failed {
-            Some(message) => Err(message.clone()),
-            None => Ok(asked
-                .iter()
-                .filter_map(|s| Some((s.clone(), found.get(s)?.clone())))
-                .collect()),
-        });
-    }
+    answer_each(waiting, failed, |asked| {
+        asked
+            .iter()
+            .filter_map(|s| Some((s.clone(), found.get(s)?.clone())))
+            .collect()
+    });
 }
 
 fn pick(
@@ -275,10 +272,17 @@ async fn send_tasks(ecs: Client, cluster: String, waiting: Waiting<Vec<String>, 
             Err(err) => failed = Some(DisplayErrorContext(&err).to_string()),
         }
     }
+    answer_each(waiting, failed, |asked| {
+        asked.iter().filter_map(|a| found.get(a).cloned()).collect()
+    });
+}
+
+/// Answers every waiting request: with ECS's error when one of the calls failed, else with `answer`.
+fn answer_each<Q, T>(waiting: Waiting<Q, T>, failed: Option<String>, answer: impl Fn(&Q) -> T) {
     for (asked, reply) in waiting {
         let _ = reply.send(match &failed {
             Some(message) => Err(message.clone()),
-            None => Ok(asked.iter().filter_map(|a| found.get(a).cloned()).collect()),
+            None => Ok(answer(&asked)),
         });
     }
 }

@@ -485,10 +485,7 @@ pub(crate) async fn target_health(aws: &Aws, target_groups: &[String]) -> Result
 }
 
 /// The service, or None with ECS's reason (MISSING) when the cluster has no such service.
-pub(crate) async fn find_service(
-    aws: &Aws,
-    target: &Target,
-) -> Result<std::result::Result<Service, Option<String>>> {
+pub(crate) async fn find_service(aws: &Aws, target: &Target) -> Result<crate::reads::Found> {
     crate::reads::service(&aws.ecs, &target.cluster, &target.service)
         .await
         .with_context(|| {
