@@ -7,6 +7,7 @@ answered from the registry itself, so ECR and the registry never disagree.
 """
 
 import base64
+import hashlib
 import json
 import os
 import socket
@@ -33,6 +34,8 @@ class Faults:
         self.token_password = PASSWORD  # a wrong one makes every push fail with 401
         self.down = set()  # repositories whose URI points at a closed port
         self.findings = {}  # "repo:tag" -> [{"name", "severity"}]
+        self.scan = {}  # "repo:tag" -> scan mode (see SCAN_MODES); the default is "complete"
+        self.scan_reads = {}  # "repo:tag" -> DescribeImageScanFindings calls so far (for in_progress:N)
         self.cut = {}  # repository -> port of a proxy that dies mid-push (see CutProxy)
 
 
@@ -102,6 +105,32 @@ def cut_mid_push(repository, limit):
     FAULTS.cut[repository] = CutProxy(limit).port
 
 
+SCAN_MODES = ("complete", "in_progress:N", "unsupported", "enhanced", "not_found", "findings_unavailable",
+              "failed", "pending", "scan_eligibility_expired")
+
+
+def configure(data):
+    """POST /_lab/registry: {"token_password", "down": [repo], "cut": {repo: bytes},
+    "findings": {"repo:tag": [{"name", "severity"}]}, "scan": {"repo:tag": mode}}."""
+    for key, mode in (data.get("scan") or {}).items():
+        base = mode.split(":")[0]
+        if base not in [m.split(":")[0] for m in SCAN_MODES]:
+            raise ValueError(f"unknown scan mode {mode!r} (one of {', '.join(SCAN_MODES)})")
+        if base == "in_progress":
+            int(mode.split(":")[1] if ":" in mode else 1)
+    if "token_password" in data:
+        FAULTS.token_password = data["token_password"] or PASSWORD
+    for repo in data.get("down", []):
+        FAULTS.down.add(repo)
+    for repo, limit in (data.get("cut") or {}).items():
+        cut_mid_push(repo, int(limit))
+    for key, findings in (data.get("findings") or {}).items():
+        FAULTS.findings[key] = findings
+    for key, mode in (data.get("scan") or {}).items():
+        FAULTS.scan[key] = mode
+        FAULTS.scan_reads.pop(key, None)
+
+
 ecr_models.Repository.__init__ = repo_init
 
 
@@ -163,7 +192,7 @@ def describe_images(request):
             "imageTags": [image_id["imageTag"]] if image_id.get("imageTag") else [],
             "imageSizeInBytes": sum(layer.get("size", 0) for layer in layers),
             "imagePushedAt": time.time(), "imageManifestMediaType": found["mediaType"],
-            "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
+            **scan_summary(repo.name, found["digest"]),
         })
     return {"imageDetails": details}
 
@@ -189,16 +218,96 @@ def put_image(request):
     body = request["imageManifest"].encode()
     media = request.get("imageManifestMediaType") or json.loads(body).get("mediaType")
     existing = manifest(repo.name, tag) if tag else None
-    if existing is not None:
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    # ECR: ImageAlreadyExistsException only when this tag already names this very manifest; a
+    # mutable repository moves the tag to another manifest, an immutable one refuses.
+    if existing is not None and existing["digest"] == digest:
         raise Error("ImageAlreadyExistsException",
                     f"Image with digest '{existing['digest']}' and tag '{tag}' already exists in the repository with name "
                     f"'{repo.name}' in registry with id '123456789012'")
+    if existing is not None and getattr(repo, "image_tag_mutability", "MUTABLE") == "IMMUTABLE":
+        raise Error("ImageTagAlreadyExistsException",
+                    f"The image tag '{tag}' already exists in the '{repo.name}' repository and cannot be overwritten "
+                    f"because the repository is immutable.")
     status, headers, text = registry("PUT", f"/v2/{repo.name}/manifests/{tag}", body, {"Content-Type": media})
     if status not in (200, 201):
         raise Error("InvalidParameterException", f"registry refused the manifest: {status} {text[:200]!r}")
     return {"image": {"registryId": "123456789012", "repositoryName": repo.name, "imageManifest": request["imageManifest"],
                       "imageManifestMediaType": media,
                       "imageId": {"imageDigest": headers.get("Docker-Content-Digest"), "imageTag": tag}}}
+
+
+def scan_key(repo_name, digest):
+    """The "repo:tag" key whose tag names this digest now (faults are per tag, the scan is of the digest)."""
+    keys = set(FAULTS.findings) | set(FAULTS.scan)
+    for key in sorted(keys):
+        name, _, tag = key.partition(":")
+        if name != repo_name:
+            continue
+        tagged = manifest(name, tag)
+        if tagged is not None and tagged["digest"] == digest:
+            return key
+    return None
+
+
+STATUS_TEXT = {
+    "COMPLETE": "The scan was completed successfully.",
+    "IN_PROGRESS": "The scan is in progress.",
+    "PENDING": "The scan is pending.",
+    "ACTIVE": "Continuous scan is selected for image.",
+    "UNSUPPORTED_IMAGE": "UnsupportedImageError: The operating system and/or package manager are not supported.",
+    "FINDINGS_UNAVAILABLE": "Findings are no longer available for this image.",
+    "FAILED": "The scan failed.",
+    "SCAN_ELIGIBILITY_EXPIRED": "The scan eligibility for this image has expired.",
+}
+
+
+def scan_state(key, count_read):
+    """(status, mode) for a key; `in_progress:N` answers IN_PROGRESS for N DescribeImageScanFindings calls."""
+    mode = FAULTS.scan.get(key, "complete") if key else "complete"
+    base, _, n = mode.partition(":")
+    if base == "in_progress":
+        seen = FAULTS.scan_reads.get(key, 0)
+        if count_read:
+            FAULTS.scan_reads[key] = seen + 1
+        return ("IN_PROGRESS" if seen < int(n or 1) else "COMPLETE"), base
+    if base == "enhanced":
+        return "ACTIVE", base
+    return {"complete": "COMPLETE", "unsupported": "UNSUPPORTED_IMAGE", "findings_unavailable": "FINDINGS_UNAVAILABLE",
+            "failed": "FAILED", "pending": "PENDING", "scan_eligibility_expired": "SCAN_ELIGIBILITY_EXPIRED",
+            "not_found": None}[base], base
+
+
+def severity_counts(findings):
+    counts = {}
+    for f in findings:
+        counts[f["severity"]] = counts.get(f["severity"], 0) + 1
+    return counts
+
+
+def scan_summary(repo_name, digest):
+    """DescribeImages' imageScanStatus and imageScanFindingsSummary for one image."""
+    key = scan_key(repo_name, digest)
+    status, _mode = scan_state(key, count_read=False)
+    if status is None:
+        return {}
+    out = {"imageScanStatus": {"status": status, "description": STATUS_TEXT[status]}}
+    if status in ("COMPLETE", "ACTIVE"):
+        out["imageScanFindingsSummary"] = {"imageScanCompletedAt": time.time(),
+                                           "vulnerabilitySourceUpdatedAt": time.time(),
+                                           "findingSeverityCounts": severity_counts(FAULTS.findings.get(key) or [])}
+    return out
+
+
+def enhanced(f, repo_name, digest):
+    vuln = f["name"]
+    return {"awsAccountId": "123456789012", "description": f.get("description", vuln),
+            "findingArn": f"arn:aws:inspector2:us-east-1:123456789012:finding/{hashlib.md5((repo_name + digest + vuln).encode()).hexdigest()}",
+            "firstObservedAt": time.time(), "lastObservedAt": time.time(), "updatedAt": time.time(),
+            "packageVulnerabilityDetails": {"vulnerabilityId": vuln, "source": "NVD", "vulnerablePackages": []},
+            "severity": f["severity"], "status": "ACTIVE", "title": f"{vuln} - lab", "type": "PACKAGE_VULNERABILITY",
+            "resources": [{"id": f"arn:aws:ecr:us-east-1:123456789012:repository/{repo_name}/{digest}",
+                           "type": "AWS_ECR_CONTAINER_IMAGE"}]}
 
 
 def scan_findings(request):
@@ -208,21 +317,40 @@ def scan_findings(request):
     found = manifest(repo.name, ref)
     if found is None:
         raise Error("ImageNotFoundException", f"The image {ref} does not exist in repository '{repo.name}'")
-    findings = []
-    for key, listed in FAULTS.findings.items():  # keyed "repo:tag"; the scan is of the digest behind it
-        name, _, tag = key.partition(":")
-        tagged = manifest(name, tag) if name == repo.name else None
-        if tagged is not None and tagged["digest"] == found["digest"]:
-            findings = listed
-    counts = {}
-    for f in findings:
-        counts[f["severity"]] = counts.get(f["severity"], 0) + 1
-    return {"registryId": "123456789012", "repositoryName": repo.name,
-            "imageId": {"imageDigest": found["digest"], **({"imageTag": image_id["imageTag"]} if image_id.get("imageTag") else {})},
-            "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
-            "imageScanFindings": {"imageScanCompletedAt": time.time(), "findingSeverityCounts": counts,
-                                  "findings": [{"name": f["name"], "severity": f["severity"],
-                                                "description": f.get("description", f["name"]), "uri": ""} for f in findings]}}
+    key = scan_key(repo.name, found["digest"])
+    status, mode = scan_state(key, count_read=True)
+    answered_id = {"imageDigest": found["digest"], **({"imageTag": image_id["imageTag"]} if image_id.get("imageTag") else {})}
+    if status is None:
+        raise Error("ScanNotFoundException",
+                    f"Image scan does not exist for the image with '{{imageDigest:'{found['digest']}', "
+                    f"imageTag:'{image_id.get('imageTag', '')}'}}' in the repository with name '{repo.name}' "
+                    f"in the registry with id '123456789012'")
+    out = {"registryId": "123456789012", "repositoryName": repo.name, "imageId": answered_id,
+           "imageScanStatus": {"status": status, "description": STATUS_TEXT[status]}}
+    if status not in ("COMPLETE", "ACTIVE"):
+        return out
+    findings = FAULTS.findings.get(key) or []
+    limit = request.get("maxResults") or 100  # ECR: 1-1000, default 100
+    if not isinstance(limit, int) or not 1 <= limit <= 1000:
+        raise Error("InvalidParameterException", "maxResults must be between 1 and 1000.")
+    start = 0
+    if request.get("nextToken"):
+        try:
+            start = int(base64.urlsafe_b64decode(request["nextToken"].encode()).decode().split(":")[1])
+        except (ValueError, IndexError):
+            raise Error("InvalidParameterException", "Invalid NextToken")
+    shown = findings[start:start + limit]
+    scan = {"imageScanCompletedAt": time.time(), "vulnerabilitySourceUpdatedAt": time.time(),
+            "findingSeverityCounts": severity_counts(findings)}
+    if mode == "enhanced":
+        scan["enhancedFindings"] = [enhanced(f, repo.name, found["digest"]) for f in shown]
+    else:
+        scan["findings"] = [{"name": f["name"], "severity": f["severity"], "description": f.get("description", f["name"]),
+                             "uri": "", "attributes": []} for f in shown]
+    out["imageScanFindings"] = scan
+    if start + limit < len(findings):
+        out["nextToken"] = base64.urlsafe_b64encode(f"findings:{start + limit}".encode()).decode()
+    return out
 
 
 def authorization_token(_request, access_key=""):
