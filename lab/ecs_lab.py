@@ -6,26 +6,34 @@ launcher patches moto's ECS backend and runs one "controller" thread that plays 
 ECS's service scheduler and of the ALB's health checker, so DescribeServices, ListTasks,
 DescribeTasks, DescribeTargetHealth and CloudWatch Logs all tell the same story.
 
-A WSGI middleware in front of moto adds the lab's own control API under /_lab/:
-  POST /_lab/reset              moto reset + lab state reset
-  POST /_lab/task-fault         {"image": "substring", "kind": "exit|cannot_pull|pending|unhealthy|alarm",
+A WSGI middleware in front of moto adds the lab's own control API under /_lab/ (lab/README.md has
+every field, and what AWS documents about each behaviour):
+  POST /_lab/reset              moto reset + lab state reset (faults too)
+  POST /_lab/task-fault         {"image": "exact ref (or untagged repo)", "kind": "exit|cannot_pull|pending|unhealthy|alarm|one_zone",
                                  "exit_code": 3, "log_lines": [...]}
-  POST /_lab/api-fault          {"action": "DescribeServices", "kind": "throttle|error5xx|delay",
-                                 "count": 5, "delay_ms": 300, "match": "text the request body must contain"}
-  POST /_lab/registry           {"token_password": "wrong", "down": ["repo"], "cut": {"repo": bytes}, "findings": {"repo:tag": [{"name", "severity"}]}}
+  POST /_lab/api-fault          {"action": "DescribeServices", "count": 5, "match": "name" | ["names"],
+                                 "kind": "throttle|error5xx|delay|hang|stale|apply_then_error",
+                                 "delay_ms": 300, "jitter_ms": 100, "after": false, "apply": false, "drop": false}
+                                match is exact: a cluster/service/family/task-definition/repository name or ARN
+  GET  /_lab/api-faults         [{"id", "action", "kind", "remaining", "fired", ...}]  (DELETE disarms)
+  POST /_lab/release            {"id": N} or {}: requests held by `hang` answer now
+  POST /_lab/registry           {"token_password": "wrong", "down": ["repo"], "cut": {"repo": bytes},
+                                 "findings": {"repo:tag": [{"name", "severity"}]}, "scan": {"repo:tag": "in_progress:2|unsupported|enhanced|not_found|..."}}
   POST /_lab/timing             {"task_start_s": .., "health_s": .., "drain_s": .., "exit_after_s": ..}
   GET  /_lab/calls              {"ecs:DescribeServices": 12, ...}   (DELETE clears, the call log too)
   GET  /_lab/call-log           [[epoch_seconds, "ecs:DescribeServices"], ...]
   GET  /_lab/reads?cluster=NAME  [{"t", "action", "services": [..], "tasks": n}]: ECS reads of one cluster
-  GET  /_lab/writes             [{"action": "ecs:UpdateService", "cluster": .., "service": .., "family": ..}]
+  GET  /_lab/writes             [{"action": "ecs:UpdateService", "cluster": .., "service": .., "family": .., "repositoryName": ..}]
   GET  /_lab/timeline           [{"t": epoch_seconds, "what": "...", ...}]
 and counts every AWS API call by action, so tests can assert "no writes".
 """
 
 import argparse
+import io
 import json
 import math
 import random
+import socket
 import threading
 import time
 import uuid
@@ -45,6 +53,7 @@ from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
 
 import ecr_registry
+import faults
 
 LOCK = threading.RLock()
 
@@ -88,10 +97,23 @@ def record(what, **kw):
     STATE.timeline.append({"t": time.time(), "what": what, **kw})
 
 
+def image_matches(wanted, image):
+    """A task fault's image names this container image: the same reference, or the same one pinned
+    by digest (`REF@sha256:…`), or, for a fault image without a tag, any tag of that repository.
+    Never a prefix: `app:crash-x3` does not match `app:crash-x3N` (tests-audit C1)."""
+    image = image or ""
+    if not wanted:
+        return False
+    if image == wanted or image.startswith(wanted + "@"):
+        return True
+    untagged = "@" not in wanted and ":" not in wanted.rsplit("/", 1)[-1]
+    return untagged and image.startswith(wanted + ":")
+
+
 def fault_for(task_definition, kinds):
     images = [c.get("image") or "" for c in task_definition.container_definitions]
     for fault in STATE.task_faults:
-        if fault["kind"] in kinds and any(fault["image"] in img for img in images):
+        if fault["kind"] in kinds and any(image_matches(fault["image"], img) for img in images):
             return fault
     return None
 
@@ -243,7 +265,7 @@ def tick_oneoff(backend, task):
             lines = []
             if commands.get(name):
                 lines.append("running: " + " ".join(commands[name]))
-            if crash and crash["image"] in (c["image"] or ""):
+            if crash and image_matches(crash["image"], c["image"]):
                 lines += crash.get("log_lines") or [f"{name} exiting with {crash.get('exit_code', 1)}"]
                 codes[name] = crash.get("exit_code", 1)
             else:
@@ -480,7 +502,7 @@ def tick_service(backend, service):
                     continue
                 pull = fault_for(task_def, {"cannot_pull"})
                 if pull:
-                    image = next(c["image"] for c in task.containers if pull["image"] in (c["image"] or ""))
+                    image = next(c["image"] for c in task.containers if image_matches(pull["image"], c["image"]))
                     msg = (f"CannotPullContainerError: pull image manifest has been retried 5 time(s): "
                            f"failed to resolve ref {image}: not found")
                     stop_task(service, dep, task, msg, "TaskFailedToStart", container_reason=msg, failed=True)
@@ -500,7 +522,7 @@ def tick_service(backend, service):
                 continue
             crash = fault_for(task_def, {"exit"})
             if crash and clock - task.lab_running_since >= t["exit_after_s"]:
-                name = next(c["name"] for c in task.containers if crash["image"] in (c["image"] or ""))
+                name = next(c["name"] for c in task.containers if image_matches(crash["image"], c["image"]))
                 write_logs(task, task_def, name, crash.get("log_lines") or [f"{name} exiting with {crash.get('exit_code', 1)}"])
                 stop_task(service, dep, task, "Essential container in task exited", "EssentialContainerExited",
                           exit_codes={name: crash.get("exit_code", 1)}, failed=True)
@@ -638,13 +660,18 @@ def action_of(environ, body):
     return service, None
 
 
-def error_response(start_response, service, kind):
+READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "BatchCheck")
+
+
+def error_response(start_response, service, kind, message=None):
     if kind == "throttle":
         status, code, msg = "400 Bad Request", "ThrottlingException", "Rate exceeded"
+    elif kind == "invalid":
+        status, code, msg = "400 Bad Request", "InvalidParameterException", message
     else:
         status, code, msg = "500 Internal Server Error", "ServerException", "Service Unavailable (lab fault)"
     if service == "elasticloadbalancing":
-        code = "Throttling" if kind == "throttle" else "InternalFailure"
+        code = {"throttle": "Throttling", "invalid": "ValidationError"}.get(kind, "InternalFailure")
         body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{msg}</Message>"
                 f"</Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>").encode()
         ctype = "text/xml"
@@ -654,6 +681,18 @@ def error_response(start_response, service, kind):
     start_response(status, [("Content-Type", ctype), ("Content-Length", str(len(body))),
                             ("x-amzn-RequestId", str(uuid.uuid4()))])
     return [body]
+
+
+def drop_connection(environ, start_response):
+    """Close the connection without an answer (the client sees the connection end, no HTTP status)."""
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    start_response("500 Internal Server Error", [("Content-Length", "0")])
+    return []
 
 
 def service_history(action, request):
@@ -667,7 +706,9 @@ def service_history(action, request):
         found.sort(key=lambda e: e["createdAt"], reverse=True)
         keys = ("serviceDeploymentArn", "serviceArn", "clusterArn", "createdAt", "startedAt", "finishedAt",
                 "targetServiceRevisionArn", "status", "statusReason")
-        return {"serviceDeployments": [{k: e[k] for k in keys if k in e} for e in found]}
+        # ECS pages these 20 at a time by default (maxResults 1-100) with nextToken.
+        return faults.page(request, {"serviceDeployments": [{k: e[k] for k in keys if k in e} for e in found]},
+                           "serviceDeployments", 20, "ListServiceDeployments")
     arns = request.get("serviceRevisionArns") or []
     revisions = [{"serviceRevisionArn": e["targetServiceRevisionArn"], "serviceArn": e["serviceArn"],
                   "clusterArn": e["clusterArn"], "taskDefinition": e["taskDefinition"], "createdAt": e["createdAt"]}
@@ -689,17 +730,31 @@ def lab_api(environ, start_response, path, body):
         if path == "/_lab/reset":
             moto_api_backend.reset()
             STATE.__init__()
+            faults.reset()
             ecr_registry.FAULTS.__init__()
             return json_response(start_response, {"ok": True})
         if path == "/_lab/task-fault":
             STATE.task_faults.append(data)
             return json_response(start_response, {"ok": True})
+        if path == "/_lab/task-faults":
+            return json_response(start_response, STATE.task_faults)
         if path == "/_lab/api-fault":
-            STATE.api_faults.append(data)
-            return json_response(start_response, {"ok": True})
+            try:
+                armed = faults.arm(data)
+            except ValueError as err:
+                return json_response(start_response, {"error": str(err)}, "400 Bad Request")
+            return json_response(start_response, {"ok": True, "id": armed["id"], "fault": armed})
+        if path == "/_lab/api-faults":
+            if method == "DELETE":
+                faults.clear()
+            return json_response(start_response, faults.listing())
+        if path == "/_lab/release":
+            released = faults.release(data.get("id"))
+            return json_response(start_response, {"ok": True, "released_faults": released,
+                                                  "hanging": faults.FAULTS.hanging})
         if path == "/_lab/clear-faults":
             STATE.task_faults.clear()
-            STATE.api_faults.clear()
+            faults.clear()
             return json_response(start_response, {"ok": True})
         if path == "/_lab/timing":
             STATE.timing.update(data)
@@ -715,15 +770,10 @@ def lab_api(environ, start_response, path, body):
         if path == "/_lab/call-log":
             return json_response(start_response, STATE.call_log)
         if path == "/_lab/registry":
-            faults = ecr_registry.FAULTS
-            if "token_password" in data:
-                faults.token_password = data["token_password"] or ecr_registry.PASSWORD
-            for repo in data.get("down", []):
-                faults.down.add(repo)
-            for repo, limit in (data.get("cut") or {}).items():
-                ecr_registry.cut_mid_push(repo, int(limit))
-            for key, findings in (data.get("findings") or {}).items():
-                faults.findings[key] = findings
+            try:
+                ecr_registry.configure(data)
+            except ValueError as err:
+                return json_response(start_response, {"error": str(err)}, "400 Bad Request")
             return json_response(start_response, {"ok": True})
         if path == "/_lab/writes":
             return json_response(start_response, STATE.writes)
@@ -734,82 +784,136 @@ def lab_api(environ, start_response, path, body):
     return json_response(start_response, {"error": f"unknown lab path {path}"}, "404 Not Found")
 
 
+def write_names(action, doc):
+    """The names a write is recorded with, so a test can find its own writes (tests-audit A1)."""
+    names = {k: doc.get(k) for k in ("cluster", "service", "family", "serviceName", "clusterName",
+                                      "repositoryName", "imageTag")
+             if isinstance(doc.get(k), str)}
+    if action == "DeregisterTaskDefinition" and isinstance(doc.get("taskDefinition"), str):
+        names["taskDefinition"] = doc["taskDefinition"]
+        names["family"] = doc["taskDefinition"].rsplit("/", 1)[-1].split(":")[0]
+    return names
+
+
+def call_moto(app, environ):
+    """moto's answer as (status, headers, body bytes); the caller holds LOCK."""
+    chunks = []
+    status_headers = {}
+
+    def capture(status, headers, exc_info=None):
+        status_headers["s"] = (status, headers)
+        return chunks.append
+
+    result = app(environ, capture)
+    try:
+        for chunk in result:
+            chunks.append(chunk)
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+    status, headers = status_headers["s"]
+    return status, list(headers), b"".join(chunks)
+
+
+def json_answer(obj, status="200 OK"):
+    body = json.dumps(obj, default=str).encode()
+    return status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))], body
+
+
+def answer(app, environ, service, action, doc, plan):
+    """The request applied and answered (status, headers, body), with AWS's caps, cluster scope and
+    pages that moto lacks, and the `stale` fault's view of the past."""
+    if service == "ecs":
+        try:
+            faults.check_caps(action, doc)
+        except faults.Invalid as err:
+            return json_answer({"__type": err.code, "message": str(err)}, "400 Bad Request")
+    if service == "ecs" and action in ("ListServiceDeployments", "DescribeServiceRevisions"):
+        with LOCK:
+            try:
+                return json_answer(service_history(action, doc))
+            except faults.Invalid as err:
+                return json_answer({"__type": err.code, "message": str(err)}, "400 Bad Request")
+    if service == "ecr":
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        access_key = auth.split("Credential=")[1].split("/")[0] if "Credential=" in auth else ""
+        got = ecr_registry.handle(action, doc, access_key)
+        if got is not None:
+            return json_answer(got[1], got[0])
+    with LOCK:
+        if service == "ecs" and action in ("UpdateService", "CreateService", "DeleteService"):
+            faults.snapshot_before_write(app, environ, action, doc)
+        status, headers, body = call_moto(app, environ)
+        if service != "ecs" or not status.startswith("200") or action not in (
+                "RunTask", "DescribeTasks", "DescribeServices", "ListTasks"):
+            return status, headers, body
+        data = json.loads(body or b"{}")
+        if action == "RunTask":
+            faults.after_run_task(data)
+            return status, headers, body
+        try:
+            if action == "DescribeTasks":
+                data = faults.scope_tasks(doc, data)
+                if plan.stale:
+                    data = faults.stale_tasks(plan.stale, data)
+            elif action == "DescribeServices" and plan.stale:
+                data = faults.stale_services(plan.stale, data)
+            elif action == "ListTasks":
+                data = faults.page(doc, data, "taskArns", 100, "ListTasks")
+        except faults.Invalid as err:
+            return json_answer({"__type": err.code, "message": str(err)}, "400 Bad Request")
+    body = json.dumps(data, default=str).encode()
+    headers = [(k, v) for k, v in headers if k.lower() != "content-length"] + [("Content-Length", str(len(body)))]
+    return status, headers, body
+
+
 def middleware(app):
     def wrapped(environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
-        import io
         environ["wsgi.input"] = io.BytesIO(body)
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_lab/"):
             return lab_api(environ, start_response, path, body)
         service, action = action_of(environ, body)
-        delay = 0.0
-        if action:
-            key = f"{service}:{action}"
+        if not action:
             with LOCK:
-                STATE.calls[key] = STATE.calls.get(key, 0) + 1
-                STATE.call_log.append((time.time(), key))
-                if service == "ecs" and action in ("DescribeServices", "ListTasks", "DescribeTasks"):
-                    try:
-                        doc = json.loads(body or b"{}")
-                    except ValueError:
-                        doc = {}
-                    named = doc.get("services") or ([doc["serviceName"]] if doc.get("serviceName") else [])
-                    STATE.reads.append({"t": time.time(), "action": action, "cluster": doc.get("cluster", "default"),
-                                        "services": named, "tasks": len(doc.get("tasks") or [])})
-                if not action.startswith(("Describe", "List", "Get")):
-                    names = {}
-                    try:
-                        doc = json.loads(body or b"{}") if service != "elasticloadbalancing" else {}
-                        names = {k: doc.get(k) for k in ("cluster", "service", "family", "serviceName", "clusterName")
-                                 if isinstance(doc.get(k), str)}
-                    except ValueError:
-                        pass
-                    STATE.writes.append({"action": key, "t": time.time(), **names})
-                    if service == "ecs":
-                        record("api_write", action=action, **names)
-                text = body.decode("utf-8", "replace")
-                for fault in STATE.api_faults:
-                    if fault.get("action") not in (action, key) or fault.get("count", 1) <= 0:
-                        continue
-                    if fault.get("match") and fault["match"] not in text:
-                        continue  # scoped to requests naming one cluster/service, so parallel tests don't collide
-                    fault["count"] = fault.get("count", 1) - 1
-                    if fault["kind"] == "delay":
-                        delay = max(delay, fault.get("delay_ms", 500) / 1000.0)
-                        continue
-                    return error_response(start_response, service, fault["kind"])
-        if delay:
-            time.sleep(delay)
-        if service == "ecs" and action in ("ListServiceDeployments", "DescribeServiceRevisions"):
-            with LOCK:
-                return json_response(start_response, service_history(action, json.loads(body or b"{}")))
-        if service == "ecr":
-            auth = environ.get("HTTP_AUTHORIZATION", "")
-            access_key = auth.split("Credential=")[1].split("/")[0] if "Credential=" in auth else ""
-            answer = ecr_registry.handle(action, json.loads(body or b"{}"), access_key)
-            if answer is not None:
-                status, payload = answer
-                return json_response(start_response, payload, status)
+                status, headers, out = call_moto(app, environ)
+            start_response(status, headers)
+            return [out]
+        key = f"{service}:{action}"
+        doc = faults.parse(service, body)
         with LOCK:
-            chunks = []
-            status_headers = {}
-
-            def capture(status, headers, exc_info=None):
-                status_headers["s"] = (status, headers)
-                return chunks.append
-
-            result = app(environ, capture)
-            try:
-                for chunk in result:
-                    chunks.append(chunk)
-            finally:
-                if hasattr(result, "close"):
-                    result.close()
-        status, headers = status_headers["s"]
+            STATE.calls[key] = STATE.calls.get(key, 0) + 1
+            STATE.call_log.append((time.time(), key))
+            if service == "ecs" and action in ("DescribeServices", "ListTasks", "DescribeTasks"):
+                named = doc.get("services") or ([doc["serviceName"]] if doc.get("serviceName") else [])
+                STATE.reads.append({"t": time.time(), "action": action, "cluster": doc.get("cluster", "default"),
+                                    "services": named, "tasks": len(doc.get("tasks") or [])})
+            if not action.startswith(READ_PREFIXES):
+                names = write_names(action, doc)
+                STATE.writes.append({"action": key, "t": time.time(), **names})
+                if service == "ecs":
+                    record("api_write", action=action, **names)
+            # Faults are scoped to requests that name one cluster/service/family/repository exactly,
+            # so parallel tests never reach each other's calls.
+            plan = faults.take(action, key, faults.request_names(service, action, doc))
+        if plan.error:
+            return error_response(start_response, service, plan.error)
+        # Waits and hangs happen outside LOCK: the lab's other requests and its controller go on.
+        faults.wait(plan.before_s)
+        if plan.hang and not plan.hang_applies:
+            faults.hold(plan.hang)
+        status, headers, out = answer(app, environ, service, action, doc, plan)
+        if plan.apply_then_error:
+            if plan.apply_then_error.get("drop"):
+                return drop_connection(environ, start_response)
+            return error_response(start_response, service, "error5xx")
+        faults.wait(plan.after_s)
+        if plan.hang and plan.hang_applies:
+            faults.hold(plan.hang)
         start_response(status, headers)
-        return chunks
+        return [out]
 
     return wrapped
 
