@@ -3,10 +3,13 @@
   scenario.py create --cluster C --service S [--desired 2] [--image app:v1] [--containers 1]
                      [--breaker off|on|rollback] [--alarms off|on|rollback] [--no-lb] [--controller ECS]
   scenario.py fault  --image SUBSTR --kind exit|cannot_pull|pending|unhealthy|alarm [--exit-code N] [--log LINE]...
-  scenario.py api-fault --action DescribeServices --kind throttle|error5xx|delay [--count N] [--delay-ms MS]
+  scenario.py api-fault --action DescribeServices --kind throttle|error5xx|delay|hang|stale|apply_then_error
+                     [--count N] [--delay-ms MS] [--jitter-ms MS] [--after] [--apply] [--drop] [--match NAME]...
+  scenario.py api-faults                                   (every API fault armed: remaining and fired counts)
+  scenario.py release [--id N]                             (let requests held by `hang` faults answer now)
   scenario.py update --cluster C --service S --image IMG   (start a deployment the way another tool would)
   scenario.py reads --cluster NAME                         (ECS DescribeServices/ListTasks/DescribeTasks of a cluster)
-  scenario.py writes --name NAME                           (write calls naming this cluster/service/family)
+  scenario.py writes --name NAME                           (write calls naming this cluster/service/family/repository)
   scenario.py service --cluster C --service S              (what the service runs now)
 
 The lab must be running (lab/up). Endpoint: $AWS_ENDPOINT_URL (default http://127.0.0.1:5055).
@@ -157,7 +160,8 @@ def reads(args):
 def writes(args):
     req = urllib.request.Request(f"{ENDPOINT}/_lab/writes")
     found = [w for w in json.loads(urllib.request.urlopen(req, timeout=10).read())
-             if args.name in (w.get("cluster"), w.get("service"), w.get("family"), w.get("serviceName"), w.get("clusterName"))]
+             if args.name in (w.get("cluster"), w.get("service"), w.get("family"), w.get("serviceName"), w.get("clusterName"),
+                              w.get("repositoryName"))]
     print(json.dumps(found))
 
 
@@ -188,7 +192,12 @@ def registry_fault(args):
         key, severity, name = spec.split("=", 1)[0], *spec.split("=", 1)[1].split(":", 1)
         findings.setdefault(key, []).append({"severity": severity, "name": name})
     cut = {spec.split("=")[0]: int(spec.split("=")[1]) for spec in args.cut}
-    print(json.dumps(lab("registry", {"down": args.down, "findings": findings, "cut": cut})))
+    scan = dict(spec.split("=", 1) for spec in args.scan)
+    for spec in args.findings_count:  # REPO:TAG=SEVERITY:N, e.g. 150 LOW findings
+        key, rest = spec.split("=", 1)
+        severity, n = rest.split(":")
+        findings.setdefault(key, []).extend({"severity": severity, "name": f"CVE-LAB-{severity}-{i}"} for i in range(int(n)))
+    print(json.dumps(lab("registry", {"down": args.down, "findings": findings, "cut": cut, "scan": scan})))
 
 
 FORGE = os.environ.get("DEPLOYER_FORGE_URL", "http://127.0.0.1:5080")
@@ -234,8 +243,22 @@ def main():
     a.add_argument("--action", required=True)
     a.add_argument("--kind", required=True)
     a.add_argument("--count", type=int, default=1)
-    a.add_argument("--delay-ms", type=int, default=500)
-    a.add_argument("--match", default="", help="only requests whose body contains this (e.g. the service name)")
+    a.add_argument("--delay-ms", type=int, default=None, help="delay 500, hang 600000 unless given")
+    a.add_argument("--jitter-ms", type=int, default=0, help="delay: +/- this much at random")
+    a.add_argument("--after", action="store_true", help="delay: apply the request first, then wait to answer")
+    a.add_argument("--apply", action="store_true", help="hang: apply the request first, then hold the answer")
+    a.add_argument("--drop", action="store_true", help="apply_then_error: close the connection instead of a 500")
+    a.add_argument("--match", action="append", default=[],
+                   help="only requests naming exactly this cluster/service/family/repository (repeatable)")
+    af = sub.add_parser("api-faults", help="the armed API faults with remaining and fired counts")
+    rl = sub.add_parser("release", help="let requests held by hang faults answer now")
+    rl.add_argument("--id", type=int, default=None)
+    fh = sub.add_parser("forge-hang", help="the fake GitHub/GitLab accepts matching requests and never answers")
+    fh.add_argument("--method", default=None)
+    fh.add_argument("--path-regex", required=True, help="must match the whole path")
+    fh.add_argument("--count", type=int, default=1)
+    fh.add_argument("--delay-ms", type=int, default=600000)
+    sub.add_parser("forge-hangs", help="the forge's hang faults with fired counts")
     u = sub.add_parser("update")
     u.add_argument("--cluster", required=True)
     u.add_argument("--service", required=True)
@@ -254,6 +277,9 @@ def main():
     g.add_argument("--down", action="append", default=[])
     g.add_argument("--finding", action="append", default=[])
     g.add_argument("--cut", action="append", default=[], help="REPO=BYTES: the registry goes down after BYTES of upload")
+    g.add_argument("--scan", action="append", default=[],
+                   help="REPO:TAG=MODE: complete, in_progress:N, unsupported, enhanced, not_found, findings_unavailable, failed")
+    g.add_argument("--findings-count", action="append", default=[], help="REPO:TAG=SEVERITY:N: N findings of SEVERITY")
     fr = sub.add_parser("forge-requests", help="what deployer sent the fake GitHub for this repository")
     fr.add_argument("--repo", required=True)
     ff = sub.add_parser("forge-fail", help="make the fake GitHub refuse calls for a repository")
@@ -280,8 +306,25 @@ def main():
         print(json.dumps(lab("task-fault", {"image": args.image, "kind": args.kind, "exit_code": args.exit_code,
                                             "log_lines": args.log})))
     elif args.cmd == "api-fault":
-        print(json.dumps(lab("api-fault", {"action": args.action, "kind": args.kind, "count": args.count,
-                                           "delay_ms": args.delay_ms, "match": args.match})))
+        fault = {"action": args.action, "kind": args.kind, "count": args.count, "match": args.match}
+        if args.delay_ms is not None:
+            fault["delay_ms"] = args.delay_ms
+        for flag in ("jitter_ms", "after", "apply", "drop"):
+            if getattr(args, flag):
+                fault[flag] = getattr(args, flag)
+        print(json.dumps(lab("api-fault", fault)))
+    elif args.cmd == "api-faults":
+        with urllib.request.urlopen(f"{ENDPOINT}/_lab/api-faults", timeout=10) as resp:
+            print(resp.read().decode())
+    elif args.cmd == "release":
+        print(json.dumps(lab("release", {"id": args.id} if args.id is not None else {})))
+    elif args.cmd == "forge-hang":
+        hang = {"path_regex": args.path_regex, "count": args.count, "delay_ms": args.delay_ms}
+        if args.method:
+            hang["method"] = args.method
+        print(json.dumps(forge("hang", hang)))
+    elif args.cmd == "forge-hangs":
+        print(json.dumps(forge("hangs")))
     elif args.cmd == "reads":
         reads(args)
     elif args.cmd == "writes":
