@@ -9,6 +9,10 @@ with 404/405/422 like GitHub and recorded as a violation, so a test can assert t
 
 Control: GET /_forge/requests?repo=o/r  POST /_forge/fail {"repo", "method", "path_contains", "status"}
          POST /_forge/pulls {"repo", "sha", "numbers": [7]}
+         POST /_forge/hang {"method": "POST", "path_regex": "/repos/o/r/issues/[0-9]+/comments", "count": 1,
+                            "delay_ms": 600000}   accept, then answer nothing for delay_ms (GitHub and GitLab paths;
+                            path_regex must match the whole path); GET /_forge/hangs lists them with `fired`;
+         POST /_forge/release {"id": 1} (or {} for all) lets held requests answer now
 """
 
 import argparse
@@ -65,6 +69,19 @@ class Forge:
         self.comments = {}  # (repo, number) -> [comment]
         self.pulls = {}  # (repo, sha) -> [number]
         self.failures = []
+        self.hangs = []  # {"id", "method", "path_regex", "count", "fired", "delay_ms"}, plus a release event
+
+    def hang_for(self, method, path):
+        """The armed hang this request falls into (counted), or None. Called under LOCK."""
+        for hang in self.hangs:
+            if hang["count"] <= 0 or hang.get("method", method) != method:
+                continue
+            if not re.fullmatch(hang.get("path_regex", ".*"), path):
+                continue
+            hang["count"] -= 1
+            hang["fired"] += 1
+            return hang
+        return None
 
     def example(self, name):
         value = copy.deepcopy(self.spec.examples[name]["value"])
@@ -107,6 +124,11 @@ class Handler(BaseHTTPRequestHandler):
         forge = self.forge
         if url.path.startswith("/_forge/"):
             return self.control(method, url, raw)
+        with LOCK:
+            hang = forge.hang_for(method, url.path)
+        if hang is not None:
+            # Accepted, then no answer: held outside LOCK, so every other request goes on.
+            hang["_release"].wait(hang["delay_ms"] / 1000.0)
         if url.path.startswith("/api/v4/"):
             return self.gitlab(method, url, raw)
         try:
@@ -225,6 +247,22 @@ class Handler(BaseHTTPRequestHandler):
             if url.path == "/_forge/fail":
                 forge.failures.append(data)
                 return self.reply(200, {"ok": True})
+            if url.path == "/_forge/hang":
+                hang = {"id": len(forge.hangs) + 1, "method": data.get("method"), "path_regex": data.get("path_regex", ".*"),
+                        "count": int(data.get("count", 1)), "fired": 0, "delay_ms": int(data.get("delay_ms", 600_000)),
+                        "_release": threading.Event()}
+                if hang["method"] is None:
+                    del hang["method"]
+                re.compile(hang["path_regex"])
+                forge.hangs.append(hang)
+                return self.reply(200, {"ok": True, "id": hang["id"]})
+            if url.path == "/_forge/hangs":
+                return self.reply(200, [{k: v for k, v in h.items() if not k.startswith("_")} for h in forge.hangs])
+            if url.path == "/_forge/release":
+                for hang in forge.hangs:
+                    if data.get("id") in (None, hang["id"]):
+                        hang["_release"].set()
+                return self.reply(200, {"ok": True})
             if url.path == "/_forge/pulls":
                 forge.pulls[(data["repo"], data["sha"])] = data["numbers"]
                 return self.reply(200, {"ok": True})
@@ -239,6 +277,7 @@ def main():
     p.add_argument("--spec", required=True)
     a = p.parse_args()
     Handler.forge = Forge(Spec(a.spec))
+    ThreadingHTTPServer.daemon_threads = True  # a held (hanging) request never keeps the forge from stopping
     server = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
     print(f"forge listening on http://127.0.0.1:{a.port}", flush=True)
     server.serve_forever()
