@@ -54,6 +54,7 @@ from werkzeug.serving import run_simple
 
 import ecr_registry
 import faults
+import strategies  # lab/strategies.py: BLUE_GREEN/LINEAR/CANARY and the service-deployment APIs
 
 LOCK = threading.RLock()
 
@@ -928,6 +929,9 @@ def main():
     print(f"deployer lab listening on http://{args.host}:{args.port}", flush=True)
     run_simple(args.host, args.port, app, threaded=True, use_reloader=False)
 
+
+# Deployment strategies (lab/strategies.py) wrap a few functions above by name; keep this after them.
+strategies.install(__import__("sys").modules[__name__])
 
 if __name__ == "__main__":
     main()
