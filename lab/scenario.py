@@ -24,6 +24,8 @@ import urllib.request
 
 import boto3
 
+import strategy_scenario  # lab/strategy_scenario.py: --strategy BLUE_GREEN|LINEAR|CANARY, hook-fault, service-deployment
+
 ENDPOINT = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5055")
 REGION = os.environ.get("AWS_REGION", "us-east-1")
 
@@ -92,6 +94,8 @@ def revisions(args):
 
 
 def create(args):
+    if args.strategy:  # deployment strategies: lab/strategy_scenario.py
+        return strategy_scenario.create(args, sys.modules[__name__])
     ecs = client("ecs")
     net = network(args.service, not args.no_lb)
     subnets, sg, tg_arn = net["subnets"], net["security_group"], net["target_group_arn"]
@@ -225,6 +229,8 @@ def main():
     c.add_argument("--no-lb", action="store_true")
     c.add_argument("--family", default="", help="task definition family (default: the service name); reused if it exists")
     c.add_argument("--task-definition", default="", help="run this task definition ARN")
+    strategy_scenario.add_create_args(c)  # --strategy, --bake-minutes, --pause-hook, ...
+    strategy_scenario.add_subcommands(sub)  # hook-fault, service-deployment
     n = sub.add_parser("network", help="a VPC, two subnets in two zones, a security group, an ALB target group")
     n.add_argument("--name", required=True)
     rg = sub.add_parser("register", help="register revisions of FAMILY (copies of its latest with another image)")
@@ -291,6 +297,8 @@ def main():
     fp.add_argument("--sha", required=True)
     fp.add_argument("--number", type=int, action="append", default=[])
     args = p.parse_args()
+    if strategy_scenario.run(args, sys.modules[__name__]):
+        return
     if args.cmd == "create":
         create(args)
     elif args.cmd == "network":
