@@ -41,7 +41,7 @@ pub(crate) enum Command {
     /// Show the service's deployments, tasks, target health and last events
     Status(ServiceArgs),
     /// The whole job: build the image, push it to ECR, deploy it by digest (settings from deployer.toml)
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Give an image already in ECR another tag, without pulling it
     Promote(PromoteArgs),
 }

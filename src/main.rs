@@ -4,35 +4,22 @@
 //! (0 deployed/unchanged, 1 rolled back, 2 refused, 3 rollback failed, 130 interrupted).
 
 mod aws;
+mod build;
 mod cli;
+mod commands;
 mod config;
-mod context;
-mod create;
-mod deploy;
-mod ecr;
-mod engine;
-mod failure;
-mod github;
-mod gitlab;
 mod image_ref;
 mod inputs;
-mod output;
-mod pace;
-mod publish;
-mod reads;
+mod order;
+mod outcome;
 mod report;
-mod rollback;
 mod rollout;
-mod run;
-mod run_task;
-mod service;
-mod source;
-mod status;
-mod system;
+mod service_definition;
+mod severity;
+mod signal;
+mod steps;
+mod target;
 mod task_definition;
-mod tidy;
-mod watch;
-mod wire;
 
 use std::process::ExitCode;
 
@@ -51,15 +38,15 @@ fn main() -> ExitCode {
             .and_then(config::File::output)
             .unwrap_or(invocation.output)
     };
-    let out = output::Output::new(format, started);
+    let out = report::output::Output::new(format, started);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("the tokio runtime starts");
-    let result = runtime.block_on(deploy::dispatch(invocation, file, &out));
+    let result = runtime.block_on(commands::dispatch(invocation, file, &out));
     out.result(&result);
     // Reports go out last and never change the exit code: a failure to post is a warning.
-    runtime.block_on(publish::all(&out));
+    runtime.block_on(report::publish::all(&out));
     ExitCode::from(result.outcome.exit_code())
 }

@@ -4,6 +4,7 @@
 //! `rollback_target` says which task definition ran before we touched the service. Neither does I/O,
 //! so every edge case is a table row in the tests below.
 
+use crate::outcome::Outcome;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -243,6 +244,13 @@ impl Progress {
     }
 }
 
+/// How a watch ended: the verdict, once it is no longer in progress.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Ended {
+    Healthy,
+    Failed(Failure),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Verdict {
     InProgress(Progress),
@@ -383,6 +391,10 @@ pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
 /// Why the service is not ready for a deploy.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Busy {
+    /// The service is DRAINING or INACTIVE.
+    NotActive(String),
+    /// Not under the ECS deployment controller (CODE_DEPLOY, EXTERNAL).
+    Controller(String),
     InProgress {
         deployment: String,
         task_definition: String,
@@ -414,6 +426,87 @@ pub(crate) fn rollback_target(deployments: &[DeploymentView]) -> Result<String, 
         }),
         _ => Err(Busy::NoCompleted),
     }
+}
+
+/// What to do after a failed deploy.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Recovery {
+    /// ECS rolls back by itself (circuit breaker, alarms): follow its deployment, waiting up to
+    /// `patience` for it to appear, else UpdateService to `previous`.
+    FollowEcs {
+        previous: String,
+        patience: Duration,
+    },
+    /// UpdateService back to the task definition recorded before the deploy.
+    Restore(String),
+    /// A service this run created: nothing earlier to return to, so scale it to 0.
+    ScaleToZero,
+    /// Leave the service as it is, and why.
+    Leave(String),
+}
+
+/// Pure: the recovery for `failure`. `rollback` is `--rollback` (on unless `--no-rollback`);
+/// `previous` the task definition that ran before (None on a first deploy); `ecs_rolls_back`
+/// whether the service's circuit breaker or alarms are set to roll back.
+pub(crate) fn recovery(
+    failure: &Failure,
+    rollback: bool,
+    previous: Option<&str>,
+    ecs_rolls_back: bool,
+) -> Recovery {
+    let ecs_is_rolling_back = matches!(
+        failure,
+        Failure::EcsRolledBack { .. }
+            | Failure::RolloutFailed {
+                rolling_back_to: Some(_),
+                ..
+            }
+    );
+    let Some(previous) = previous else {
+        return match rollback {
+            true => Recovery::ScaleToZero,
+            false => Recovery::Leave("--no-rollback: the service was left as it is".into()),
+        };
+    };
+    if !rollback && !ecs_is_rolling_back {
+        return Recovery::Leave("--no-rollback: the service was left as it is".into());
+    }
+    let previous = previous.to_string();
+    match failure {
+        Failure::Superseded {
+            deployment,
+            task_definition,
+        } => Recovery::Leave(format!(
+            "not rolling back: deployment {deployment} ({task_definition}) started after ours and rolling back would undo it; look at the service"
+        )),
+        _ if ecs_is_rolling_back => Recovery::FollowEcs {
+            previous,
+            patience: Duration::ZERO,
+        },
+        // The circuit breaker or alarms are set to roll back: give ECS a moment rather than race it.
+        Failure::RolloutFailed { .. } if ecs_rolls_back => Recovery::FollowEcs {
+            previous,
+            patience: Duration::from_secs(10),
+        },
+        _ => Recovery::Restore(previous),
+    }
+}
+
+/// Pure: how a failed deploy ends. Back on the previous revision is exit 1; not back is exit 3;
+/// a signal is exit 130 (the rollback was started either way).
+pub(crate) fn final_outcome(failure: &Failure, restored: &Restored) -> Outcome {
+    match (failure, restored) {
+        (Failure::Interrupted, _) => Outcome::Interrupted,
+        (_, Restored::Healthy) => Outcome::RolledBack,
+        (_, Restored::Failed(_)) => Outcome::RollbackFailed,
+    }
+}
+
+/// Whether a recovery brought the service back.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Restored {
+    Healthy,
+    Failed(String),
 }
 
 #[cfg(test)]

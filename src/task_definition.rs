@@ -4,7 +4,7 @@
 //! takes; describe output is accepted and its read-only fields dropped. Only what the user asked
 //! for changes (images, environment); the rest passes through untouched.
 
-use crate::config::{EnvChange, ImageChange};
+use crate::target::{EnvChange, ImageChange};
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 use std::path::Path;

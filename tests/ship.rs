@@ -110,7 +110,7 @@ fn the_binary_reads_action_inputs_as_flags() {
     run(cmd).code(0).says("no build, no push").says("deployed");
     let text = std::fs::read_to_string(&outputs).unwrap();
     assert!(
-        text.contains(&format!("image<<")) && text.contains(&image),
+        text.contains(&"image<<".to_string()) && text.contains(&image),
         "{text}"
     );
     let mut cmd = crate::lab::deployer(lab.dir.path());

@@ -324,7 +324,7 @@ fn from_nothing_to_healthy_with_create_missing() {
     let (dir, cluster, name, svc) = (&new.dir, &new.cluster, &new.name, &new.service_definition);
     let deploy = |extra: &[&str]| new.deploy(extra);
     let writes = || {
-        scenario(&["writes", "--name", &cluster])
+        scenario(&["writes", "--name", cluster])
             .as_array()
             .unwrap()
             .len()
@@ -333,13 +333,13 @@ fn from_nothing_to_healthy_with_create_missing() {
     // Without the flag: exit 2, what to do, nothing created.
     deploy(&[]).code(2).says("pass --create-missing");
     // A typo in the service definition is named before anything is created.
-    let (_, typo) = first_deploy_files(&dir, &name, r#"{"desiredCount": "two"}"#);
+    let (_, typo) = first_deploy_files(dir, name, r#"{"desiredCount": "two"}"#);
     deploy(&["--create-missing", "--service-definition", &typo])
         .code(2)
         .says("`desiredCount` is \"two\"");
     assert_eq!(writes(), 0, "nothing may be created on a refusal");
 
-    let run = deploy(&["--create-missing", "--service-definition", &svc]);
+    let run = deploy(&["--create-missing", "--service-definition", svc]);
     run.code(0)
         .says(&format!(
             "creating cluster `{cluster}` (FARGATE and FARGATE_SPOT, Container Insights on)"
@@ -349,7 +349,7 @@ fn from_nothing_to_healthy_with_create_missing() {
     let result = run.result();
     assert_eq!(result["outcome"], "deployed");
     assert!(result["previous_task_definition_arn"].is_null());
-    let made = scenario(&["cluster", "--name", &cluster]);
+    let made = scenario(&["cluster", "--name", cluster]);
     assert_eq!(
         made["capacityProviders"],
         serde_json::json!(["FARGATE", "FARGATE_SPOT"])
@@ -358,14 +358,14 @@ fn from_nothing_to_healthy_with_create_missing() {
         made["settings"],
         serde_json::json!([{"name": "containerInsights", "value": "enabled"}])
     );
-    let service = scenario(&["service", "--cluster", &cluster, "--service", &name]);
+    let service = scenario(&["service", "--cluster", cluster, "--service", name]);
     assert_eq!(service["running"], 2);
     assert_eq!(service["deployments"][0]["rollout_state"], "COMPLETED");
     // A second run finds everything and deploys as usual.
     deploy(&[
         "--create-missing",
         "--service-definition",
-        &svc,
+        svc,
         "--image",
         "registry.lab/app:second",
     ])

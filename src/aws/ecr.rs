@@ -1,9 +1,11 @@
 //! Amazon ECR: the repository, the push credentials, what is already there, promotion to another
 //! tag without pulling (BatchGetImage + PutImage), and the scan gate.
 
+use crate::severity;
+use crate::signal::{Stop, Wait};
 use anyhow::{Context, Result, bail};
 use aws_sdk_ecr::types::{FindingSeverity, ImageIdentifier, ImageScanningConfiguration};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub(crate) struct Repository {
     pub(crate) name: String,
@@ -189,30 +191,14 @@ pub(crate) async fn promote(
     }
 }
 
-const SEVERITIES: &[&str] = &["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"];
-
-pub(crate) fn parse_severity(text: &str) -> Result<usize> {
-    let upper = text.to_ascii_uppercase();
-    SEVERITIES
-        .iter()
-        .position(|s| *s == upper)
-        .with_context(|| {
-            format!(
-                "invalid --max-severity `{text}`: expected one of {}",
-                SEVERITIES.join(", ")
-            )
-        })
-}
-
 /// Waits for the image scan and refuses when findings at or above `max_severity` exist.
 pub(crate) async fn scan_gate(
     ecr: &aws_sdk_ecr::Client,
     repository: &str,
     digest: &str,
     max_severity: usize,
-    timeout: Duration,
+    wait: &Wait,
 ) -> Result<Vec<String>> {
-    let deadline = Instant::now() + timeout;
     loop {
         let out = ecr
             .describe_image_scan_findings()
@@ -237,7 +223,7 @@ pub(crate) async fn scan_gate(
                 .iter()
                 .filter(|f| {
                     f.severity()
-                        .is_some_and(|s| severity_rank(s) >= max_severity)
+                        .is_some_and(|s| severity::rank(s.as_str()) >= max_severity)
                 })
                 .map(|f| {
                     format!(
@@ -249,18 +235,15 @@ pub(crate) async fn scan_gate(
                 .collect();
             return Ok(blocking);
         }
-        if status == "FAILED" || Instant::now() >= deadline {
+        if status == "FAILED" || wait.expired() {
             bail!(
                 "the ECR scan of `{repository}@{digest}` did not complete (status {status}); not deploying an unscanned image"
             );
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        if wait.pause(Duration::from_secs(2)).await == Err(Stop::Signal) {
+            bail!(
+                "interrupted while waiting for the ECR scan of `{repository}@{digest}`; nothing was deployed"
+            );
+        }
     }
-}
-
-fn severity_rank(severity: &FindingSeverity) -> usize {
-    SEVERITIES
-        .iter()
-        .position(|s| *s == severity.as_str())
-        .unwrap_or(SEVERITIES.len())
 }

@@ -3,6 +3,14 @@
 //! AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> are honoured by aws-config itself; that is how
 //! the lab and LocalStack users point deployer elsewhere.
 
+pub(crate) mod ecr;
+pub(crate) mod ecs;
+pub(crate) mod elb;
+pub(crate) mod logs;
+pub(crate) mod pace;
+pub(crate) mod reads;
+pub(crate) mod wire;
+
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use std::time::Duration;

@@ -7,7 +7,7 @@
 //! takes everything queued by then and makes the calls. Alone, a request goes at once; when many
 //! services look at once, the wait for the pace is what gathers them into one call.
 
-use crate::pace::{self, Group};
+use crate::aws::pace::{self, Group};
 use anyhow::{Result, anyhow};
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::error::DisplayErrorContext;
@@ -25,11 +25,14 @@ type Answer<T> = std::result::Result<T, String>;
 type Waiting<Q, T> = Vec<(Q, oneshot::Sender<Answer<T>>)>;
 type Sender<C, Q, T> = fn(C, String, Waiting<Q, T>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// A cluster's queued requests, and whether a sender is already on its way.
+type Pending<Q, T> = (Waiting<Q, T>, bool);
+
 /// Requests waiting for the next call, per cluster, and whether a sender is at work on them.
 struct Queue<C, Q, T> {
     group: Group,
     send: Sender<C, Q, T>,
-    clusters: Mutex<HashMap<String, (Waiting<Q, T>, bool)>>,
+    clusters: Mutex<HashMap<String, Pending<Q, T>>>,
 }
 
 impl<C: Clone + Send + Sync + 'static, Q: Send + 'static, T: Send + 'static> Queue<C, Q, T> {

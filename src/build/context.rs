@@ -100,7 +100,7 @@ pub(crate) fn tar(dir: &Path, dockerfile: &str) -> Result<Vec<u8>> {
         Err(_) => DockerIgnore::default(),
     };
     let mut files = Vec::new();
-    walk(dir, PathBuf::new(), &ignore, &mut files)?;
+    walk(dir, PathBuf::new(), &mut files)?;
     let keep = |name: &str| name == dockerfile || name == ".dockerignore";
     let mut builder = tar::Builder::new(Vec::new());
     builder.follow_symlinks(false);
@@ -118,7 +118,9 @@ pub(crate) fn tar(dir: &Path, dockerfile: &str) -> Result<Vec<u8>> {
         .context("failed to finish the build context tar")
 }
 
-fn walk(root: &Path, rel: PathBuf, ignore: &DockerIgnore, out: &mut Vec<PathBuf>) -> Result<()> {
+/// Every file under `root/rel`; .dockerignore is applied by the caller (a later `!` rule may bring
+/// back a file under an ignored directory).
+fn walk(root: &Path, rel: PathBuf, out: &mut Vec<PathBuf>) -> Result<()> {
     let dir = root.join(&rel);
     let mut entries: Vec<_> = std::fs::read_dir(&dir)
         .with_context(|| format!("failed to read build context directory `{}`", dir.display()))?
@@ -129,7 +131,7 @@ fn walk(root: &Path, rel: PathBuf, ignore: &DockerIgnore, out: &mut Vec<PathBuf>
         let kind = entry.file_type()?;
         if kind.is_dir() {
             // Walk ignored directories too: a later `!` rule may bring a file back.
-            walk(root, path, ignore, out)?;
+            walk(root, path, out)?;
         } else {
             out.push(path);
         }

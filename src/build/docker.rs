@@ -1,8 +1,7 @@
 //! The local Docker engine, through bollard: build the image (streaming its output), tag it, push
 //! it with ECR credentials. DOCKER_HOST is honoured (unix socket by default, tcp for dind).
 
-use crate::ecr::Credentials;
-use crate::output::Output;
+use crate::report::output::Output;
 use anyhow::{Context, Result, bail};
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
@@ -10,6 +9,13 @@ use bollard::query_parameters::{BuildImageOptionsBuilder, PushImageOptions, TagI
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::time::Duration;
+
+/// What a push logs in with: user, password and the registry host (ECR's token, from the caller).
+pub(crate) struct Login {
+    pub(crate) username: String,
+    pub(crate) password: String,
+    pub(crate) server: String,
+}
 
 pub(crate) async fn connect() -> Result<Docker> {
     let docker = Docker::connect_with_defaults()
@@ -141,7 +147,7 @@ pub(crate) async fn push(
     docker: &Docker,
     repo: &str,
     tag: &str,
-    credentials: &Credentials,
+    credentials: &Login,
     out: &Output,
 ) -> Result<()> {
     let mut last = None;
@@ -167,7 +173,7 @@ async fn push_once(
     docker: &Docker,
     repo: &str,
     tag: &str,
-    credentials: &Credentials,
+    credentials: &Login,
     out: &Output,
 ) -> Result<()> {
     let auth = DockerCredentials {

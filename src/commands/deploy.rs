@@ -1,197 +1,239 @@
-//! The runbook: `deployer deploy` top to bottom, as the deploy happens. Also dispatches the other
-//! commands and `deployer plan` (the same steps up to, not including, the first write).
+//! The runbook: `deployer deploy` top to bottom, as the deploy happens, and `deployer plan` (the
+//! same steps up to, not including, the first write). Each branch is a named function below.
 
-use crate::aws::Aws;
-use crate::cli::{Command, Invocation};
-use crate::config::{self, DeployConfig, File};
-use crate::create::{self, ServiceDefinition};
-use crate::failure;
-use crate::output::{Outcome, Output, RunResult};
-use crate::rollback::{self, Restored};
-use crate::rollout::{Failure, Verdict, Watched};
-use crate::run_task;
-use crate::service::{self, Live};
-use crate::status;
-use crate::task_definition::TaskDefinition;
-use crate::tidy;
-use crate::watch::{self, Interrupt, Watcher};
-use anyhow::bail;
+use crate::aws::{Aws, ecs};
+use crate::commands::rollback;
+use crate::config::DeployConfig;
+use crate::outcome::{Outcome, RunResult};
+use crate::report::output::{Ci, Output};
+use crate::rollout::Restored;
+use crate::rollout::{self, Ended, Failure, Watched};
+use crate::signal::{Interrupt, Wait};
+use crate::steps::preflight::{self, Prepared};
+use crate::steps::recover::{self, Restoring};
+use crate::steps::watch::{self, WatchEnd, look::Watcher};
+use crate::steps::{create, failure_report, run_task, tidy};
 use serde_json::json;
 use std::time::SystemTime;
 
-pub(crate) async fn dispatch(
-    invocation: Invocation,
-    file: anyhow::Result<File>,
-    out: &Output,
-) -> RunResult {
-    let file = match file {
-        Ok(file) => file,
-        Err(err) => return RunResult::refused(format!("{err:#}")),
-    };
-    let sub = invocation
-        .matches
-        .subcommand()
-        .map(|(_, m)| m.clone())
-        .unwrap_or_default();
-    match &invocation.cli.command {
-        Command::Deploy(args) | Command::Plan(args) => {
-            let cfg = match config::deploy(args, &sub, &file) {
-                Ok(cfg) => cfg,
-                Err(err) => return RunResult::refused(format!("{err:#}")),
-            };
-            let aws = Aws::load().await;
-            // Only commands that change the service catch SIGINT/SIGTERM; the others just stop.
-            if matches!(invocation.cli.command, Command::Plan(_)) {
-                plan(&cfg, &aws, out, &Interrupt::none()).await
-            } else {
-                deploy(&cfg, &aws, out, &Interrupt::listen()).await
-            }
-        }
-        Command::Rollback(args) => match config::rollback(args, &sub, &file) {
-            Ok(cfg) => rollback::command(&cfg, &Aws::load().await, out, &Interrupt::listen()).await,
-            Err(err) => RunResult::refused(format!("{err:#}")),
-        },
-        Command::Run(args) if file.is_system() => match config::system(args, &sub, &file) {
-            Ok(cfg) => {
-                crate::system::run(&cfg, &Aws::load().await, out, &Interrupt::listen()).await
-            }
-            Err(err) => RunResult::refused(format!("{err:#}")),
-        },
-        Command::Run(args) => match config::run(args, &sub, &file) {
-            Ok(cfg) => {
-                crate::run::command(&cfg, &Aws::load().await, out, &Interrupt::listen()).await
-            }
-            Err(err) => RunResult::refused(format!("{err:#}")),
-        },
-        Command::Promote(args) => {
-            crate::run::promote(
-                &args.repository,
-                &args.from,
-                &args.to,
-                &Aws::load().await,
-                out,
-            )
-            .await
-        }
-        Command::Status(args) => match config::target(args, &sub, &file) {
-            Ok(target) => status::command(&target, &Aws::load().await, out).await,
-            Err(err) => RunResult::refused(format!("{err:#}")),
-        },
-    }
-}
-
-/// What the deploy starts from, read before any write.
-struct Prepared {
-    /// What runs now (the rollback target); None when the service is to be created.
-    live: Option<Live>,
-    new: TaskDefinition,
-    /// `--create-missing` and the service does not exist: what to create.
-    create: Option<Creation>,
-}
-
-struct Creation {
-    cluster: bool,
-    definition: ServiceDefinition,
-}
-
-/// Everything up to the first write: read what runs, build the new task definition, compare.
-async fn prepare(
+/// `deployer deploy`: the runbook.
+pub(crate) async fn deploy(
     cfg: &DeployConfig,
     aws: &Aws,
     out: &Output,
     interrupt: &Interrupt,
-) -> anyhow::Result<Prepared> {
-    out.step(&format!(
-        "checking service `{}` in cluster `{}`",
-        cfg.target.service, cfg.target.cluster
-    ));
-    // A bad file or flag is refused before AWS is asked anything.
-    let file = cfg
-        .task_definition_file
-        .as_deref()
-        .map(TaskDefinition::load)
-        .transpose()?;
-    let definition = cfg
-        .service_definition
-        .as_deref()
-        .map(|path| ServiceDefinition::load(path, &cfg.target))
-        .transpose()?;
-    if cfg.create_missing {
-        let missing = create::missing(aws, &cfg.target).await?;
-        if missing.service {
-            let what = if missing.cluster {
-                format!("cluster `{}` does not exist", cfg.target.cluster)
-            } else {
-                format!(
-                    "service `{}` does not exist in cluster `{}`",
-                    cfg.target.service, cfg.target.cluster
-                )
-            };
-            let Some(definition) = definition else {
-                bail!(
-                    "{what}; to create the service, --create-missing needs --service-definition FILE (the JSON `aws ecs create-service --cli-input-json` takes)"
-                );
-            };
-            let Some(file) = file else {
-                bail!(
-                    "{what}; to create the service, --create-missing needs --task-definition FILE: a new service has no task definition to start from"
-                );
-            };
-            out.info(&format!("{what}: it will be created (--create-missing)"));
-            let new = file.apply(&cfg.images, &cfg.envs)?;
-            check_run_task(cfg, &new)?;
-            return Ok(Prepared {
-                live: None,
-                new,
-                create: Some(Creation {
-                    cluster: missing.cluster,
-                    definition,
-                }),
-            });
-        }
-    }
-    let live = service::preflight(
-        aws,
-        &cfg.target,
-        cfg.wait_for_idle,
-        cfg.timeout,
-        out,
-        interrupt,
-    )
-    .await?;
-    out.info(&format!(
-        "running now: {} (the rollback target)",
-        live.task_definition_arn
-    ));
-    let source = file.unwrap_or_else(|| live.task_definition.clone());
-    let new = source.apply(&cfg.images, &cfg.envs)?;
-    check_run_task(cfg, &new)?;
-    Ok(Prepared {
-        live: Some(live),
-        new,
-        create: None,
-    })
-}
-
-fn check_run_task(cfg: &DeployConfig, new: &TaskDefinition) -> anyhow::Result<()> {
-    if let Some(container) = cfg.run_task.as_ref().and_then(|r| r.container.as_ref()) {
-        let names = new.container_names();
-        if !names.contains(container) {
-            bail!(
-                "invalid --run-task `{container}`: task definition family `{}` has no such container (it has: {})",
-                new.family(),
-                names.join(", ")
-            );
-        }
-    }
-    Ok(())
-}
-
-async fn plan(cfg: &DeployConfig, aws: &Aws, out: &Output, interrupt: &Interrupt) -> RunResult {
+) -> RunResult {
     let mut result = RunResult::for_target(&cfg.target);
-    let prepared = match prepare(cfg, aws, out, interrupt).await {
+    let (started, signals) = (SystemTime::now(), interrupt.count());
+    // 1. Read what runs now and build the new task definition. Any error here changes nothing.
+    let start = match preflight::prepare(cfg, aws, out, interrupt).await {
+        Ok(start) => start,
+        Err(err) => return result.refuse(&err),
+    };
+    result.previous_task_definition_arn = start.previous();
+    if start.unchanged() && !cfg.force_new_deployment {
+        result.task_definition_arn = start.previous();
+        return result.finish(Outcome::Unchanged, None);
+    }
+    start.show_diff(out);
+    // 2. Register the new revision (a forced redeploy of what runs registers nothing).
+    let task_definition = match register(cfg, aws, &start, out).await {
+        Ok(arn) => arn,
+        Err(err) => return result.refuse(&err),
+    };
+    result.task_definition_arn = Some(task_definition.clone());
+    // 3. The one-off task (migrations) runs to its end before the service moves.
+    if let Err(err) = one_off_task(cfg, aws, &start, &task_definition, out, interrupt).await {
+        let signalled = interrupt.count() > signals;
+        return result.finish(
+            Outcome::stopped_or_refused(signalled),
+            Some(format!("{err:#}")),
+        );
+    }
+    begin_github_deployment(cfg, out).await;
+    // 4. Update (or create) the service; from here on, a failure means rolling back.
+    if interrupt.count() > signals {
+        let why = "interrupted before the service was updated; the service was not changed";
+        return result.finish(Outcome::Interrupted, Some(why.into()));
+    }
+    let deployment_id = match update(cfg, aws, &start, &task_definition, out).await {
+        Ok(id) => id,
+        Err(err) => return result.refuse(&err),
+    };
+    result.deployment_id = Some(deployment_id.clone());
+    // 5. Watch until ECS and every target group say healthy, or something says failed.
+    out.step("waiting for the new tasks to run and pass health checks");
+    let watched = Watched {
+        deployment_id,
+        task_definition: task_definition.clone(),
+        previous_task_definition: start.previous(),
+        max_failed_tasks: cfg.max_failed_tasks,
+    };
+    let watcher = Watcher::new(started, start.event_ids());
+    let wait = Wait::new(cfg.timeout, interrupt, signals);
+    let end = watch::until_done(aws, &cfg.target, &watched, watcher, &wait, out).await;
+    let failure = match &end.ended {
+        Ended::Healthy => {
+            let previous = start.previous();
+            let snapshot = &end.snapshot;
+            tidy::after_healthy(
+                cfg,
+                aws,
+                &start.new,
+                &task_definition,
+                previous.as_deref(),
+                snapshot,
+                out,
+            )
+            .await;
+            return result.finish(Outcome::Deployed, None);
+        }
+        Ended::Failed(failure) => failure.clone(),
+    };
+    // 6. Roll back (or follow ECS's rollback), say why it failed, and wait for the rollback.
+    let (restored, summary) =
+        recover(cfg, aws, &start, &failure, end, out, (interrupt, signals)).await;
+    result.restored = Some(restored == Restored::Healthy);
+    result.finish(rollout::final_outcome(&failure, &restored), Some(summary))
+}
+
+/// Registers the new revision; on a first deploy creates the cluster first when it is missing.
+async fn register(
+    cfg: &DeployConfig,
+    aws: &Aws,
+    start: &Prepared,
+    out: &Output,
+) -> anyhow::Result<String> {
+    if let Some(creation) = &start.create
+        && creation.cluster
+    {
+        create::cluster(aws, &cfg.target.cluster, out).await?;
+    }
+    let arn = match &start.live {
+        Some(live) if start.unchanged() => live.task_definition_arn.clone(),
+        _ => {
+            out.step(&format!(
+                "registering a new revision of `{}`",
+                start.new.family()
+            ));
+            ecs::register(aws, &start.new).await?
+        }
+    };
+    out.info(&format!("task definition {arn}"));
+    if let [change] = cfg.images.as_slice() {
+        out.image_if_unknown(&change.image.0);
+    }
+    Ok(arn)
+}
+
+/// `--run-task`: the one-off task, with the service's own network and placement.
+async fn one_off_task(
+    cfg: &DeployConfig,
+    aws: &Aws,
+    start: &Prepared,
+    task_definition: &str,
+    out: &Output,
+    interrupt: &Interrupt,
+) -> anyhow::Result<()> {
+    let Some(spec) = &cfg.run_task else {
+        return Ok(());
+    };
+    let placement = match &start.create {
+        Some(c) => (c.definition.network(), c.definition.placement()),
+        None => run_task::placement_of(aws, &cfg.target).await?,
+    };
+    let wait = Wait::new(cfg.timeout, interrupt, interrupt.count());
+    let task = run_task::OneOff {
+        target: &cfg.target,
+        task_definition_arn: task_definition,
+        td: &start.new,
+        spec,
+        placement,
+    };
+    run_task::run(aws, task, &wait, out).await
+}
+
+/// `--github-deployment`: a GitHub deployment for this run, begun before the service moves.
+async fn begin_github_deployment(cfg: &DeployConfig, out: &Output) {
+    if cfg.github_deployment && out.ci == Ci::GitHub {
+        let environment = crate::report::ci::environment();
+        out.github_deployment(crate::report::github::begin_deployment(&environment, out).await);
+    }
+}
+
+/// UpdateService (or CreateService on a first deploy); returns the new deployment's id.
+async fn update(
+    cfg: &DeployConfig,
+    aws: &Aws,
+    start: &Prepared,
+    task_definition: &str,
+    out: &Output,
+) -> anyhow::Result<String> {
+    let id = match &start.create {
+        Some(c) => create::service(aws, &cfg.target, &c.definition, task_definition, out).await?,
+        None => {
+            out.step(&format!("updating service `{}`", cfg.target.service));
+            ecs::update(aws, &cfg.target, task_definition, cfg.force_new_deployment).await?
+        }
+    };
+    out.info(&format!("deployment {id}"));
+    Ok(id)
+}
+
+/// After a failure: start the recovery `rollout::recovery` decides, report why the deploy failed
+/// while it runs, then watch it. Returns whether the service is back, and the failure's summary.
+async fn recover(
+    cfg: &DeployConfig,
+    aws: &Aws,
+    start: &Prepared,
+    failure: &Failure,
+    end: WatchEnd,
+    out: &Output,
+    (interrupt, signals): (&Interrupt, u32),
+) -> (Restored, String) {
+    out.step(&format!("deploy failed: {}", failure.summary()));
+    let previous = start.previous();
+    let plan = rollout::recovery(
+        failure,
+        cfg.rollback,
+        previous.as_deref(),
+        end.snapshot.ecs_rolls_back,
+    );
+    let restoring = recover::start(aws, &cfg.target, &plan, out).await;
+    let events = &end.watcher.events;
+    let report = failure_report::report(aws, failure, &end.snapshot, &start.new, events).await;
+    out.block("failure", &report.text, report.detail);
+    let restored = match restoring {
+        Ok(Restoring::Watch(started)) => {
+            // After a signal, a second one stops the wait (the rollback goes on in ECS).
+            let seen = if *failure == Failure::Interrupted {
+                interrupt.count()
+            } else {
+                signals
+            };
+            let wait = Wait::new(cfg.timeout, interrupt, seen);
+            let target = (&cfg.target, cfg.max_failed_tasks);
+            rollback::restore(aws, target, &started, &wait, end.watcher.seen_events(), out).await
+        }
+        Ok(Restoring::Done(restored)) => restored,
+        Err(err) => Restored::Failed(format!("{err:#}")),
+    };
+    if let Restored::Failed(why) = &restored {
+        out.warn(why);
+    }
+    (restored, report.summary)
+}
+
+pub(crate) async fn plan(
+    cfg: &DeployConfig,
+    aws: &Aws,
+    out: &Output,
+    interrupt: &Interrupt,
+) -> RunResult {
+    let mut result = RunResult::for_target(&cfg.target);
+    let prepared = match preflight::prepare(cfg, aws, out, interrupt).await {
         Ok(prepared) => prepared,
-        Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
+        Err(err) => return result.refuse(&err),
     };
     let Some(live) = prepared.live else {
         out.info("the service does not exist: a deploy would create it from --service-definition");
@@ -213,252 +255,4 @@ async fn plan(cfg: &DeployConfig, aws: &Aws, out: &Output, interrupt: &Interrupt
         json!({"changes": diff}),
     );
     result.finish(Outcome::Planned, None)
-}
-
-/// `deployer deploy`: the runbook.
-pub(crate) async fn deploy(
-    cfg: &DeployConfig,
-    aws: &Aws,
-    out: &Output,
-    interrupt: &Interrupt,
-) -> RunResult {
-    let mut result = RunResult::for_target(&cfg.target);
-    let started = SystemTime::now();
-    let signals = interrupt.count();
-
-    // 1. Read what runs now and build the new task definition. Any error here changes nothing.
-    let Prepared { live, new, create } = match prepare(cfg, aws, out, interrupt).await {
-        Ok(prepared) => prepared,
-        Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
-    };
-    let previous = live.as_ref().map(|l| l.task_definition_arn.clone());
-    result.previous_task_definition_arn = previous.clone();
-    let unchanged = live
-        .as_ref()
-        .is_some_and(|l| new.same_as(&l.task_definition));
-    if unchanged && !cfg.force_new_deployment {
-        result.task_definition_arn = previous;
-        return result.finish(Outcome::Unchanged, None);
-    }
-    if let Some(live) = &live {
-        for line in new.diff(&live.task_definition) {
-            out.info(&line);
-        }
-    }
-    if let Some(Creation { cluster: true, .. }) = &create
-        && let Err(err) = create::cluster(aws, &cfg.target.cluster, out).await
-    {
-        return result.finish(Outcome::Refused, Some(format!("{err:#}")));
-    }
-
-    // 2. Register the new revision (unless only a forced redeploy of what runs).
-    let task_definition = match (&live, unchanged) {
-        (Some(live), true) => live.task_definition_arn.clone(),
-        _ => {
-            out.step(&format!("registering a new revision of `{}`", new.family()));
-            match service::register(aws, &new).await {
-                Ok(arn) => arn,
-                Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
-            }
-        }
-    };
-    out.info(&format!("task definition {task_definition}"));
-    if let [change] = cfg.images.as_slice() {
-        out.image_if_unknown(&change.image.0);
-    }
-    result.task_definition_arn = Some(task_definition.clone());
-
-    // 3. The one-off task (migrations) runs to its end before the service moves.
-    if let Some(spec) = &cfg.run_task {
-        let placement = match &create {
-            Some(c) => Ok((c.definition.network(), c.definition.placement())),
-            None => run_task::placement_of(aws, &cfg.target).await,
-        };
-        let ran = match placement {
-            Ok(placement) => {
-                run_task::run(
-                    aws,
-                    &cfg.target,
-                    &task_definition,
-                    &new,
-                    spec,
-                    placement,
-                    cfg.timeout,
-                    out,
-                    interrupt,
-                )
-                .await
-            }
-            Err(err) => Err(err),
-        };
-        if let Err(err) = ran {
-            let outcome = if interrupt.count() > signals {
-                Outcome::Interrupted
-            } else {
-                Outcome::Refused
-            };
-            return result.finish(outcome, Some(format!("{err:#}")));
-        }
-    }
-
-    if cfg.github_deployment && out.ci == crate::output::Ci::GitHub {
-        let environment = crate::publish::environment();
-        out.github_deployment(crate::github::begin_deployment(&environment, out).await);
-    }
-
-    // 4. Update (or create) the service; from here on, a failure means rolling back.
-    if interrupt.count() > signals {
-        return result.finish(
-            Outcome::Interrupted,
-            Some("interrupted before the service was updated; the service was not changed".into()),
-        );
-    }
-    let updated = match &create {
-        Some(c) => create::service(aws, &cfg.target, &c.definition, &task_definition, out).await,
-        None => {
-            out.step(&format!("updating service `{}`", cfg.target.service));
-            service::update(aws, &cfg.target, &task_definition, cfg.force_new_deployment).await
-        }
-    };
-    let deployment_id = match updated {
-        Ok(id) => id,
-        Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
-    };
-    out.info(&format!("deployment {deployment_id}"));
-    result.deployment_id = Some(deployment_id.clone());
-
-    // 5. Watch until ECS and every target group say healthy, or something says failed.
-    out.step("waiting for the new tasks to run and pass health checks");
-    let watched = Watched {
-        deployment_id,
-        task_definition: task_definition.clone(),
-        previous_task_definition: previous.clone(),
-        max_failed_tasks: cfg.max_failed_tasks,
-    };
-    let end = watch::until_verdict(
-        aws,
-        &cfg.target,
-        &watched,
-        Watcher::new(
-            started,
-            live.as_ref()
-                .map(|l| l.event_ids.clone())
-                .unwrap_or_default(),
-        ),
-        cfg.timeout,
-        out,
-        interrupt,
-        signals,
-    )
-    .await;
-    let failure = match end.verdict {
-        Verdict::Healthy => {
-            tidy::after_healthy(
-                cfg,
-                aws,
-                &new,
-                &task_definition,
-                previous.as_deref(),
-                &end.snapshot,
-                out,
-            )
-            .await;
-            return result.finish(Outcome::Deployed, None);
-        }
-        Verdict::Failed(failure) => failure,
-        Verdict::InProgress(_) => unreachable!("until_verdict returns only Healthy or Failed"),
-    };
-    out.step(&format!("deploy failed: {}", failure.summary()));
-
-    // 6. Roll back to the exact task definition that ran before (or follow ECS's own rollback) ...
-    let ecs_rolls_back = matches!(
-        failure,
-        Failure::EcsRolledBack { .. }
-            | Failure::RolloutFailed {
-                rolling_back_to: Some(_),
-                ..
-            }
-    );
-    let restore = match &previous {
-        Some(previous) if cfg.rollback || ecs_rolls_back => {
-            Some(rollback::start(aws, &cfg.target, previous, &failure, &end.snapshot, out).await)
-        }
-        _ => None,
-    };
-
-    // 7. ... say why it failed while the rollback runs ...
-    let report = failure::report(aws, &failure, &end.snapshot, &new, &end.watcher.events).await;
-    out.block("failure", &report.text, report.detail);
-
-    // 8. ... and wait for the rollback to be healthy.
-    let outcome = match restore {
-        None if previous.is_none() && cfg.rollback => {
-            // A service this run created has nothing earlier to return to.
-            let undone = create::undo(aws, &cfg.target, out).await;
-            match undone.outcome {
-                Outcome::Deployed => Outcome::RolledBack,
-                _ => {
-                    out.warn(undone.reason.as_deref().unwrap_or_default());
-                    Outcome::RollbackFailed
-                }
-            }
-        }
-        None => {
-            out.warn("--no-rollback: the service was left as it is");
-            Outcome::RollbackFailed
-        }
-        Some(Err(err)) => {
-            out.warn(&format!("{err:#}"));
-            Outcome::RollbackFailed
-        }
-        Some(Ok(started_rollback)) => {
-            let seen = if failure == Failure::Interrupted {
-                interrupt.count()
-            } else {
-                signals
-            };
-            match rollback::finish(
-                aws,
-                &cfg.target,
-                started_rollback,
-                cfg.timeout,
-                cfg.max_failed_tasks,
-                out,
-                interrupt,
-                seen,
-                end.watcher.seen_events(),
-            )
-            .await
-            {
-                Restored::Healthy => Outcome::RolledBack,
-                Restored::Failed(reason) => {
-                    out.warn(&reason);
-                    Outcome::RollbackFailed
-                }
-            }
-        }
-    };
-    result.restored = Some(outcome == Outcome::RolledBack);
-    let outcome = if failure == Failure::Interrupted {
-        Outcome::Interrupted
-    } else {
-        outcome
-    };
-    result.finish(outcome, Some(report.summary))
-}
-
-impl RunResult {
-    pub(crate) fn for_target(target: &crate::config::Target) -> RunResult {
-        RunResult {
-            cluster: Some(target.cluster.clone()),
-            service: Some(target.service.clone()),
-            ..RunResult::refused("")
-        }
-    }
-
-    pub(crate) fn finish(mut self, outcome: Outcome, reason: Option<String>) -> RunResult {
-        self.outcome = outcome;
-        self.reason = reason;
-        self
-    }
 }

@@ -1,15 +1,17 @@
 //! `deployer status`: the service's deployments, tasks, target health and last events, read-only.
 
 use crate::aws::Aws;
-use crate::config::Target;
-use crate::output::{Outcome, Output, RunResult};
-use crate::watch::{Watcher, describe_service, target_health};
+use crate::aws::{ecs, elb};
+use crate::outcome::{Outcome, RunResult};
+use crate::report::output::Output;
+use crate::steps::watch::look::Watcher;
+use crate::target::Target;
 use serde_json::json;
 use std::fmt::Write;
 
 pub(crate) async fn command(target: &Target, aws: &Aws, out: &Output) -> RunResult {
     let result = RunResult::for_target(target);
-    let service = match describe_service(aws, target).await {
+    let service = match ecs::describe_service(aws, target).await {
         Ok(service) => service,
         Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
     };
@@ -50,7 +52,7 @@ pub(crate) async fn command(target: &Target, aws: &Aws, out: &Output) -> RunResu
                 .unwrap_or_default()
         );
     }
-    let targets = match target_health(aws, &snapshot.target_groups).await {
+    let targets = match elb::target_health(aws, &snapshot.target_groups).await {
         Ok(targets) => targets,
         Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
     };

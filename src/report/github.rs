@@ -5,9 +5,10 @@
 //! octocrab's generic calls are used throughout: its `update_comment` sends POST, which GitHub's
 //! API rejects. Every failure here is a warning; reporting never changes a deploy's exit code.
 
-use crate::output::{Outcome, Output};
-use crate::publish::env;
+use crate::outcome::Outcome;
 use crate::report::Report;
+use crate::report::ci::{env, run_url};
+use crate::report::output::Output;
 use anyhow::{Context, Result};
 use octocrab::Octocrab;
 use serde_json::{Value, json};
@@ -137,15 +138,6 @@ async fn deployment_status(
             explain(&err)
         ));
     }
-}
-
-fn run_url() -> Option<String> {
-    Some(format!(
-        "{}/{}/actions/runs/{}",
-        env("GITHUB_SERVER_URL")?,
-        env("GITHUB_REPOSITORY")?,
-        env("GITHUB_RUN_ID")?
-    ))
 }
 
 /// At the end: the deployment's final status, the commit status, the sticky PR comment.

@@ -3,9 +3,9 @@
 //! from a project access token variable (DEPLOYER_GITLAB_TOKEN, or the one named by
 //! DEPLOYER_GITLAB_TOKEN_VARIABLE). Every failure here is a warning, never the run's outcome.
 
-use crate::output::Output;
-use crate::publish::env;
 use crate::report::Report;
+use crate::report::ci::env;
+use crate::report::output::Output;
 use anyhow::{Context, Result};
 use octocrab::Octocrab;
 use serde_json::{Value, json};

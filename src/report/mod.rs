@@ -5,7 +5,13 @@
 //! Invariant: nothing here ever holds an environment-variable value or a token; the task-definition
 //! diff names variables only, and secrets never enter the report.
 
-use crate::output::{Outcome, RunResult};
+pub(crate) mod ci;
+pub(crate) mod github;
+pub(crate) mod gitlab;
+pub(crate) mod output;
+pub(crate) mod publish;
+
+use crate::outcome::{Outcome, RunResult};
 use serde_json::{Value, json};
 use std::fmt::Write;
 

@@ -4,111 +4,12 @@
 //! Nothing here decides anything; it only renders what the runbook reports.
 
 use crate::cli::OutputFormat;
+use crate::outcome::{Outcome, RunResult};
 use crate::report::Report;
 use serde_json::{Value, json};
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Instant;
-
-/// How a run ended. The one place that maps an outcome to the contract's exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    Deployed,
-    Unchanged,
-    Planned,
-    Reported,
-    RolledBack,
-    RollbackFailed,
-    Refused,
-    Interrupted,
-    /// One service of several, not started because a service before it failed.
-    Skipped,
-}
-
-impl Outcome {
-    pub(crate) fn exit_code(self) -> u8 {
-        match self {
-            Outcome::Deployed | Outcome::Unchanged | Outcome::Planned | Outcome::Reported => 0,
-            Outcome::RolledBack => 1,
-            Outcome::Refused | Outcome::Skipped => 2,
-            Outcome::RollbackFailed => 3,
-            Outcome::Interrupted => 130,
-        }
-    }
-
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Deployed => "deployed",
-            Outcome::Unchanged => "unchanged",
-            Outcome::Planned => "planned",
-            Outcome::Reported => "reported",
-            Outcome::RolledBack => "rolled_back",
-            Outcome::RollbackFailed => "rollback_failed",
-            Outcome::Refused => "refused",
-            Outcome::Interrupted => "interrupted",
-            Outcome::Skipped => "skipped",
-        }
-    }
-}
-
-/// The last line of every run.
-#[derive(Debug, Clone)]
-pub(crate) struct RunResult {
-    pub(crate) outcome: Outcome,
-    pub(crate) cluster: Option<String>,
-    pub(crate) service: Option<String>,
-    pub(crate) task_definition_arn: Option<String>,
-    pub(crate) previous_task_definition_arn: Option<String>,
-    pub(crate) deployment_id: Option<String>,
-    pub(crate) reason: Option<String>,
-    /// With several services: each one's own result, in the order of the file.
-    pub(crate) services: Vec<RunResult>,
-    /// Whether the rollback this run started ended healthy (not part of the contract's JSON; an
-    /// interrupted deploy exits 130 either way, but a system run needs to know).
-    pub(crate) restored: Option<bool>,
-}
-
-impl RunResult {
-    /// The contract's result fields (plus `services` when there are several).
-    pub(crate) fn to_json(&self) -> Value {
-        let mut value = json!({
-            "event": "result",
-            "outcome": self.outcome.as_str(),
-            "cluster": self.cluster,
-            "service": self.service,
-            "task_definition_arn": self.task_definition_arn,
-            "previous_task_definition_arn": self.previous_task_definition_arn,
-            "deployment_id": self.deployment_id,
-            "reason": self.reason,
-        });
-        if !self.services.is_empty() {
-            value["services"] = self
-                .services
-                .iter()
-                .map(|s| {
-                    let mut one = s.to_json();
-                    one.as_object_mut().map(|o| o.remove("event"));
-                    one
-                })
-                .collect();
-        }
-        value
-    }
-
-    pub(crate) fn refused(reason: impl Into<String>) -> RunResult {
-        RunResult {
-            outcome: Outcome::Refused,
-            cluster: None,
-            service: None,
-            task_definition_arn: None,
-            previous_task_definition_arn: None,
-            deployment_id: None,
-            reason: Some(reason.into()),
-            services: Vec::new(),
-            restored: None,
-        }
-    }
-}
 
 pub(crate) struct Output {
     json: bool,

@@ -4,8 +4,10 @@
 //! Invariant: nothing here changes the run's outcome. A report that cannot be written or posted is
 //! a warning on the terminal, never an error.
 
-use crate::output::{Ci, Outcome, Output};
+use crate::outcome::Outcome;
 use crate::report;
+use crate::report::ci::{env, environment, run_url};
+use crate::report::output::{Ci, Output};
 use std::io::Write;
 use std::path::Path;
 
@@ -30,16 +32,7 @@ pub(crate) async fn all(out: &Output) {
     }
     match out.ci {
         Ci::GitHub => {
-            let run_url = match (
-                env("GITHUB_SERVER_URL"),
-                env("GITHUB_REPOSITORY"),
-                env("GITHUB_RUN_ID"),
-            ) {
-                (Some(server), Some(repo), Some(run)) => {
-                    Some(format!("{server}/{repo}/actions/runs/{run}"))
-                }
-                _ => None,
-            };
+            let run_url = run_url();
             if let Some(path) = env("GITHUB_OUTPUT") {
                 write(
                     out,
@@ -56,7 +49,7 @@ pub(crate) async fn all(out: &Output) {
                     true,
                 );
             }
-            crate::github::publish(&report, &environment, run_url.as_deref(), out).await;
+            crate::report::github::publish(&report, &environment, run_url.as_deref(), out).await;
         }
         Ci::GitLab => {
             let dotenv = env("DEPLOYER_DOTENV").unwrap_or_else(|| "deployer.env".into());
@@ -69,20 +62,10 @@ pub(crate) async fn all(out: &Output) {
                     false,
                 );
             }
-            crate::gitlab::publish(&report, &environment, out).await;
+            crate::report::gitlab::publish(&report, &environment, out).await;
         }
         Ci::None => {}
     }
-}
-
-/// A CI variable, treating empty as unset (CI systems often pass empty inputs).
-pub(crate) fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-/// The environment named in the comment marker and the GitHub deployment.
-pub(crate) fn environment() -> String {
-    env("DEPLOYER_ENVIRONMENT").unwrap_or_else(|| "default".to_string())
 }
 
 fn write(out: &Output, path: &Path, text: &str, append: bool) {

@@ -4,7 +4,7 @@
 //! lines each failed container wrote to CloudWatch Logs, unhealthy targets with their reason, and
 //! the service events since the deploy began.
 
-use crate::aws::Aws;
+use crate::aws::{Aws, logs};
 use crate::rollout::{Failure, Snapshot};
 use crate::task_definition::TaskDefinition;
 use serde_json::{Value, json};
@@ -59,7 +59,7 @@ pub(crate) async fn report(
                     .unwrap_or_default()
             );
             let (lines, source) = if i < TASKS_WITH_LOGS {
-                log_tail(aws, td, &c.name, task.id()).await
+                logs::tail(aws, td, &c.name, task.id(), LOG_LINES).await
             } else {
                 (Vec::new(), None)
             };
@@ -103,59 +103,5 @@ pub(crate) async fn report(
         summary,
         text: text.trim_end().to_string(),
         detail,
-    }
-}
-
-/// The last lines a container wrote, from its awslogs stream `prefix/container/taskId`.
-pub(crate) async fn log_tail(
-    aws: &Aws,
-    td: &TaskDefinition,
-    container: &str,
-    task_id: &str,
-) -> (Vec<String>, Option<String>) {
-    let Some(logs) = td.awslogs(container) else {
-        return (
-            Vec::new(),
-            Some(format!(
-                "container `{container}` has no awslogs log configuration; no log lines"
-            )),
-        );
-    };
-    let Some(prefix) = logs.stream_prefix.as_deref() else {
-        return (
-            Vec::new(),
-            Some(format!(
-                "{} has no awslogs-stream-prefix, so the task's stream name is unknown",
-                logs.group
-            )),
-        );
-    };
-    let stream = format!("{prefix}/{container}/{task_id}");
-    let source = format!("{} {stream}", logs.group);
-    let result = aws
-        .logs(logs.region.as_deref())
-        .get_log_events()
-        .log_group_name(&logs.group)
-        .log_stream_name(&stream)
-        .limit(LOG_LINES)
-        .start_from_head(false)
-        .send()
-        .await;
-    match result {
-        Ok(out) => {
-            let lines: Vec<String> = out
-                .events()
-                .iter()
-                .filter_map(|e| e.message().map(|m| m.trim_end().to_string()))
-                .collect();
-            (lines, Some(source))
-        }
-        Err(err) => (
-            Vec::new(),
-            Some(format!(
-                "{source}: could not read: {}",
-                aws_sdk_cloudwatchlogs::error::DisplayErrorContext(err)
-            )),
-        ),
     }
 }

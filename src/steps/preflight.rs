@@ -1,16 +1,19 @@
-//! The ECS service before and during a deploy: the pre-flight checks (all reads), and the only two
-//! writes deployer makes: RegisterTaskDefinition and UpdateService.
+//! Pre-flight, all reads: the files and flags checked, what runs now recorded (the exact rollback
+//! target), the service checked ready for a deploy (ACTIVE, ECS controller, no deployment in
+//! progress unless `--wait-for-idle`), and the new task definition built. Nothing here writes.
 
-use crate::aws::Aws;
-use crate::config::Target;
-use crate::output::Output;
+use crate::aws::{Aws, ecs};
+use crate::config::DeployConfig;
+use crate::report::output::Output;
 use crate::rollout::{self, Busy};
+use crate::service_definition::ServiceDefinition;
+use crate::signal::{Interrupt, Stop, Wait};
+use crate::target::Target;
 use crate::task_definition::TaskDefinition;
-use crate::watch::{Interrupt, deployments, describe_service};
-use crate::wire::{RawRequest, RawResponse};
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+use aws_sdk_ecs::types::Service;
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What runs now, recorded before any write: the exact rollback target.
 pub(crate) struct Live {
@@ -20,17 +23,176 @@ pub(crate) struct Live {
     pub(crate) event_ids: HashSet<String>,
 }
 
+/// What the deploy starts from, read before any write.
+pub(crate) struct Prepared {
+    /// What runs now (the rollback target); None when the service is to be created.
+    pub(crate) live: Option<Live>,
+    pub(crate) new: TaskDefinition,
+    /// `--create-missing` and the service does not exist: what to create.
+    pub(crate) create: Option<Creation>,
+}
+
+pub(crate) struct Creation {
+    pub(crate) cluster: bool,
+    pub(crate) definition: ServiceDefinition,
+}
+
+/// Everything up to the first write: read what runs, build the new task definition, compare.
+pub(crate) async fn prepare(
+    cfg: &DeployConfig,
+    aws: &Aws,
+    out: &Output,
+    interrupt: &Interrupt,
+) -> anyhow::Result<Prepared> {
+    out.step(&format!(
+        "checking service `{}` in cluster `{}`",
+        cfg.target.service, cfg.target.cluster
+    ));
+    // A bad file or flag is refused before AWS is asked anything.
+    let file = cfg
+        .task_definition_file
+        .as_deref()
+        .map(TaskDefinition::load)
+        .transpose()?;
+    let definition = cfg
+        .service_definition
+        .as_deref()
+        .map(|path| ServiceDefinition::load(path, &cfg.target))
+        .transpose()?;
+    if cfg.create_missing {
+        let missing = missing(aws, &cfg.target).await?;
+        if missing.service {
+            let what = if missing.cluster {
+                format!("cluster `{}` does not exist", cfg.target.cluster)
+            } else {
+                format!(
+                    "service `{}` does not exist in cluster `{}`",
+                    cfg.target.service, cfg.target.cluster
+                )
+            };
+            let Some(definition) = definition else {
+                bail!(
+                    "{what}; to create the service, --create-missing needs --service-definition FILE (the JSON `aws ecs create-service --cli-input-json` takes)"
+                );
+            };
+            let Some(file) = file else {
+                bail!(
+                    "{what}; to create the service, --create-missing needs --task-definition FILE: a new service has no task definition to start from"
+                );
+            };
+            out.info(&format!("{what}: it will be created (--create-missing)"));
+            let new = file.apply(&cfg.images, &cfg.envs)?;
+            check_run_task(cfg, &new)?;
+            return Ok(Prepared {
+                live: None,
+                new,
+                create: Some(Creation {
+                    cluster: missing.cluster,
+                    definition,
+                }),
+            });
+        }
+    }
+    let live = live(
+        aws,
+        &cfg.target,
+        cfg.wait_for_idle,
+        &Wait::new(cfg.timeout, interrupt, interrupt.count()),
+        out,
+    )
+    .await?;
+    out.info(&format!(
+        "running now: {} (the rollback target)",
+        live.task_definition_arn
+    ));
+    let source = file.unwrap_or_else(|| live.task_definition.clone());
+    let new = source.apply(&cfg.images, &cfg.envs)?;
+    check_run_task(cfg, &new)?;
+    Ok(Prepared {
+        live: Some(live),
+        new,
+        create: None,
+    })
+}
+
+fn check_run_task(cfg: &DeployConfig, new: &TaskDefinition) -> anyhow::Result<()> {
+    if let Some(container) = cfg.run_task.as_ref().and_then(|r| r.container.as_ref()) {
+        let names = new.container_names();
+        if !names.contains(container) {
+            bail!(
+                "invalid --run-task `{container}`: task definition family `{}` has no such container (it has: {})",
+                new.family(),
+                names.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+impl Prepared {
+    /// The task definition that runs now (the rollback target); None on a first deploy.
+    pub(crate) fn previous(&self) -> Option<String> {
+        self.live.as_ref().map(|l| l.task_definition_arn.clone())
+    }
+
+    /// The new task definition is the one that runs.
+    pub(crate) fn unchanged(&self) -> bool {
+        self.live
+            .as_ref()
+            .is_some_and(|l| self.new.same_as(&l.task_definition))
+    }
+
+    /// The service events that happened before the deploy (not to be printed as new).
+    pub(crate) fn event_ids(&self) -> HashSet<String> {
+        self.live
+            .as_ref()
+            .map(|l| l.event_ids.clone())
+            .unwrap_or_default()
+    }
+
+    /// The changes to the task definition, a line each (environment values never shown).
+    pub(crate) fn show_diff(&self, out: &Output) {
+        if let Some(live) = &self.live {
+            for line in self.new.diff(&live.task_definition) {
+                out.info(&line);
+            }
+        }
+    }
+}
+
+/// What exists before the deploy (reads only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Missing {
+    pub(crate) cluster: bool,
+    pub(crate) service: bool,
+}
+
+pub(crate) async fn missing(aws: &Aws, target: &Target) -> Result<Missing> {
+    let cluster = ecs::cluster_status(aws, &target.cluster).await?.as_deref() != Some("ACTIVE");
+    if cluster {
+        return Ok(Missing {
+            cluster,
+            service: true,
+        });
+    }
+    let service = !matches!(
+        ecs::find_service(aws, target).await?,
+        Ok(s) if matches!(s.status(), Some("ACTIVE" | "DRAINING"))
+    );
+    Ok(Missing { cluster, service })
+}
+
 /// Reads only. Refuses (Err) when the cluster or service is missing or not ACTIVE, the service is not
-/// under the ECS deployment controller, or another deployment is in progress (unless `wait_for_idle`).
-pub(crate) async fn preflight(
+/// under the ECS deployment controller, or another deployment is in progress (unless `wait_for_idle`,
+/// then it waits within `wait`).
+pub(crate) async fn live(
     aws: &Aws,
     target: &Target,
     wait_for_idle: bool,
-    timeout: Duration,
+    wait: &Wait,
     out: &Output,
-    interrupt: &Interrupt,
 ) -> Result<Live> {
-    match cluster_status(aws, &target.cluster).await? {
+    match ecs::cluster_status(aws, &target.cluster).await? {
         Some(status) if status == "ACTIVE" => {}
         Some(status) => bail!("cluster `{}` is {status}, not ACTIVE", target.cluster),
         None => bail!(
@@ -38,190 +200,80 @@ pub(crate) async fn preflight(
             target.cluster
         ),
     }
-    let deadline = Instant::now() + timeout;
     let mut said_waiting = false;
-    let (previous, event_ids) = loop {
-        let service = describe_service(aws, target).await.map_err(|err| {
-            let text = format!("{err:#}");
-            if text.contains("not found in cluster") {
-                anyhow::anyhow!(
-                    "{text}; to create it, pass --create-missing with --service-definition FILE and --task-definition FILE"
-                )
-            } else {
-                err
-            }
-        })?;
-        if service.status() != Some("ACTIVE") {
-            bail!(
-                "service `{}` is {}, not ACTIVE",
+    let (previous, service) = loop {
+        let service = match ecs::find_service(aws, target).await? {
+            Ok(service) => service,
+            Err(reason) => bail!(
+                "service `{}` not found in cluster `{}`{}; to create it, pass --create-missing with --service-definition FILE and --task-definition FILE",
                 target.service,
-                service.status().unwrap_or("in an unknown state")
-            );
-        }
-        let controller = service
-            .deployment_controller()
-            .map(|c| c.r#type().as_str().to_string());
-        if let Some(kind) = controller.filter(|k| k != "ECS") {
-            bail!(
-                "service `{}` uses the {kind} deployment controller; deployer rolls services whose deployment controller is ECS (rolling update). Deploy {kind} services with their own tooling",
-                target.service
-            );
-        }
-        match rollout::rollback_target(&deployments(&service)) {
-            Ok(previous) => {
-                break (
-                    previous,
-                    service
-                        .events()
-                        .iter()
-                        .filter_map(|e| e.id().map(String::from))
-                        .collect(),
-                );
-            }
+                target.cluster,
+                reason.map(|r| format!(" ({r})")).unwrap_or_default()
+            ),
+        };
+        match ready(&service, target) {
+            Ok(previous) => break (previous, service),
             Err(Busy::InProgress {
                 deployment,
                 task_definition,
-            }) if wait_for_idle && Instant::now() < deadline => {
+            }) if wait_for_idle && !wait.expired() => {
                 if !said_waiting {
                     out.info(&format!("waiting for deployment {deployment} ({task_definition}) to finish (--wait-for-idle)"));
                     said_waiting = true;
                 }
-                let seen = interrupt.count();
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(2)) => {}
-                    () = interrupt.after(seen) => bail!("interrupted while waiting for deployment {deployment} to finish; nothing was changed"),
+                if wait.pause(Duration::from_secs(2)).await == Err(Stop::Signal) {
+                    bail!(
+                        "interrupted while waiting for deployment {deployment} to finish; nothing was changed"
+                    );
                 }
             }
-            Err(Busy::InProgress {
-                deployment,
-                task_definition,
-            }) => bail!(
-                "another deployment of service `{}` is in progress: {deployment} ({task_definition}); wait for it to finish or pass --wait-for-idle",
-                target.service
-            ),
-            Err(Busy::NoCompleted) => bail!(
-                "service `{}` has no COMPLETED deployment to return to if this deploy fails; fix the service first (deployer status shows its deployments)",
-                target.service
-            ),
+            Err(busy) => bail!(refusal(target, &busy)),
         }
     };
-    let task_definition = describe_task_definition(aws, &previous).await?;
+    let task_definition = ecs::describe_task_definition(aws, &previous).await?;
     Ok(Live {
         task_definition_arn: previous,
         task_definition,
-        event_ids,
+        event_ids: ecs::event_ids(&service),
     })
 }
 
-/// The cluster's status (ACTIVE, INACTIVE, …), or None when ECS does not know it.
-pub(crate) async fn cluster_status(aws: &Aws, cluster: &str) -> Result<Option<String>> {
-    // The services of one run mostly share a cluster: one DescribeClusters answers them all. Only
-    // ACTIVE is kept; a missing cluster may be created by --create-missing a moment later.
-    static ACTIVE: tokio::sync::Mutex<Vec<String>> = tokio::sync::Mutex::const_new(Vec::new());
-    let mut active = ACTIVE.lock().await;
-    if active.iter().any(|c| c == cluster) {
-        return Ok(Some("ACTIVE".to_string()));
+/// Pure: the rollback target when the service is ready for a deploy, else why not.
+fn ready(service: &Service, target: &Target) -> Result<String, Busy> {
+    if service.status() != Some("ACTIVE") {
+        return Err(Busy::NotActive(
+            service
+                .status()
+                .unwrap_or("in an unknown state")
+                .to_string(),
+        ));
     }
-    let clusters = aws
-        .ecs
-        .describe_clusters()
-        .clusters(cluster)
-        .send()
-        .await
-        .with_context(|| format!("failed to describe cluster `{cluster}`"))?;
-    let status = clusters
-        .clusters()
-        .first()
-        .map(|c| c.status().unwrap_or("in an unknown state").to_string());
-    if status.as_deref() == Some("ACTIVE") {
-        active.push(cluster.to_string());
+    let controller = service
+        .deployment_controller()
+        .map(|c| c.r#type().as_str().to_string());
+    if let Some(kind) = controller.filter(|k| k != "ECS") {
+        return Err(Busy::Controller(kind));
     }
-    Ok(status)
+    let _ = target;
+    rollout::rollback_target(&ecs::deployments(service))
 }
 
-/// The task definition as ECS stores it, read-only fields dropped.
-pub(crate) async fn describe_task_definition(aws: &Aws, arn: &str) -> Result<TaskDefinition> {
-    let raw = RawResponse::default();
-    aws.ecs
-        .describe_task_definition()
-        .task_definition(arn)
-        .customize()
-        .interceptor(raw.clone())
-        .send()
-        .await
-        .with_context(|| format!("failed to describe task definition `{arn}`"))?;
-    let body = raw
-        .take()
-        .with_context(|| format!("no response body describing task definition `{arn}`"))?;
-    let mut value: serde_json::Value = serde_json::from_slice(&body)
-        .with_context(|| format!("ECS sent unreadable JSON for task definition `{arn}`"))?;
-    Ok(TaskDefinition::from_described(
-        value["taskDefinition"].take(),
-    ))
-}
-
-/// Registers the document as a new revision of its family; returns the new ARN.
-pub(crate) async fn register(aws: &Aws, td: &TaskDefinition) -> Result<String> {
-    let family = td.family().to_string();
-    // The typed builder only needs to pass validation; RawRequest sends the whole document instead.
-    let placeholder = aws_sdk_ecs::types::ContainerDefinition::builder()
-        .name("placeholder")
-        .build();
-    let out = aws
-        .ecs
-        .register_task_definition()
-        .family(&family)
-        .container_definitions(placeholder)
-        .customize()
-        .interceptor(RawRequest(td.to_request_body()))
-        .send()
-        .await
-        .with_context(|| {
-            format!("failed to register a new revision of task definition family `{family}`")
-        })?;
-    out.task_definition()
-        .and_then(|t| t.task_definition_arn())
-        .map(String::from)
-        .with_context(|| format!("ECS registered family `{family}` but returned no ARN"))
-}
-
-/// Points the service at `task_definition`; returns the id of the deployment ECS created.
-pub(crate) async fn update(
-    aws: &Aws,
-    target: &Target,
-    task_definition: &str,
-    force_new_deployment: bool,
-) -> Result<String> {
-    let out = aws
-        .ecs
-        .update_service()
-        .cluster(&target.cluster)
-        .service(&target.service)
-        .task_definition(task_definition)
-        .force_new_deployment(force_new_deployment)
-        .send()
-        .await
-        .with_context(|| {
-            format!(
-                "failed to update service `{}` in cluster `{}` to `{task_definition}`",
-                target.service, target.cluster
-            )
-        })?;
-    primary_deployment(out.service(), "UpdateService", &target.service)
-}
-
-/// The id of the PRIMARY deployment an UpdateService or CreateService answer names.
-pub(crate) fn primary_deployment(
-    service: Option<&aws_sdk_ecs::types::Service>,
-    call: &str,
-    name: &str,
-) -> Result<String> {
-    service
-        .and_then(|s| {
-            s.deployments()
-                .iter()
-                .find(|d| d.status() == Some("PRIMARY"))
-        })
-        .and_then(|d| d.id().map(String::from))
-        .with_context(|| format!("{call} for `{name}` returned no PRIMARY deployment"))
+/// What a person reads when the service is not ready for a deploy.
+fn refusal(target: &Target, busy: &Busy) -> String {
+    let service = &target.service;
+    match busy {
+        Busy::NotActive(status) => format!("service `{service}` is {status}, not ACTIVE"),
+        Busy::Controller(kind) => format!(
+            "service `{service}` uses the {kind} deployment controller; deployer rolls services whose deployment controller is ECS (rolling update). Deploy {kind} services with their own tooling"
+        ),
+        Busy::InProgress {
+            deployment,
+            task_definition,
+        } => format!(
+            "another deployment of service `{service}` is in progress: {deployment} ({task_definition}); wait for it to finish or pass --wait-for-idle"
+        ),
+        Busy::NoCompleted => format!(
+            "service `{service}` has no COMPLETED deployment to return to if this deploy fails; fix the service first (deployer status shows its deployments)"
+        ),
+    }
 }

@@ -2,16 +2,15 @@
 //! service's network, run to its end before the service is touched. Its logs stream to the
 //! terminal; an essential container that exits non-zero stops the deploy.
 
-use crate::aws::Aws;
-use crate::config::{RunTask, Target};
-use crate::output::Output;
+use crate::aws::{Aws, ecs, logs};
+use crate::report::output::Output;
+use crate::signal::{Stop, Wait};
+use crate::target::{RunTask, Target};
 use crate::task_definition::TaskDefinition;
-use crate::watch::Interrupt;
-use crate::wire::{RawRequest, RawResponse};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How one container of the one-off task ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,18 +64,7 @@ pub(crate) fn request(
 /// The service's network configuration and launch type / capacity provider strategy, as ECS
 /// stores them (raw JSON, so nothing is lost on the way to RunTask).
 pub(crate) async fn placement_of(aws: &Aws, target: &Target) -> Result<(Value, Value)> {
-    let raw = RawResponse::default();
-    aws.ecs
-        .describe_services()
-        .cluster(&target.cluster)
-        .services(&target.service)
-        .customize()
-        .interceptor(raw.clone())
-        .send()
-        .await
-        .with_context(|| format!("failed to describe service `{}`", target.service))?;
-    let body: Value = serde_json::from_slice(&raw.take().unwrap_or_default())
-        .context("ECS sent unreadable JSON describing the service")?;
+    let body = ecs::describe_service_raw(aws, target).await?;
     let service = &body["services"][0];
     let mut placement = json!({});
     match service
@@ -102,19 +90,25 @@ pub(crate) async fn placement_of(aws: &Aws, target: &Target) -> Result<(Value, V
     ))
 }
 
-/// Runs the task and waits for it to stop. Err when it could not run or a container failed.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn run(
-    aws: &Aws,
-    target: &Target,
-    task_definition_arn: &str,
-    td: &TaskDefinition,
-    spec: &RunTask,
-    (network, placement): (Value, Value),
-    timeout: Duration,
-    out: &Output,
-    interrupt: &Interrupt,
-) -> Result<()> {
+/// The one-off task to run: the new revision, with the service's network and placement.
+pub(crate) struct OneOff<'a> {
+    pub(crate) target: &'a Target,
+    pub(crate) task_definition_arn: &'a str,
+    pub(crate) td: &'a TaskDefinition,
+    pub(crate) spec: &'a RunTask,
+    pub(crate) placement: (Value, Value),
+}
+
+/// Runs the task and waits (within `wait`) for it to stop. Err when it could not run, a container
+/// failed, or the wait ended first (then the task is stopped).
+pub(crate) async fn run(aws: &Aws, task: OneOff<'_>, wait: &Wait, out: &Output) -> Result<()> {
+    let OneOff {
+        target,
+        task_definition_arn,
+        td,
+        spec,
+        placement: (network, placement),
+    } = task;
     let what = match (&spec.container, &spec.command) {
         (Some(c), Some(cmd)) => format!("container `{c}` with `{}`", cmd.join(" ")),
         (Some(c), None) => format!("container `{c}`"),
@@ -122,70 +116,50 @@ pub(crate) async fn run(
     };
     out.step(&format!("running a one-off task before the update: {what}"));
     let body = request(target, task_definition_arn, spec, &network, &placement);
-    let started = aws
-        .ecs
-        .run_task()
-        .task_definition(task_definition_arn)
-        .customize()
-        .interceptor(RawRequest(body.to_string().into_bytes()))
-        .send()
-        .await
-        .with_context(|| format!("failed to run a one-off task of `{task_definition_arn}`"))?;
-    if let Some(f) = started.failures().first() {
-        bail!(
-            "ECS could not start the one-off task: {} {}",
-            f.reason().unwrap_or_default(),
-            f.detail().unwrap_or_default()
-        );
-    }
-    let task_arn = started
-        .tasks()
-        .first()
-        .and_then(|t| t.task_arn())
-        .context("RunTask returned no task")?
-        .to_string();
+    let task_arn = ecs::run_task(aws, task_definition_arn, body).await?;
     let task_id = task_arn.rsplit('/').next().unwrap_or(&task_arn).to_string();
     out.info(&format!("one-off task {task_id}"));
-
-    let deadline = Instant::now() + timeout;
-    let mut tokens: HashMap<String, String> = HashMap::new();
-    let seen = interrupt.count();
-    let task = loop {
-        let described = aws
-            .ecs
-            .describe_tasks()
-            .cluster(&target.cluster)
-            .tasks(&task_arn)
-            .send()
+    let mut tokens: HashMap<String, Option<String>> = HashMap::new();
+    let stopped = loop {
+        let task = ecs::describe_task(aws, &target.cluster, &task_arn)
             .await
-            .with_context(|| format!("failed to describe one-off task {task_id}"))?;
-        let task = described
-            .tasks()
-            .first()
-            .cloned()
+            .with_context(|| format!("failed to describe one-off task {task_id}"))?
             .context("the one-off task disappeared")?;
         stream_logs(aws, td, &task_id, &mut tokens, out).await;
         if task.last_status() == Some("STOPPED") {
             break task;
         }
-        if Instant::now() > deadline {
-            stop(aws, target, &task_arn, "deployer: --timeout passed").await;
+        if let Err(stop) = wait.pause(Duration::from_millis(500)).await {
+            let (reason, said) = match stop {
+                Stop::Deadline => (
+                    "deployer: --timeout passed",
+                    format!("did not stop within {:?}", wait.timeout()),
+                ),
+                Stop::Signal => ("deployer: interrupted", "was interrupted".to_string()),
+            };
+            let _ = ecs::stop_task(aws, &target.cluster, &task_arn, reason).await;
             bail!(
-                "the one-off task {task_id} did not stop within {timeout:?}; it was stopped and the service was not changed"
+                "the one-off task {task_id} {said}; it was stopped and the service was not changed"
             );
-        }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_millis(500)) => {}
-            () = interrupt.after(seen) => {
-                stop(aws, target, &task_arn, "deployer: interrupted").await;
-                bail!("interrupted while the one-off task {task_id} ran; it was stopped and the service was not changed");
-            }
         }
     };
     stream_logs(aws, td, &task_id, &mut tokens, out).await;
+    let exits = exits(&stopped, td);
+    let failures = failed(&exits, spec.container.as_deref());
+    if failures.is_empty() {
+        out.info(&format!(
+            "one-off task {task_id} finished: every essential container exited 0"
+        ));
+        return Ok(());
+    }
+    let stopped_reason = stopped.stopped_reason().unwrap_or("stopped");
+    bail!(failure_text(aws, td, &task_id, stopped_reason, &failures).await)
+}
+
+/// How each container of the stopped task ended.
+fn exits(task: &aws_sdk_ecs::types::Task, td: &TaskDefinition) -> Vec<Exit> {
     let essential: HashMap<String, bool> = td.essential_containers();
-    let exits: Vec<Exit> = task
-        .containers()
+    task.containers()
         .iter()
         .map(|c| {
             let name = c.name().unwrap_or_default().to_string();
@@ -196,17 +170,19 @@ pub(crate) async fn run(
                 reason: c.reason().map(String::from),
             }
         })
-        .collect();
-    let failures = failed(&exits, spec.container.as_deref());
-    if failures.is_empty() {
-        out.info(&format!(
-            "one-off task {task_id} finished: every essential container exited 0"
-        ));
-        return Ok(());
-    }
+        .collect()
+}
+
+/// Why the one-off task failed: each failed container's exit code and last log lines.
+async fn failure_text(
+    aws: &Aws,
+    td: &TaskDefinition,
+    task_id: &str,
+    stopped_reason: &str,
+    failures: &[&Exit],
+) -> String {
     let mut text = format!(
-        "the one-off task {task_id} failed ({}), so the service was not updated:",
-        task.stopped_reason().unwrap_or("stopped")
+        "the one-off task {task_id} failed ({stopped_reason}), so the service was not updated:"
     );
     for exit in failures {
         let code = exit
@@ -216,7 +192,7 @@ pub(crate) async fn run(
         if let Some(reason) = &exit.reason {
             text.push_str(&format!(" ({reason})"));
         }
-        let (lines, source) = crate::failure::log_tail(aws, td, &exit.container, &task_id).await;
+        let (lines, source) = logs::tail(aws, td, &exit.container, task_id, 20).await;
         if !lines.is_empty() {
             text.push_str(&format!(
                 "\n  last log lines ({}):",
@@ -227,18 +203,7 @@ pub(crate) async fn run(
             }
         }
     }
-    bail!(text)
-}
-
-async fn stop(aws: &Aws, target: &Target, task_arn: &str, reason: &str) {
-    let _ = aws
-        .ecs
-        .stop_task()
-        .cluster(&target.cluster)
-        .task(task_arn)
-        .reason(reason)
-        .send()
-        .await;
+    text
 }
 
 /// Prints the lines each container wrote since the last look.
@@ -246,36 +211,23 @@ async fn stream_logs(
     aws: &Aws,
     td: &TaskDefinition,
     task_id: &str,
-    tokens: &mut HashMap<String, String>,
+    tokens: &mut HashMap<String, Option<String>>,
     out: &Output,
 ) {
     for container in td.container_names() {
-        let Some(logs) = td.awslogs(&container) else {
+        let Ok(stream) = logs::Stream::of(td, &container, task_id) else {
             continue;
         };
-        let Some(prefix) = logs.stream_prefix.as_deref() else {
-            continue;
-        };
-        let mut request = aws
-            .logs(logs.region.as_deref())
-            .get_log_events()
-            .log_group_name(&logs.group)
-            .log_stream_name(format!("{prefix}/{container}/{task_id}"))
-            .start_from_head(true);
-        if let Some(token) = tokens.get(&container) {
-            request = request.next_token(token);
-        }
+        let token = tokens.get(&container).cloned().flatten();
         // The stream appears only once the container writes; until then there is nothing to show.
-        let Ok(page) = request.send().await else {
+        let Some((lines, next)) = logs::since(aws, &stream, token.as_deref()).await else {
             continue;
         };
-        for event in page.events() {
-            if let Some(message) = event.message() {
-                out.info(&format!("{container}> {}", message.trim_end()));
-            }
+        for line in lines {
+            out.info(&format!("{container}> {line}"));
         }
-        if let Some(token) = page.next_forward_token() {
-            tokens.insert(container.clone(), token.to_string());
+        if next.is_some() {
+            tokens.insert(container.clone(), next);
         }
     }
 }

@@ -2,9 +2,9 @@
 //! tasks all sit in one availability zone although the service's subnets span several.
 //! Neither changes the outcome: the deploy already succeeded, so trouble here is a warning.
 
-use crate::aws::Aws;
+use crate::aws::{Aws, reads};
 use crate::config::DeployConfig;
-use crate::output::Output;
+use crate::report::output::Output;
 use crate::rollout::Snapshot;
 use crate::task_definition::TaskDefinition;
 use anyhow::{Context, Result};
@@ -202,7 +202,7 @@ async fn spread(aws: &Aws, snapshot: &Snapshot) -> Result<Option<String>> {
     if snapshot.subnets.len() < 2 {
         return Ok(None);
     }
-    let subnet_zones: BTreeMap<String, String> = crate::reads::zones(&aws.ec2, &snapshot.subnets)
+    let subnet_zones: BTreeMap<String, String> = reads::zones(&aws.ec2, &snapshot.subnets)
         .await
         .context("failed to describe the service's subnets")?
         .into_iter()

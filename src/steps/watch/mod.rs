@@ -1,118 +1,164 @@
-//! Polling ECS and the ALB until a verdict: fetch a `Snapshot`, ask `rollout::verdict`, print what
-//! is new, sleep (about 1 s, longer while nothing changes), repeat. Also the SIGINT/SIGTERM signal.
+//! Watching a rollout until a verdict: look (`look::Watcher`), ask `rollout::verdict`, print what is
+//! new, pause (`pause`, shorter when a verdict is near), repeat; every look and pause raced against
+//! the deadline and the signals (`signal::Wait`).
+
+pub(crate) mod look;
 
 use crate::aws::Aws;
-use crate::config::Target;
-use crate::output::Output;
-use crate::rollout::{
-    self, ContainerView, DeploymentView, Failure, Snapshot, TargetView, TaskView, Verdict, Watched,
-};
-use anyhow::{Context, Result, bail};
-use aws_sdk_ecs::types::{DeploymentRolloutState, DesiredStatus, Service};
+use crate::report::output::{Output, Phase};
+use crate::rollout::{self, Ended, Failure, Progress, Snapshot, Verdict, Watched};
+use crate::signal::{Stop, Wait};
+use crate::target::Target;
+use look::{Watcher, same_state};
 use serde_json::json;
-use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::watch;
+use std::time::{Duration, Instant};
 
-/// Counts SIGINT/SIGTERM received. CI cancels a job with these; we roll back before exiting.
-#[derive(Clone)]
-pub(crate) struct Interrupt(watch::Receiver<u32>);
+/// How a watch ended, with the last snapshot for the failure report.
+pub(crate) struct WatchEnd {
+    pub(crate) ended: Ended,
+    pub(crate) snapshot: Snapshot,
+    pub(crate) watcher: Watcher,
+}
 
-impl Interrupt {
-    pub(crate) fn listen() -> Interrupt {
-        let (tx, rx) = watch::channel(0u32);
-        tokio::spawn(async move {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            loop {
-                let term_recv = async {
-                    match term.as_mut() {
-                        Some(t) => t.recv().await,
-                        None => std::future::pending().await,
+/// Looks until `rollout::verdict` is Healthy or Failed, the deadline passes, or a signal arrives.
+pub(crate) async fn until_done(
+    aws: &Aws,
+    target: &Target,
+    watched: &Watched,
+    mut watcher: Watcher,
+    wait: &Wait,
+    out: &Output,
+) -> WatchEnd {
+    let mut last = Snapshot::default();
+    let mut pacing = Pacing::new();
+    let phase = out.phase("rollout");
+    let stop = loop {
+        let look = wait.until(watcher.snapshot(aws, target, &watched.deployment_id, out));
+        match look.await {
+            Err(stop) => break stop,
+            Ok(Ok(snapshot)) => {
+                pacing.last_error = None;
+                let changed = !same_state(&snapshot, &last);
+                last = snapshot;
+                let ended = match rollout::verdict(&last, watched) {
+                    Verdict::InProgress(progress) => {
+                        pacing.show(&progress, &phase, out);
+                        None
                     }
+                    Verdict::Healthy => Some(Ended::Healthy),
+                    Verdict::Failed(failure) => Some(Ended::Failed(failure)),
                 };
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term_recv => {}
+                if let Some(ended) = ended {
+                    return WatchEnd {
+                        ended,
+                        snapshot: last,
+                        watcher,
+                    };
                 }
-                tx.send_modify(|n| *n += 1);
+                pacing.unchanged = if changed { 0 } else { pacing.unchanged + 1 };
             }
-        });
-        Interrupt(rx)
-    }
-
-    /// Fires whenever the sender's count goes up (several services share one, see `system`).
-    pub(crate) fn from_receiver(rx: watch::Receiver<u32>) -> Interrupt {
-        Interrupt(rx)
-    }
-
-    /// For read-only commands: never fires, and leaves SIGINT's default (exit) in place.
-    pub(crate) fn none() -> Interrupt {
-        let (tx, rx) = watch::channel(0u32);
-        std::mem::forget(tx);
-        Interrupt(rx)
-    }
-
-    pub(crate) fn count(&self) -> u32 {
-        *self.0.borrow()
-    }
-
-    /// Resolves once more than `seen` signals have arrived.
-    pub(crate) async fn after(&self, seen: u32) {
-        let mut rx = self.0.clone();
-        let _ = rx.wait_for(|n| *n > seen).await;
+            Ok(Err(err)) => pacing.failed_look(&err, out),
+        }
+        if let Err(stop) = wait.pause(pacing.pause()).await {
+            break stop;
+        }
+    };
+    let failure = match stop {
+        Stop::Signal => Failure::Interrupted,
+        Stop::Deadline => Failure::Timeout {
+            waited: wait.timeout(),
+            progress: pacing
+                .last_error
+                .map_or(pacing.last_progress, |e| format!("last error: {e}")),
+        },
+    };
+    WatchEnd {
+        ended: Ended::Failed(failure),
+        snapshot: last,
+        watcher,
     }
 }
 
-/// Remembers what was already described and printed, so each poll asks only for what is new.
-#[derive(Default)]
-pub(crate) struct Watcher {
-    stopped: HashMap<String, TaskView>,
-    foreign: HashSet<String>,
-    first_running: HashMap<String, Instant>,
-    seen_events: HashSet<String>,
-    pub(crate) events: Vec<(String, String)>,
-    since: Option<SystemTime>,
-    target_groups: Option<Vec<String>>,
-    /// Tasks of the watched deployment not stopped at the last look: described again each look.
-    live: Vec<String>,
-    /// The deployment's counts at the last look, and when its tasks were last listed.
-    counts: Option<Counts>,
-    listed_at: Option<Instant>,
-    /// Whether a task of ours ran at the last look: target health is read only then.
-    any_running: bool,
-    /// The last target health read, and when.
-    targets: Vec<TargetView>,
-    health_read_at: Option<Instant>,
+/// What the loop remembers between looks: for the pause and for the lines it prints.
+struct Pacing {
+    started: Instant,
+    unchanged: u32,
+    on_the_edge: bool,
+    nearly_done_since: Option<Instant>,
+    last_progress: String,
+    last_line: Instant,
+    last_error: Option<String>,
+    heartbeat: Duration,
 }
 
-/// A deployment's counts as DescribeServices gives them: what tells a look whether to list tasks.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Counts {
-    /// Running and pending tasks.
-    pub(crate) live: i32,
-    pub(crate) failed: i32,
-    pub(crate) rollout_failed: bool,
-}
+impl Pacing {
+    fn new() -> Pacing {
+        Pacing {
+            started: Instant::now(),
+            unchanged: 0,
+            on_the_edge: false,
+            nearly_done_since: None,
+            last_progress: String::new(),
+            last_line: Instant::now(),
+            last_error: None,
+            // In CI logs, a line at least every 30 s while nothing changes, so a wait never looks
+            // hung. DEPLOYER_HEARTBEAT_SECS shortens it (the suite's heartbeat test uses it).
+            heartbeat: Duration::from_secs(
+                std::env::var("DEPLOYER_HEARTBEAT_SECS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(30),
+            ),
+        }
+    }
 
-/// Which ListTasks calls a look makes.
-#[derive(Debug, PartialEq)]
-pub(crate) struct Lists {
-    pub(crate) running: bool,
-    pub(crate) stopped: bool,
-}
+    fn pause(&self) -> Duration {
+        pause(
+            self.on_the_edge,
+            self.nearly_done_since.map(|at| at.elapsed()),
+            self.unchanged,
+        )
+    }
 
-/// Pure: whether a look reads target health. Not before a task of ours runs (nothing to match);
-/// always once ECS says COMPLETED (the verdict's proof); else when the last read, or the first
-/// running task, is `every` old.
-pub(crate) fn health_due(
-    any_running: bool,
-    completed: bool,
-    since_read: Option<Duration>,
-    since_running: Option<Duration>,
-    every: Duration,
-) -> bool {
-    any_running && (completed || since_read.or(since_running).is_none_or(|d| d >= every))
+    /// Prints the progress when it changed, and a heartbeat line when it did not for a while.
+    fn show(&mut self, progress: &Progress, phase: &Phase<'_>, out: &Output) {
+        self.on_the_edge = progress.on_the_edge();
+        self.nearly_done_since = match progress.nearly_done() {
+            true => self.nearly_done_since.or(Some(Instant::now())),
+            false => None,
+        };
+        let summary = progress.summary();
+        if summary == self.last_progress && self.last_line.elapsed() >= self.heartbeat {
+            out.progress(
+                &format!(
+                    "{summary} (still waiting, {}s)",
+                    self.started.elapsed().as_secs()
+                ),
+                json!({"heartbeat": true}),
+            );
+            self.last_line = Instant::now();
+        }
+        if summary != self.last_progress {
+            self.last_line = Instant::now();
+            phase.status(&summary);
+            out.progress(
+                &summary,
+                json!({"running": progress.running, "desired": progress.desired,
+                    "healthy": progress.healthy, "rollout_state": progress.rollout_state}),
+            );
+            self.last_progress = summary;
+        }
+    }
+
+    /// A look that failed (after the SDK's retries) is said once and tried again at the next look.
+    fn failed_look(&mut self, err: &anyhow::Error, out: &Output) {
+        let message = format!("{err:#}");
+        if self.last_error.as_deref() != Some(&message) {
+            out.warn(&format!("{message} (will retry)"));
+        }
+        self.last_error = Some(message);
+        self.unchanged += 1;
+    }
 }
 
 /// Pure: the pause before the next look. 250 ms when one more stopped task decides, and for the
@@ -133,513 +179,6 @@ pub(crate) fn pause(
         500.0
     };
     Duration::from_millis((base * 1.5f64.powi(unchanged.min(7) as i32)).min(5000.0) as u64)
-}
-
-/// Pure: whether two looks saw the same thing; how long tasks have been running does not count,
-/// or no look would ever be unchanged and the pause would never grow.
-pub(crate) fn same_state(a: &Snapshot, b: &Snapshot) -> bool {
-    let still = |s: &Snapshot| {
-        let mut s = s.clone();
-        s.tasks.iter_mut().for_each(|t| t.running_for = None);
-        s
-    };
-    still(a) == still(b)
-}
-
-/// Every task is listed again this often, whatever the counts say.
-const RELIST: Duration = Duration::from_secs(10);
-
-/// Pure: the listings a look needs, given the deployment's counts at the last look and now, how
-/// many of its tasks are known alive (described this look), and how long since the last listing.
-/// Tasks already known are described each look, so a listing is needed only for tasks never seen:
-/// RUNNING when ECS counts more than are known, STOPPED when one failed or left between two looks.
-pub(crate) fn lists_needed(
-    before: Option<Counts>,
-    now: Option<Counts>,
-    live_known: usize,
-    since_listed: Option<Duration>,
-) -> Lists {
-    let Some(now) = now else {
-        // The deployment is gone (rolled back, superseded): the report wants every task it had.
-        return Lists {
-            running: true,
-            stopped: true,
-        };
-    };
-    let stale = since_listed.is_some_and(|d| d >= RELIST);
-    if now.rollout_failed || stale {
-        return Lists {
-            running: true,
-            stopped: true,
-        };
-    }
-    Lists {
-        running: now.live.max(0) as usize > live_known,
-        stopped: match before {
-            None => now.failed > 0,
-            Some(b) => now.failed != b.failed || now.live < b.live,
-        },
-    }
-}
-
-impl Watcher {
-    /// Prints only events after `since`, and never those in `already_seen` (ids read before the deploy,
-    /// which guards against clock skew between this machine and ECS).
-    pub(crate) fn new(since: SystemTime, already_seen: HashSet<String>) -> Watcher {
-        Watcher {
-            since: Some(since - Duration::from_secs(5)),
-            seen_events: already_seen,
-            ..Default::default()
-        }
-    }
-
-    /// The ids of every event printed or skipped so far, to hand on to the next watch.
-    pub(crate) fn seen_events(&self) -> HashSet<String> {
-        self.seen_events.clone()
-    }
-
-    /// Prints the service events that are new since the watch began, oldest first.
-    fn print_events(&mut self, service: &Service, out: &Output) {
-        let mut fresh: Vec<(aws_sdk_ecs::primitives::DateTime, String, String)> = Vec::new();
-        for event in service.events() {
-            let id = event.id().unwrap_or_default().to_string();
-            let Some(at) = event.created_at() else {
-                continue;
-            };
-            let after_start = self
-                .since
-                .is_none_or(|since| SystemTime::try_from(*at).is_ok_and(|t| t >= since));
-            if after_start && self.seen_events.insert(id.clone()) {
-                fresh.push((*at, id, event.message().unwrap_or_default().to_string()));
-            }
-        }
-        fresh.sort_by(|a, b| {
-            a.0.secs()
-                .cmp(&b.0.secs())
-                .then(a.0.subsec_nanos().cmp(&b.0.subsec_nanos()))
-        });
-        for (at, _, message) in fresh {
-            let at = at
-                .fmt(aws_sdk_ecs::primitives::DateTimeFormat::DateTime)
-                .unwrap_or_default();
-            out.service_event(&at, &message);
-            self.events.push((at, message));
-        }
-    }
-
-    /// One look at the service, its tasks of `deployment_id` and its target groups.
-    pub(crate) async fn snapshot(
-        &mut self,
-        aws: &Aws,
-        target: &Target,
-        deployment_id: &str,
-        out: &Output,
-    ) -> Result<Snapshot> {
-        // First, at once: the service, the tasks of ours already known alive, and the target health
-        // if one of them ran last time. Target groups come from the last look: a service's load
-        // balancers do not change mid-deploy. Then, only if the counts call for it (`lists_needed`),
-        // ListTasks and DescribeTasks for the tasks never seen.
-        let known_groups = self.target_groups.clone().unwrap_or_default();
-        let every = crate::pace::target_health_every(&known_groups);
-        let since_running = self.first_running.values().min().map(|at| at.elapsed());
-        let since_read = self.health_read_at.map(|at| at.elapsed());
-        let read_health = !known_groups.is_empty()
-            && health_due(self.any_running, false, since_read, since_running, every);
-        let (service, known, health) = tokio::join!(
-            describe_service(aws, target),
-            crate::reads::tasks(&aws.ecs, &target.cluster, &self.live),
-            async {
-                match read_health {
-                    true => target_health(aws, &known_groups).await,
-                    false => Ok(Vec::new()),
-                }
-            },
-        );
-        let service = service?;
-        self.print_events(&service, out);
-        let target_groups: Vec<String> = service
-            .load_balancers()
-            .iter()
-            .filter_map(|lb| lb.target_group_arn().map(String::from))
-            .collect();
-        let mut described = known.with_context(|| {
-            format!(
-                "failed to describe the tasks of service `{}`",
-                target.service
-            )
-        })?;
-        let ours = service
-            .deployments()
-            .iter()
-            .find(|d| d.id() == Some(deployment_id));
-        let completed =
-            ours.is_some_and(|d| d.rollout_state() == Some(&DeploymentRolloutState::Completed));
-        let counts = ours.map(|d| Counts {
-            live: d.running_count() + d.pending_count(),
-            failed: d.failed_tasks(),
-            rollout_failed: d.rollout_state() == Some(&DeploymentRolloutState::Failed),
-        });
-        let live_known = described
-            .iter()
-            .filter(|t| t.started_by() == Some(deployment_id) && t.last_status() != Some("STOPPED"))
-            .count();
-        let lists = lists_needed(
-            self.counts,
-            counts,
-            live_known,
-            self.listed_at.map(|at| at.elapsed()),
-        );
-        let (running, stopped) = tokio::join!(
-            listed(aws, target, lists.running, DesiredStatus::Running),
-            listed(aws, target, lists.stopped, DesiredStatus::Stopped),
-        );
-        let mut seen: HashSet<String> = self.live.iter().cloned().collect();
-        let unseen: Vec<String> = running?
-            .into_iter()
-            .chain(stopped?)
-            .filter(|a| {
-                !self.foreign.contains(a) && !self.stopped.contains_key(a) && seen.insert(a.clone())
-            })
-            .collect();
-        if !unseen.is_empty() {
-            described.extend(
-                crate::reads::tasks(&aws.ecs, &target.cluster, &unseen)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "failed to describe the tasks of service `{}`",
-                            target.service
-                        )
-                    })?,
-            );
-        }
-        let mut tasks: Vec<TaskView> = self
-            .stopped
-            .values()
-            .filter(|t| t.started_by == deployment_id)
-            .cloned()
-            .collect();
-        let mut live = Vec::new();
-        for task in &described {
-            let view = self.task_view(task);
-            if view.started_by != deployment_id {
-                // Tasks never change deployments: no need to describe this one again.
-                self.foreign.insert(view.arn.clone());
-                continue;
-            }
-            if view.last_status == "STOPPED" {
-                self.stopped.insert(view.arn.clone(), view.clone());
-            } else {
-                live.push(view.arn.clone());
-            }
-            tasks.push(view);
-        }
-        let any_running = tasks.iter().any(|t| t.last_status == "RUNNING");
-        let since_running = self.first_running.values().min().map(|at| at.elapsed());
-        if read_health && target_groups == known_groups {
-            self.targets = health?;
-            self.health_read_at = Some(Instant::now());
-        } else if health_due(any_running, completed, since_read, since_running, every)
-            || (any_running && target_groups != known_groups)
-        {
-            self.targets = target_health(aws, &target_groups).await?;
-            self.health_read_at = Some(Instant::now());
-        }
-        let targets = self.targets.clone();
-        self.live = live;
-        self.counts = counts;
-        self.any_running = any_running;
-        self.target_groups = Some(target_groups.clone());
-        if lists.running || lists.stopped {
-            self.listed_at = Some(Instant::now());
-        }
-        let config = service.deployment_configuration();
-        let ecs_rolls_back = config.is_some_and(|c| {
-            c.deployment_circuit_breaker()
-                .is_some_and(|b| b.enable() && b.rollback())
-                || c.alarms().is_some_and(|a| a.enable() && a.rollback())
-        });
-        Ok(Snapshot {
-            task_definition: service.task_definition().unwrap_or_default().to_string(),
-            desired: service.desired_count(),
-            running: service.running_count(),
-            deployments: deployments(&service),
-            tasks,
-            target_groups,
-            targets,
-            health_check_grace: Duration::from_secs(
-                service
-                    .health_check_grace_period_seconds()
-                    .unwrap_or(0)
-                    .max(0) as u64,
-            ),
-            ecs_rolls_back,
-            subnets: service
-                .network_configuration()
-                .and_then(|n| n.awsvpc_configuration())
-                .map(|v| v.subnets().to_vec())
-                .unwrap_or_default(),
-        })
-    }
-
-    fn task_view(&mut self, task: &aws_sdk_ecs::types::Task) -> TaskView {
-        let arn = task.task_arn().unwrap_or_default().to_string();
-        let last_status = task.last_status().unwrap_or_default().to_string();
-        let running_for = (last_status == "RUNNING").then(|| {
-            self.first_running
-                .entry(arn.clone())
-                .or_insert_with(Instant::now)
-                .elapsed()
-        });
-        let ip = task
-            .attachments()
-            .iter()
-            .flat_map(|a| a.details())
-            .find(|d| d.name() == Some("privateIPv4Address"))
-            .and_then(|d| d.value().map(String::from))
-            .or_else(|| {
-                task.containers()
-                    .iter()
-                    .flat_map(|c| c.network_interfaces())
-                    .find_map(|n| n.private_ipv4_address().map(String::from))
-            });
-        let subnet = task
-            .attachments()
-            .iter()
-            .flat_map(|a| a.details())
-            .find(|d| d.name() == Some("subnetId"))
-            .and_then(|d| d.value().map(String::from));
-        TaskView {
-            zone: task.availability_zone().map(String::from),
-            subnet,
-            arn,
-            started_by: task.started_by().unwrap_or_default().to_string(),
-            last_status,
-            health_status: task.health_status().map(|h| h.as_str().to_string()),
-            stopped_reason: task
-                .stopped_reason()
-                .filter(|r| !r.is_empty())
-                .map(String::from),
-            stop_code: task.stop_code().map(|c| c.as_str().to_string()),
-            containers: task
-                .containers()
-                .iter()
-                .map(|c| ContainerView {
-                    name: c.name().unwrap_or_default().to_string(),
-                    exit_code: c.exit_code(),
-                    reason: c.reason().map(String::from),
-                })
-                .collect(),
-            ip,
-            running_for,
-        }
-    }
-}
-
-/// ListTasks of the service when `wanted`, else nothing.
-async fn listed(
-    aws: &Aws,
-    target: &Target,
-    wanted: bool,
-    status: DesiredStatus,
-) -> Result<Vec<String>> {
-    if !wanted {
-        return Ok(Vec::new());
-    }
-    crate::reads::task_arns(&aws.ecs, &target.cluster, &target.service, status)
-        .await
-        .with_context(|| format!("failed to list the tasks of service `{}`", target.service))
-}
-
-pub(crate) async fn target_health(aws: &Aws, target_groups: &[String]) -> Result<Vec<TargetView>> {
-    let mut targets = Vec::new();
-    for tg in target_groups {
-        crate::pace::call(crate::pace::Group::ElbDescribes).await;
-        let health = aws
-            .elb
-            .describe_target_health()
-            .target_group_arn(tg)
-            .send()
-            .await
-            .with_context(|| format!("failed to describe target health of `{tg}`"))?;
-        for d in health.target_health_descriptions() {
-            let h = d.target_health();
-            targets.push(TargetView {
-                target_group: tg.clone(),
-                id: d
-                    .target()
-                    .and_then(|t| t.id())
-                    .unwrap_or_default()
-                    .to_string(),
-                port: d.target().and_then(|t| t.port()),
-                state: h
-                    .and_then(|h| h.state())
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-                reason: h.and_then(|h| h.reason()).map(|r| r.as_str().to_string()),
-                description: h.and_then(|h| h.description()).map(String::from),
-            });
-        }
-    }
-    Ok(targets)
-}
-
-/// The service, or None with ECS's reason (MISSING) when the cluster has no such service.
-pub(crate) async fn find_service(aws: &Aws, target: &Target) -> Result<crate::reads::Found> {
-    crate::reads::service(&aws.ecs, &target.cluster, &target.service)
-        .await
-        .with_context(|| {
-            format!(
-                "failed to describe service `{}` in cluster `{}`",
-                target.service, target.cluster
-            )
-        })
-}
-
-pub(crate) async fn describe_service(aws: &Aws, target: &Target) -> Result<Service> {
-    match find_service(aws, target).await? {
-        Ok(service) => Ok(service),
-        Err(reason) => bail!(
-            "service `{}` not found in cluster `{}`{}",
-            target.service,
-            target.cluster,
-            reason.map(|r| format!(" ({r})")).unwrap_or_default()
-        ),
-    }
-}
-
-pub(crate) fn deployments(service: &Service) -> Vec<DeploymentView> {
-    service
-        .deployments()
-        .iter()
-        .map(|d| DeploymentView {
-            id: d.id().unwrap_or_default().to_string(),
-            status: d.status().unwrap_or_default().to_string(),
-            task_definition: d.task_definition().unwrap_or_default().to_string(),
-            rollout_state: d.rollout_state().map(|s| s.as_str().to_string()),
-            rollout_state_reason: d.rollout_state_reason().map(String::from),
-            desired: d.desired_count(),
-            running: d.running_count(),
-            pending: d.pending_count(),
-            failed: d.failed_tasks(),
-        })
-        .collect()
-}
-
-/// How a watch ended, with the last snapshot for the failure report.
-pub(crate) struct WatchEnd {
-    pub(crate) verdict: Verdict,
-    pub(crate) snapshot: Snapshot,
-    pub(crate) watcher: Watcher,
-}
-
-/// Polls until `verdict` is Healthy or Failed, the deadline passes, or a signal arrives.
-pub(crate) async fn until_verdict(
-    aws: &Aws,
-    target: &Target,
-    watched: &Watched,
-    mut watcher: Watcher,
-    timeout: Duration,
-    out: &Output,
-    interrupt: &Interrupt,
-    signals_seen: u32,
-) -> WatchEnd {
-    let started = Instant::now();
-    let deadline = started + timeout;
-    let mut last = Snapshot::default();
-    let mut last_progress = String::new();
-    let mut unchanged_polls = 0u32;
-    let mut on_the_edge = false;
-    let mut nearly_done_since: Option<Instant> = None;
-    // In CI logs, a line at least every 30 s while nothing changes, so a wait never looks hung.
-    let heartbeat = Duration::from_secs(
-        std::env::var("DEPLOYER_HEARTBEAT_SECS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(30),
-    );
-    let mut last_line = Instant::now();
-    let phase = out.phase("rollout");
-    let mut last_error: Option<String> = None;
-    loop {
-        match watcher
-            .snapshot(aws, target, &watched.deployment_id, out)
-            .await
-        {
-            Ok(snapshot) => {
-                last_error = None;
-                let verdict = rollout::verdict(&snapshot, watched);
-                let changed = !same_state(&snapshot, &last);
-                last = snapshot;
-                match verdict {
-                    Verdict::InProgress(progress) => {
-                        on_the_edge = progress.on_the_edge();
-                        nearly_done_since = match progress.nearly_done() {
-                            true => nearly_done_since.or(Some(Instant::now())),
-                            false => None,
-                        };
-                        let summary = progress.summary();
-                        if summary == last_progress && last_line.elapsed() >= heartbeat {
-                            out.progress(
-                                &format!(
-                                    "{summary} (still waiting, {}s)",
-                                    started.elapsed().as_secs()
-                                ),
-                                json!({"heartbeat": true}),
-                            );
-                            last_line = Instant::now();
-                        }
-                        if summary != last_progress {
-                            last_line = Instant::now();
-                            phase.status(&summary);
-                            out.progress(&summary, json!({"running": progress.running, "desired": progress.desired,
-                                "healthy": progress.healthy, "rollout_state": progress.rollout_state}));
-                            last_progress = summary;
-                        }
-                    }
-                    done => {
-                        return WatchEnd {
-                            verdict: done,
-                            snapshot: last,
-                            watcher,
-                        };
-                    }
-                }
-                unchanged_polls = if changed { 0 } else { unchanged_polls + 1 };
-            }
-            Err(err) => {
-                let message = format!("{err:#}");
-                if last_error.as_deref() != Some(&message) {
-                    out.warn(&format!("{message} (will retry)"));
-                }
-                last_error = Some(message);
-                unchanged_polls += 1;
-            }
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            let progress = last_error.map_or(last_progress, |e| format!("last error: {e}"));
-            return WatchEnd {
-                verdict: Verdict::Failed(Failure::Timeout {
-                    waited: timeout,
-                    progress,
-                }),
-                snapshot: last,
-                watcher,
-            };
-        }
-        let pause = pause(
-            on_the_edge,
-            nearly_done_since.map(|at| at.elapsed()),
-            unchanged_polls,
-        );
-        tokio::select! {
-            () = tokio::time::sleep(pause.min(deadline - now)) => {}
-            () = interrupt.after(signals_seen) => {
-                return WatchEnd { verdict: Verdict::Failed(Failure::Interrupted), snapshot: last, watcher };
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -673,230 +212,6 @@ mod tests {
             (false, secs(60), 20, ms(4271), "a long drain, quiet"),
         ] {
             assert_eq!(pause(edge, nearly_done_for, unchanged), want, "{why}");
-        }
-    }
-
-    #[test]
-    fn a_look_is_unchanged_however_long_its_tasks_have_run() {
-        let task = |status: &str, secs| TaskView {
-            arn: "t1".into(),
-            last_status: status.into(),
-            running_for: Some(Duration::from_secs(secs)),
-            ..Default::default()
-        };
-        let look = |t| Snapshot {
-            tasks: vec![t],
-            ..Default::default()
-        };
-        assert!(same_state(
-            &look(task("RUNNING", 1)),
-            &look(task("RUNNING", 9))
-        ));
-        assert!(!same_state(
-            &look(task("RUNNING", 1)),
-            &look(task("STOPPED", 1))
-        ));
-    }
-
-    #[test]
-    fn target_health_is_read_when_a_decision_needs_it() {
-        let s = |n| Some(Duration::from_millis(n));
-        let every = Duration::from_millis(3800);
-        for (running, completed, since_read, since_running, every, due, why) in [
-            (
-                false,
-                true,
-                None,
-                None,
-                every,
-                false,
-                "no task of ours runs: nothing to match",
-            ),
-            (
-                true,
-                false,
-                None,
-                s(10),
-                Duration::ZERO,
-                true,
-                "alone, every look reads",
-            ),
-            (
-                true,
-                false,
-                s(250),
-                s(900),
-                Duration::ZERO,
-                true,
-                "alone, every look reads",
-            ),
-            (
-                true,
-                false,
-                None,
-                s(10),
-                every,
-                false,
-                "sharing the rate: not at once",
-            ),
-            (
-                true,
-                false,
-                None,
-                s(3800),
-                every,
-                true,
-                "sharing the rate: once the share is due",
-            ),
-            (
-                true,
-                false,
-                s(1000),
-                s(9000),
-                every,
-                false,
-                "read a second ago",
-            ),
-            (
-                true,
-                true,
-                s(10),
-                s(9000),
-                every,
-                true,
-                "ECS says COMPLETED: the proof is read now",
-            ),
-        ] {
-            assert_eq!(
-                health_due(running, completed, since_read, since_running, every),
-                due,
-                "{why}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_look_lists_tasks_only_for_tasks_never_seen() {
-        let c = |live, failed| {
-            Some(Counts {
-                live,
-                failed,
-                rollout_failed: false,
-            })
-        };
-        let secs = |s| Some(Duration::from_secs(s));
-        let both = Lists {
-            running: true,
-            stopped: true,
-        };
-        let none = Lists {
-            running: false,
-            stopped: false,
-        };
-        let running = Lists {
-            running: true,
-            stopped: false,
-        };
-        let stopped = Lists {
-            running: false,
-            stopped: true,
-        };
-        for (before, now, known, since, want, why) in [
-            (
-                None,
-                c(0, 0),
-                0,
-                None,
-                &none,
-                "a new deployment with no task yet",
-            ),
-            (
-                None,
-                c(2, 0),
-                0,
-                None,
-                &running,
-                "ECS counts two tasks never seen",
-            ),
-            (
-                c(2, 0),
-                c(2, 0),
-                2,
-                secs(1),
-                &none,
-                "every task is known: describing them is enough",
-            ),
-            (c(2, 0), c(3, 0), 2, secs(1), &running, "one more task"),
-            (
-                c(2, 0),
-                c(2, 1),
-                2,
-                secs(1),
-                &stopped,
-                "a task failed between two looks",
-            ),
-            (
-                c(2, 1),
-                c(2, 0),
-                2,
-                secs(1),
-                &stopped,
-                "failedTasks went back (ECS counts consecutive failures)",
-            ),
-            (
-                c(2, 0),
-                c(1, 0),
-                1,
-                secs(1),
-                &stopped,
-                "a task left between two looks",
-            ),
-            (
-                c(2, 0),
-                c(2, 0),
-                1,
-                secs(1),
-                &running,
-                "a known task stopped and ECS already counts its replacement",
-            ),
-            (
-                None,
-                c(0, 2),
-                0,
-                None,
-                &stopped,
-                "tasks failed before the first look",
-            ),
-            (
-                c(2, 0),
-                c(2, 0),
-                2,
-                secs(10),
-                &both,
-                "ten seconds since the last listing",
-            ),
-            (
-                c(2, 0),
-                None,
-                2,
-                secs(1),
-                &both,
-                "the deployment is gone: the report wants all its tasks",
-            ),
-            (
-                c(2, 0),
-                Some(Counts {
-                    live: 2,
-                    failed: 0,
-                    rollout_failed: true,
-                }),
-                2,
-                secs(1),
-                &both,
-                "the rollout failed",
-            ),
-        ] {
-            assert_eq!(&lists_needed(before, now, known, since), want, "{why}");
         }
     }
 }

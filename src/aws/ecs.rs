@@ -1,0 +1,368 @@
+//! ECS calls: the service and its deployments, clusters, task definitions, and the one UpdateService.
+
+use crate::aws::Aws;
+use crate::aws::reads;
+use crate::aws::wire::{RawRequest, RawResponse};
+use crate::rollout::DeploymentView;
+use crate::target::Target;
+use crate::task_definition::TaskDefinition;
+use anyhow::{Context, Result, bail};
+use aws_sdk_ecs::types::{
+    CapacityProviderStrategyItem, ClusterSetting, ClusterSettingName, Service,
+};
+use serde_json::{Value, json};
+
+/// The service, or None with ECS's reason (MISSING) when the cluster has no such service.
+pub(crate) async fn find_service(aws: &Aws, target: &Target) -> Result<reads::Found> {
+    reads::service(&aws.ecs, &target.cluster, &target.service)
+        .await
+        .with_context(|| {
+            format!(
+                "failed to describe service `{}` in cluster `{}`",
+                target.service, target.cluster
+            )
+        })
+}
+
+pub(crate) async fn describe_service(aws: &Aws, target: &Target) -> Result<Service> {
+    match find_service(aws, target).await? {
+        Ok(service) => Ok(service),
+        Err(reason) => bail!(
+            "service `{}` not found in cluster `{}`{}",
+            target.service,
+            target.cluster,
+            reason.map(|r| format!(" ({r})")).unwrap_or_default()
+        ),
+    }
+}
+
+pub(crate) fn deployments(service: &Service) -> Vec<DeploymentView> {
+    service
+        .deployments()
+        .iter()
+        .map(|d| DeploymentView {
+            id: d.id().unwrap_or_default().to_string(),
+            status: d.status().unwrap_or_default().to_string(),
+            task_definition: d.task_definition().unwrap_or_default().to_string(),
+            rollout_state: d.rollout_state().map(|s| s.as_str().to_string()),
+            rollout_state_reason: d.rollout_state_reason().map(String::from),
+            desired: d.desired_count(),
+            running: d.running_count(),
+            pending: d.pending_count(),
+            failed: d.failed_tasks(),
+        })
+        .collect()
+}
+
+/// The cluster's status (ACTIVE, INACTIVE, …), or None when ECS does not know it.
+pub(crate) async fn cluster_status(aws: &Aws, cluster: &str) -> Result<Option<String>> {
+    // The services of one run mostly share a cluster: one DescribeClusters answers them all. Only
+    // ACTIVE is kept; a missing cluster may be created by --create-missing a moment later.
+    static ACTIVE: tokio::sync::Mutex<Vec<String>> = tokio::sync::Mutex::const_new(Vec::new());
+    let mut active = ACTIVE.lock().await;
+    if active.iter().any(|c| c == cluster) {
+        return Ok(Some("ACTIVE".to_string()));
+    }
+    let clusters = aws
+        .ecs
+        .describe_clusters()
+        .clusters(cluster)
+        .send()
+        .await
+        .with_context(|| format!("failed to describe cluster `{cluster}`"))?;
+    let status = clusters
+        .clusters()
+        .first()
+        .map(|c| c.status().unwrap_or("in an unknown state").to_string());
+    if status.as_deref() == Some("ACTIVE") {
+        active.push(cluster.to_string());
+    }
+    Ok(status)
+}
+
+/// The task definition as ECS stores it, read-only fields dropped.
+pub(crate) async fn describe_task_definition(aws: &Aws, arn: &str) -> Result<TaskDefinition> {
+    let raw = RawResponse::default();
+    aws.ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .customize()
+        .interceptor(raw.clone())
+        .send()
+        .await
+        .with_context(|| format!("failed to describe task definition `{arn}`"))?;
+    let body = raw
+        .take()
+        .with_context(|| format!("no response body describing task definition `{arn}`"))?;
+    let mut value: serde_json::Value = serde_json::from_slice(&body)
+        .with_context(|| format!("ECS sent unreadable JSON for task definition `{arn}`"))?;
+    Ok(TaskDefinition::from_described(
+        value["taskDefinition"].take(),
+    ))
+}
+
+/// Registers the document as a new revision of its family; returns the new ARN.
+pub(crate) async fn register(aws: &Aws, td: &TaskDefinition) -> Result<String> {
+    let family = td.family().to_string();
+    // The typed builder only needs to pass validation; RawRequest sends the whole document instead.
+    let placeholder = aws_sdk_ecs::types::ContainerDefinition::builder()
+        .name("placeholder")
+        .build();
+    let out = aws
+        .ecs
+        .register_task_definition()
+        .family(&family)
+        .container_definitions(placeholder)
+        .customize()
+        .interceptor(RawRequest(td.to_request_body()))
+        .send()
+        .await
+        .with_context(|| {
+            format!("failed to register a new revision of task definition family `{family}`")
+        })?;
+    out.task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .map(String::from)
+        .with_context(|| format!("ECS registered family `{family}` but returned no ARN"))
+}
+
+/// Points the service at `task_definition`; returns the id of the deployment ECS created.
+pub(crate) async fn update(
+    aws: &Aws,
+    target: &Target,
+    task_definition: &str,
+    force_new_deployment: bool,
+) -> Result<String> {
+    let out = aws
+        .ecs
+        .update_service()
+        .cluster(&target.cluster)
+        .service(&target.service)
+        .task_definition(task_definition)
+        .force_new_deployment(force_new_deployment)
+        .send()
+        .await
+        .with_context(|| {
+            format!(
+                "failed to update service `{}` in cluster `{}` to `{task_definition}`",
+                target.service, target.cluster
+            )
+        })?;
+    primary_deployment(out.service(), "UpdateService", &target.service)
+}
+
+/// The id of the PRIMARY deployment an UpdateService or CreateService answer names.
+pub(crate) fn primary_deployment(
+    service: Option<&aws_sdk_ecs::types::Service>,
+    call: &str,
+    name: &str,
+) -> Result<String> {
+    service
+        .and_then(|s| {
+            s.deployments()
+                .iter()
+                .find(|d| d.status() == Some("PRIMARY"))
+        })
+        .and_then(|d| d.id().map(String::from))
+        .with_context(|| format!("{call} for `{name}` returned no PRIMARY deployment"))
+}
+
+/// Creates the cluster: Fargate and Fargate Spot capacity providers, Container Insights on.
+pub(crate) async fn create_cluster(aws: &Aws, name: &str) -> Result<()> {
+    let fargate = CapacityProviderStrategyItem::builder()
+        .capacity_provider("FARGATE")
+        .weight(1)
+        .base(0)
+        .build()
+        .context("building the capacity provider strategy")?;
+    aws.ecs
+        .create_cluster()
+        .cluster_name(name)
+        .capacity_providers("FARGATE")
+        .capacity_providers("FARGATE_SPOT")
+        .default_capacity_provider_strategy(fargate)
+        .settings(
+            ClusterSetting::builder()
+                .name(ClusterSettingName::ContainerInsights)
+                .value("enabled")
+                .build(),
+        )
+        .send()
+        .await
+        .with_context(|| format!("failed to create cluster `{name}`"))?;
+    Ok(())
+}
+
+/// CreateService from a service definition (sent as written); returns the first deployment's id.
+pub(crate) async fn create_service(
+    aws: &Aws,
+    target: &Target,
+    definition: &Value,
+    task_definition: &str,
+) -> Result<String> {
+    let mut body = definition.clone();
+    body["cluster"] = json!(target.cluster);
+    body["serviceName"] = json!(target.service);
+    body["taskDefinition"] = json!(task_definition);
+    let created = aws
+        .ecs
+        .create_service()
+        .service_name(&target.service)
+        .customize()
+        .interceptor(RawRequest(body.to_string().into_bytes()))
+        .send()
+        .await
+        .with_context(|| {
+            format!(
+                "failed to create service `{}` in cluster `{}`",
+                target.service, target.cluster
+            )
+        })?;
+    primary_deployment(created.service(), "CreateService", &target.service)
+}
+
+/// Sets the service's desired count (UpdateService with nothing else).
+pub(crate) async fn scale(aws: &Aws, target: &Target, desired: i32) -> Result<()> {
+    aws.ecs
+        .update_service()
+        .cluster(&target.cluster)
+        .service(&target.service)
+        .desired_count(desired)
+        .send()
+        .await
+        .with_context(|| format!("failed to scale service `{}` to {desired}", target.service))?;
+    Ok(())
+}
+
+/// The ids of the service's events as they are now (those a watch must not print as new).
+pub(crate) fn event_ids(service: &Service) -> std::collections::HashSet<String> {
+    service
+        .events()
+        .iter()
+        .filter_map(|e| e.id().map(String::from))
+        .collect()
+}
+
+/// The task definitions of the service's SUCCESSFUL deployments, with when each was created.
+pub(crate) async fn successful_revisions(aws: &Aws, target: &Target) -> Result<Vec<(i64, String)>> {
+    let history = aws
+        .ecs
+        .list_service_deployments()
+        .cluster(&target.cluster)
+        .service(&target.service)
+        .status(aws_sdk_ecs::types::ServiceDeploymentStatus::Successful)
+        .send()
+        .await
+        .with_context(|| format!("failed to read the deployment history of service `{}`; name the task definition with --to ARN", target.service))?;
+    let briefs: Vec<(i64, String)> = history
+        .service_deployments()
+        .iter()
+        .filter_map(|d| {
+            Some((
+                d.created_at().map_or(0, |t| t.secs()),
+                d.target_service_revision_arn()?.to_string(),
+            ))
+        })
+        .collect();
+    let mut revisions = Vec::new();
+    for chunk in briefs.chunks(20) {
+        let out = aws
+            .ecs
+            .describe_service_revisions()
+            .set_service_revision_arns(Some(chunk.iter().map(|(_, arn)| arn.clone()).collect()))
+            .send()
+            .await
+            .with_context(|| {
+                format!(
+                    "failed to describe the service revisions of `{}`",
+                    target.service
+                )
+            })?;
+        for r in out.service_revisions() {
+            let created = briefs
+                .iter()
+                .find(|(_, arn)| Some(arn.as_str()) == r.service_revision_arn())
+                .map_or(0, |(t, _)| *t);
+            if let Some(td) = r.task_definition() {
+                revisions.push((created, td.to_string()));
+            }
+        }
+    }
+    Ok(revisions)
+}
+
+/// DescribeServices of one service as ECS sent it (JSON), for the fields the SDK's types drop.
+pub(crate) async fn describe_service_raw(aws: &Aws, target: &Target) -> Result<Value> {
+    let raw = RawResponse::default();
+    aws.ecs
+        .describe_services()
+        .cluster(&target.cluster)
+        .services(&target.service)
+        .customize()
+        .interceptor(raw.clone())
+        .send()
+        .await
+        .with_context(|| format!("failed to describe service `{}`", target.service))?;
+    serde_json::from_slice(&raw.take().unwrap_or_default())
+        .context("ECS sent unreadable JSON describing the service")
+}
+
+/// RunTask with a request sent as written; returns the task's ARN.
+pub(crate) async fn run_task(aws: &Aws, task_definition: &str, body: Value) -> Result<String> {
+    let started = aws
+        .ecs
+        .run_task()
+        .task_definition(task_definition)
+        .customize()
+        .interceptor(RawRequest(body.to_string().into_bytes()))
+        .send()
+        .await
+        .with_context(|| format!("failed to run a one-off task of `{task_definition}`"))?;
+    if let Some(f) = started.failures().first() {
+        bail!(
+            "ECS could not start the one-off task: {} {}",
+            f.reason().unwrap_or_default(),
+            f.detail().unwrap_or_default()
+        );
+    }
+    started
+        .tasks()
+        .first()
+        .and_then(|t| t.task_arn())
+        .map(String::from)
+        .context("RunTask returned no task")
+}
+
+/// One task as DescribeTasks tells it; None when ECS does not know it (yet).
+pub(crate) async fn describe_task(
+    aws: &Aws,
+    cluster: &str,
+    task_arn: &str,
+) -> Result<Option<aws_sdk_ecs::types::Task>> {
+    let described = aws
+        .ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .tasks(task_arn)
+        .send()
+        .await?;
+    Ok(described.tasks().first().cloned())
+}
+
+/// StopTask with the reason ECS shows as the task's stoppedReason.
+pub(crate) async fn stop_task(
+    aws: &Aws,
+    cluster: &str,
+    task_arn: &str,
+    reason: &str,
+) -> Result<()> {
+    aws.ecs
+        .stop_task()
+        .cluster(cluster)
+        .task(task_arn)
+        .reason(reason)
+        .send()
+        .await
+        .with_context(|| format!("failed to stop task {task_arn}"))?;
+    Ok(())
+}

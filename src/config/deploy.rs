@@ -1,0 +1,209 @@
+//! `deploy`, `plan`, `rollback` and `status`: the service, and the deploy's settings, resolved from
+//! flag > `DEPLOYER_*` > deployer.toml.
+
+use super::*;
+
+#[derive(Debug, Clone)]
+pub(crate) struct DeployConfig {
+    pub(crate) target: Target,
+    pub(crate) images: Vec<ImageChange>,
+    pub(crate) envs: Vec<EnvChange>,
+    pub(crate) task_definition_file: Option<PathBuf>,
+    pub(crate) timeout: Duration,
+    pub(crate) max_failed_tasks: u32,
+    pub(crate) rollback: bool,
+    pub(crate) wait_for_idle: bool,
+    pub(crate) force_new_deployment: bool,
+    pub(crate) github_deployment: bool,
+    pub(crate) run_task: Option<RunTask>,
+    pub(crate) keep_revisions: Option<u32>,
+    pub(crate) create_missing: bool,
+    pub(crate) service_definition: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RollbackConfig {
+    pub(crate) target: Target,
+    pub(crate) to: Option<String>,
+    pub(crate) timeout: Duration,
+    pub(crate) max_failed_tasks: u32,
+}
+
+pub(crate) fn target(args: &ServiceArgs, matches: &ArgMatches, file: &File) -> Result<Target> {
+    let pick = |id: &str, flag: &Option<String>, from_file: &Option<String>| -> Result<String> {
+        let value = if given(matches, id) {
+            flag.clone()
+        } else {
+            from_file.clone()
+        };
+        match value {
+            Some(v) if !v.trim().is_empty() => Ok(v),
+            _ if file.is_system() => bail!(
+                "missing {id}: {} describes several services (`[services]`), which `deployer run` deploys together; this command acts on one: pass --{id} NAME",
+                file.name()
+            ),
+            _ => bail!(
+                "missing {id}: pass --{id} NAME, set DEPLOYER_{}, or add `{id} = \"NAME\"` to deployer.toml",
+                id.to_uppercase()
+            ),
+        }
+    };
+    Ok(Target {
+        cluster: pick("cluster", &args.cluster, &file.values.cluster)?,
+        service: pick("service", &args.service, &file.values.service)?,
+    })
+}
+
+pub(crate) fn deploy(args: &DeployArgs, matches: &ArgMatches, file: &File) -> Result<DeployConfig> {
+    let f = &file.values;
+    let images = if given(matches, "images") {
+        args.images.clone()
+    } else {
+        f.image.clone().map(OneOrMany::into_vec).unwrap_or_default()
+    };
+    let envs = if given(matches, "envs") {
+        args.envs.clone()
+    } else {
+        f.env.clone().map(OneOrMany::into_vec).unwrap_or_default()
+    };
+    let task_definition_file = if given(matches, "task_definition") {
+        args.task_definition.clone()
+    } else {
+        f.task_definition.as_ref().map(|p| file.relative(p))
+    };
+    let timeout = timeout(matches, &args.timeout, file)?;
+    let max_failed_tasks = if given(matches, "max_failed_tasks") {
+        args.max_failed_tasks
+    } else {
+        f.max_failed_tasks
+    }
+    .unwrap_or(DEFAULT_MAX_FAILED_TASKS);
+    if max_failed_tasks == 0 {
+        bail!("invalid max-failed-tasks `0`: expected a whole number of at least 1");
+    }
+    let flag = |id: &str, value: bool, from_file: Option<bool>| {
+        if given(matches, id) {
+            value
+        } else {
+            from_file.unwrap_or(false)
+        }
+    };
+    let run_task_command = if given(matches, "run_task_command") {
+        args.run_task_command
+            .as_deref()
+            .map(|c| parse_command(c).context("invalid --run-task-command"))
+            .transpose()?
+    } else {
+        match &f.run_task_command {
+            Some(CommandSetting::Words(words)) if !words.is_empty() => Some(words.clone()),
+            Some(CommandSetting::Line(line)) => Some(
+                parse_command(line)
+                    .with_context(|| format!("invalid `run-task-command` in {}", file.name()))?,
+            ),
+            Some(CommandSetting::Words(_)) => bail!(
+                "invalid `run-task-command` in {}: the command is empty",
+                file.name()
+            ),
+            None => None,
+        }
+    };
+    let run_task_container = if given(matches, "run_task") {
+        args.run_task.clone().map(|c| c.trim().to_string())
+    } else {
+        match &f.run_task {
+            Some(RunTaskSetting::Whole(true)) => Some(String::new()),
+            Some(RunTaskSetting::Whole(false)) | None => None,
+            Some(RunTaskSetting::Container(c)) => Some(c.trim().to_string()),
+        }
+    };
+    let run_task = match (run_task_container, run_task_command) {
+        (None, Some(_)) => bail!(
+            "--run-task-command (or `run-task-command`) needs --run-task CONTAINER: which container runs the command"
+        ),
+        (None, None) => None,
+        (Some(container), command) => {
+            let container = (!container.is_empty() && container != "true").then_some(container);
+            if let Some(name) = &container {
+                check_container_name(name).context("invalid --run-task")?;
+            }
+            if command.is_some() && container.is_none() {
+                bail!(
+                    "--run-task-command needs --run-task CONTAINER: which container runs the command"
+                );
+            }
+            Some(RunTask { container, command })
+        }
+    };
+    let keep_revisions = if given(matches, "keep_revisions") {
+        args.keep_revisions
+    } else {
+        f.keep_revisions
+    };
+    if keep_revisions == Some(0) {
+        bail!(
+            "invalid keep-revisions `0`: keep at least 1 (the new revision); the rollback target is always kept too"
+        );
+    }
+    let service_definition = if given(matches, "service_definition") {
+        args.service_definition.clone()
+    } else {
+        f.service_definition.as_ref().map(|p| file.relative(p))
+    };
+    Ok(DeployConfig {
+        run_task,
+        keep_revisions,
+        create_missing: flag("create_missing", args.create_missing, f.create_missing),
+        service_definition,
+        target: target(&args.target, matches, file)?,
+        images: images
+            .iter()
+            .map(|i| parse_image_change(i))
+            .collect::<Result<_>>()?,
+        envs: envs
+            .iter()
+            .map(|e| parse_env_change(e))
+            .collect::<Result<_>>()?,
+        task_definition_file,
+        timeout,
+        max_failed_tasks,
+        rollback: !flag("no_rollback", args.no_rollback, f.no_rollback),
+        wait_for_idle: flag("wait_for_idle", args.wait_for_idle, f.wait_for_idle),
+        force_new_deployment: flag(
+            "force_new_deployment",
+            args.force_new_deployment,
+            f.force_new_deployment,
+        ),
+        github_deployment: flag(
+            "github_deployment",
+            args.github_deployment,
+            f.github_deployment,
+        ),
+    })
+}
+
+pub(crate) fn rollback(
+    args: &RollbackArgs,
+    matches: &ArgMatches,
+    file: &File,
+) -> Result<RollbackConfig> {
+    let f = &file.values;
+    let timeout = timeout(matches, &args.timeout, file)?;
+    if let Some(to) = &args.to
+        && !(to.starts_with("arn:") && to.contains(":task-definition/"))
+    {
+        bail!(
+            "invalid --to `{to}`: expected a task definition ARN, e.g. arn:aws:ecs:us-east-1:123456789012:task-definition/web:41"
+        );
+    }
+    Ok(RollbackConfig {
+        target: target(&args.target, matches, file)?,
+        to: args.to.clone(),
+        timeout,
+        max_failed_tasks: if given(matches, "max_failed_tasks") {
+            args.max_failed_tasks
+        } else {
+            f.max_failed_tasks
+        }
+        .unwrap_or(DEFAULT_MAX_FAILED_TASKS),
+    })
+}

@@ -1,0 +1,158 @@
+//! Several services in one run (`[services.NAME]` in deployer.toml): each service's settings, the
+//! top-level keys as defaults, `depends-on` checked for unknown names and cycles.
+
+use super::*;
+
+/// Several services in one `deployer run` (`[services.NAME]` in deployer.toml).
+#[derive(Debug, Clone)]
+pub(crate) struct SystemConfig {
+    pub(crate) name: String,
+    /// In the file's order (sorted by name); `order` says when each may start.
+    pub(crate) services: Vec<SystemService>,
+    pub(crate) rollback_scope: RollbackScope,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SystemService {
+    pub(crate) name: String,
+    pub(crate) depends_on: Vec<String>,
+    pub(crate) run: RunConfig,
+}
+
+/// Flags that name one service's parts; with `[services]` each service says its own in the file.
+const PER_SERVICE_FLAGS: [(&str, &str); 11] = [
+    ("cluster", "cluster"),
+    ("service", "service"),
+    ("images", "image"),
+    ("envs", "env"),
+    ("task_definition", "task-definition"),
+    ("service_definition", "service-definition"),
+    ("context", "context"),
+    ("dockerfile", "dockerfile"),
+    ("repository", "repository"),
+    ("container", "container"),
+    ("run_task_command", "run-task-command"),
+];
+
+impl File {
+    /// True when the file describes several services: `deployer run` then runs them all.
+    pub(crate) fn is_system(&self) -> bool {
+        self.values.services.is_some()
+    }
+}
+
+pub(crate) fn system(args: &RunArgs, matches: &ArgMatches, file: &File) -> Result<SystemConfig> {
+    let sections = file.values.services.clone().unwrap_or_default();
+    if sections.is_empty() {
+        bail!("`[services]` in {} names no service", file.name());
+    }
+    if let Some((_, flag)) = PER_SERVICE_FLAGS.iter().find(|(id, _)| given(matches, id)) {
+        bail!(
+            "--{flag} (or DEPLOYER_{}) cannot be used with `[services]` in {}: set `{flag}` under the service's own `[services.NAME]` table",
+            flag.to_uppercase().replace('-', "_"),
+            file.name()
+        );
+    }
+    let top = &file.values;
+    if given(matches, "github_deployment")
+        || top.github_deployment == Some(true)
+        || sections.values().any(|s| s.github_deployment == Some(true))
+    {
+        bail!(
+            "--github-deployment records one service's GitHub deployment; it cannot be used with `[services]` in {} (the PR comment and the commit status cover the whole run)",
+            file.name()
+        );
+    }
+    if top.service.is_some()
+        || top.image.is_some()
+        || top.build.is_some()
+        || top.containers.is_some()
+    {
+        bail!(
+            "{} has `[services]` and also a top-level `service`, `image`, `[build]` or `[containers]`; move them under `[services.NAME]`",
+            file.name()
+        );
+    }
+    let mut services = Vec::new();
+    for (name, section) in &sections {
+        let field = |f: &str| format!("`services.{name}.{f}` in {}", file.name());
+        if section.services.is_some() || section.name.is_some() || section.rollback_scope.is_some()
+        {
+            bail!(
+                "{}: `services`, `name` and `rollback-scope` belong at the top of the file",
+                field("*")
+            );
+        }
+        let mut values = section.clone();
+        values.inherit(top);
+        if values.service.is_none() {
+            values.service = Some(name.clone());
+        }
+        let merged = File {
+            path: file.path.clone(),
+            values,
+        };
+        let run = run(args, matches, &merged)
+            .with_context(|| format!("in `[services.{name}]` of {}", file.name()))?;
+        let depends_on = section.depends_on.clone().unwrap_or_default();
+        for dep in &depends_on {
+            if !sections.contains_key(dep) {
+                bail!(
+                    "{} names `{dep}`, which is not a service in this file (services: {})",
+                    field("depends-on"),
+                    sections.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+        services.push(SystemService {
+            name: name.clone(),
+            depends_on,
+            run,
+        });
+    }
+    let mut seen = std::collections::HashSet::new();
+    for s in &services {
+        let key = (
+            s.run.deploy.target.cluster.clone(),
+            s.run.deploy.target.service.clone(),
+        );
+        if !seen.insert(key) {
+            bail!(
+                "two entries of `[services]` in {} deploy the same ECS service `{}` in cluster `{}`",
+                file.name(),
+                s.run.deploy.target.service,
+                s.run.deploy.target.cluster
+            );
+        }
+    }
+    let deps: Vec<(&str, &[String])> = services
+        .iter()
+        .map(|s| (s.name.as_str(), s.depends_on.as_slice()))
+        .collect();
+    crate::order::order(&deps).map_err(|cycle| {
+        anyhow::anyhow!("`depends-on` in {} goes in a circle: {cycle}", file.name())
+    })?;
+    let rollback_scope = if given(matches, "rollback_scope") {
+        args.rollback_scope.unwrap_or_default()
+    } else {
+        match top.rollback_scope.as_deref() {
+            None | Some("run") => RollbackScope::Run,
+            Some("service") => RollbackScope::Service,
+            Some(other) => bail!(
+                "invalid `rollback-scope = \"{other}\"` in {}: expected \"run\" or \"service\"",
+                file.name()
+            ),
+        }
+    };
+    Ok(SystemConfig {
+        name: top.name.clone().unwrap_or_else(|| {
+            services
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join("+")
+        }),
+        services,
+        rollback_scope,
+    })
+}

@@ -1,0 +1,231 @@
+//! A service definition file (the shape `aws ecs create-service --cli-input-json` takes), checked
+//! before anything is created: what `--create-missing` creates a service from.
+
+use crate::target::Target;
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use std::path::Path;
+
+/// The keys CreateService takes (the request's JSON names).
+const CREATE_SERVICE_KEYS: [&str; 26] = [
+    "cluster",
+    "serviceName",
+    "taskDefinition",
+    "availabilityZoneRebalancing",
+    "loadBalancers",
+    "serviceRegistries",
+    "desiredCount",
+    "clientToken",
+    "launchType",
+    "capacityProviderStrategy",
+    "platformVersion",
+    "role",
+    "deploymentConfiguration",
+    "placementConstraints",
+    "placementStrategy",
+    "networkConfiguration",
+    "healthCheckGracePeriodSeconds",
+    "schedulingStrategy",
+    "deploymentController",
+    "tags",
+    "enableECSManagedTags",
+    "propagateTags",
+    "enableExecuteCommand",
+    "serviceConnectConfiguration",
+    "volumeConfigurations",
+    "vpcLatticeConfigurations",
+];
+
+/// A service definition file, checked before anything is created.
+#[derive(Debug, Clone)]
+pub(crate) struct ServiceDefinition(pub(crate) Value);
+
+impl ServiceDefinition {
+    pub(crate) fn load(path: &Path, target: &Target) -> Result<ServiceDefinition> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("failed to read service definition `{}`", path.display()))?;
+        let value: Value = if text.trim_start().starts_with('{') {
+            serde_json::from_str(&text).map_err(|e| {
+                anyhow::anyhow!(
+                    "invalid JSON in service definition `{}`: {e}",
+                    path.display()
+                )
+            })?
+        } else {
+            serde_yaml::from_str(&text).map_err(|e| {
+                anyhow::anyhow!(
+                    "invalid YAML in service definition `{}`: {e}",
+                    path.display()
+                )
+            })?
+        };
+        Self::check(value, target)
+            .with_context(|| format!("invalid service definition `{}`", path.display()))
+    }
+
+    /// Pure: the checks ECS would make later, made now with the field named.
+    pub(crate) fn check(value: Value, target: &Target) -> Result<ServiceDefinition> {
+        let Some(map) = value.as_object() else {
+            bail!(
+                "expected a JSON object in the shape `aws ecs create-service --cli-input-json` takes"
+            );
+        };
+        for key in map.keys() {
+            if !CREATE_SERVICE_KEYS.contains(&key.as_str()) {
+                bail!(
+                    "unknown field `{key}` (CreateService takes: {})",
+                    CREATE_SERVICE_KEYS.join(", ")
+                );
+            }
+        }
+        let name_of = |v: &Value| {
+            v.as_str()
+                .map(|s| s.rsplit('/').next().unwrap_or(s).to_string())
+        };
+        if let Some(name) = map.get("serviceName").map(name_of)
+            && name.as_deref() != Some(target.service.as_str())
+        {
+            bail!(
+                "`serviceName` is {}, but the service to deploy is `{}`",
+                map["serviceName"],
+                target.service
+            );
+        }
+        if let Some(cluster) = map.get("cluster").map(name_of)
+            && cluster.as_deref()
+                != Some(target.cluster.rsplit('/').next().unwrap_or(&target.cluster))
+        {
+            bail!(
+                "`cluster` is {}, but the cluster to deploy to is `{}`",
+                map["cluster"],
+                target.cluster
+            );
+        }
+        if map.contains_key("launchType") && map.contains_key("capacityProviderStrategy") {
+            bail!(
+                "`launchType` and `capacityProviderStrategy` cannot both be set; ECS takes one or the other"
+            );
+        }
+        if let Some(kind) = map.get("deploymentController").and_then(|c| c.get("type"))
+            && kind != "ECS"
+        {
+            bail!(
+                "`deploymentController.type` is {kind}; deployer rolls services whose deployment controller is ECS"
+            );
+        }
+        if let Some(count) = map.get("desiredCount")
+            && count.as_u64().is_none_or(|c| c > 100_000)
+        {
+            bail!("`desiredCount` is {count}; expected a whole number of 0 or more");
+        }
+        for (i, lb) in map
+            .get("loadBalancers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if lb.get("targetGroupArn").and_then(Value::as_str).is_none()
+                && lb.get("loadBalancerName").and_then(Value::as_str).is_none()
+            {
+                bail!("`loadBalancers[{i}]` needs `targetGroupArn`");
+            }
+            if lb.get("containerName").and_then(Value::as_str).is_none() {
+                bail!("`loadBalancers[{i}].containerName` is missing");
+            }
+            if !lb.get("containerPort").is_some_and(Value::is_u64) {
+                bail!("`loadBalancers[{i}].containerPort` is missing or not a port number");
+            }
+        }
+        if let Some(vpc) = map
+            .get("networkConfiguration")
+            .map(|n| &n["awsvpcConfiguration"])
+        {
+            let subnets = vpc["subnets"].as_array().map(Vec::len).unwrap_or(0);
+            if subnets == 0 {
+                bail!(
+                    "`networkConfiguration.awsvpcConfiguration.subnets` must list at least one subnet"
+                );
+            }
+            if let Some(ip) = vpc.get("assignPublicIp")
+                && ip != "ENABLED"
+                && ip != "DISABLED"
+            {
+                bail!(
+                    "`networkConfiguration.awsvpcConfiguration.assignPublicIp` is {ip}; expected \"ENABLED\" or \"DISABLED\""
+                );
+            }
+        }
+        Ok(ServiceDefinition(value))
+    }
+
+    /// The network the service's tasks get (for `--run-task` before the service exists).
+    pub(crate) fn network(&self) -> Value {
+        self.0
+            .get("networkConfiguration")
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    /// Launch type or capacity provider strategy, as RunTask takes them.
+    pub(crate) fn placement(&self) -> Value {
+        let mut out = json!({});
+        for key in ["launchType", "capacityProviderStrategy", "platformVersion"] {
+            if let Some(v) = self.0.get(key) {
+                out[key] = v.clone();
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_definitions_are_checked_with_the_field_named() {
+        let target = Target {
+            cluster: "shop".into(),
+            service: "api".into(),
+        };
+        let good = json!({
+            "serviceName": "api", "desiredCount": 2, "launchType": "FARGATE",
+            "loadBalancers": [{"targetGroupArn": "arn:tg", "containerName": "api", "containerPort": 8080}],
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-a", "subnet-b"], "assignPublicIp": "DISABLED"}},
+            "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": true}},
+            "healthCheckGracePeriodSeconds": 30,
+            "serviceConnectConfiguration": {"enabled": true, "namespace": "shop"}
+        });
+        assert!(ServiceDefinition::check(good.clone(), &target).is_ok());
+        for (change, expect) in [
+            (json!({"servceName": "api"}), "unknown field `servceName`"),
+            (json!({"serviceName": "web"}), "`serviceName`"),
+            (json!({"cluster": "other"}), "`cluster`"),
+            (
+                json!({"capacityProviderStrategy": [{"capacityProvider": "FARGATE"}]}),
+                "cannot both be set",
+            ),
+            (json!({"desiredCount": -1}), "`desiredCount`"),
+            (
+                json!({"loadBalancers": [{"targetGroupArn": "arn:tg", "containerName": "api"}]}),
+                "containerPort",
+            ),
+            (
+                json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": []}}}),
+                "subnets",
+            ),
+            (
+                json!({"deploymentController": {"type": "CODE_DEPLOY"}}),
+                "deploymentController",
+            ),
+        ] {
+            let mut bad = good.clone();
+            for (k, v) in change.as_object().unwrap() {
+                bad[k] = v.clone();
+            }
+            let err = format!("{:#}", ServiceDefinition::check(bad, &target).unwrap_err());
+            assert!(err.contains(expect), "{change}: {err}");
+        }
+    }
+}

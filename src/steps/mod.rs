@@ -1,0 +1,11 @@
+//! The runbook's steps, one module each. A step never imports another step: only `commands`
+//! sequences them.
+
+pub(crate) mod create;
+pub(crate) mod failure_report;
+pub(crate) mod preflight;
+pub(crate) mod recover;
+pub(crate) mod run_task;
+pub(crate) mod ship;
+pub(crate) mod tidy;
+pub(crate) mod watch;

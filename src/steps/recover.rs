@@ -1,0 +1,127 @@
+//! Recovering from a failed deploy, as `rollout::recovery` decided: follow ECS's own rollback
+//! (circuit breaker, alarms), UpdateService back to the recorded task definition, scale a service
+//! this run created to 0, or leave the service as it is. The command then watches the rollback and
+//! `judge` says whether it worked.
+//!
+//! Rollback never targets "revision minus one": only an ARN that is known to have run.
+
+use crate::aws::{Aws, ecs};
+use crate::report::output::Output;
+use crate::rollout::{Ended, Recovery, Restored, Watched};
+use crate::signal::{Interrupt, Wait};
+use crate::target::Target;
+use anyhow::Result;
+use std::time::Duration;
+
+/// A rollback that has begun: the deployment to watch.
+pub(crate) struct Started {
+    pub(crate) deployment_id: String,
+    pub(crate) task_definition: String,
+}
+
+impl Started {
+    pub(crate) fn watched(&self, max_failed_tasks: u32) -> Watched {
+        Watched {
+            deployment_id: self.deployment_id.clone(),
+            task_definition: self.task_definition.clone(),
+            previous_task_definition: None,
+            max_failed_tasks,
+        }
+    }
+}
+
+/// Where a recovery stands once it has been started.
+pub(crate) enum Restoring {
+    /// A rollback deployment runs: watch it, then `judge`.
+    Watch(Started),
+    /// Nothing to watch: already done, or not done (and why).
+    Done(Restored),
+}
+
+/// Starts the recovery `plan` says; only UpdateService/scale-to-0 errors are Err.
+pub(crate) async fn start(
+    aws: &Aws,
+    target: &Target,
+    plan: &Recovery,
+    out: &Output,
+) -> Result<Restoring> {
+    let previous = match plan {
+        Recovery::Leave(why) => return Ok(Restoring::Done(Restored::Failed(why.clone()))),
+        Recovery::ScaleToZero => {
+            out.info(&format!(
+                "service `{}` was created by this run: nothing earlier to return to; scaling it to 0 tasks",
+                target.service
+            ));
+            ecs::scale(aws, target, 0).await?;
+            return Ok(Restoring::Done(Restored::Healthy));
+        }
+        Recovery::FollowEcs { previous, patience } => {
+            if let Some(started) = ecs_rollback(aws, target, previous, out, *patience).await? {
+                return Ok(Restoring::Watch(started));
+            }
+            previous
+        }
+        Recovery::Restore(previous) => previous,
+    };
+    out.step(&format!("rolling back to {previous}"));
+    let deployment_id = ecs::update(aws, target, previous, false).await?;
+    out.info(&format!("rollback deployment {deployment_id}"));
+    Ok(Restoring::Watch(Started {
+        deployment_id,
+        task_definition: previous.clone(),
+    }))
+}
+
+/// The PRIMARY deployment ECS started on its own to roll back, waiting up to `patience` for it.
+async fn ecs_rollback(
+    aws: &Aws,
+    target: &Target,
+    previous: &str,
+    out: &Output,
+    patience: Duration,
+) -> Result<Option<Started>> {
+    let wait = Wait::new(patience, &Interrupt::none(), 0);
+    loop {
+        let service = ecs::describe_service(aws, target).await?;
+        let primary = ecs::deployments(&service)
+            .into_iter()
+            .find(|d| d.status == "PRIMARY" && d.rollout_state.as_deref() != Some("FAILED"));
+        if let Some(p) = primary {
+            out.step(&format!(
+                "ECS is rolling back to {} (deployment {}); following it",
+                p.task_definition, p.id
+            ));
+            if p.task_definition != previous {
+                out.warn(&format!(
+                    "ECS rolls back to {}, not to {previous}, which ran before this deploy",
+                    p.task_definition
+                ));
+            }
+            return Ok(Some(Started {
+                deployment_id: p.id,
+                task_definition: p.task_definition,
+            }));
+        }
+        if wait.expired() || wait.pause(Duration::from_millis(500)).await.is_err() {
+            return Ok(None);
+        }
+    }
+}
+
+/// Whether the watched rollback brought the service back, said on the terminal.
+pub(crate) fn judge(ended: &Ended, started: &Started, target: &Target, out: &Output) -> Restored {
+    match ended {
+        Ended::Healthy => {
+            out.info(&format!(
+                "service `{}` runs {} again, healthy",
+                target.service, started.task_definition
+            ));
+            Restored::Healthy
+        }
+        Ended::Failed(failure) => Restored::Failed(format!(
+            "the rollback to {} did not complete: {}",
+            started.task_definition,
+            failure.summary()
+        )),
+    }
+}

@@ -1,0 +1,138 @@
+//! Shipping an image: find the commit, make sure the ECR repository exists, build and push the image
+//! (skipped when the commit's tag is already in ECR), and gate on the ECR scan. The reference to
+//! deploy comes back as a value.
+
+use crate::aws::{Aws, ecr};
+use crate::build::git::Commit;
+use crate::build::{context, docker};
+use crate::config::BuildConfig;
+use crate::image_ref::ImageRef;
+use crate::report::output::Output;
+use crate::signal::{Interrupt, Wait};
+use anyhow::{Context, Result, bail};
+use std::time::{Duration, SystemTime};
+
+/// Builds and pushes unless the tag is already in ECR; returns the reference to deploy.
+pub(crate) async fn ship(build: &BuildConfig, aws: &Aws, out: &Output) -> Result<ImageRef> {
+    let commit = Commit::read(&build.context)?;
+    let tags: Vec<String> = build
+        .tags
+        .iter()
+        .map(|t| commit.tag(t))
+        .collect::<Result<_>>()?;
+    let primary = &tags[0];
+    out.step(&format!(
+        "image for commit {} ({})",
+        &commit.sha[..commit.sha.len().min(12)],
+        tags.join(", ")
+    ));
+    let repo = ecr::repository(&aws.ecr, &build.repository, build.create_repository).await?;
+    let digest = match ecr::digest_of(&aws.ecr, &repo.name, primary).await? {
+        Some(digest) => {
+            out.info(&format!(
+                "{}:{primary} is already in ECR ({digest}): no build, no push",
+                repo.uri
+            ));
+            for tag in &tags[1..] {
+                if ecr::digest_of(&aws.ecr, &repo.name, tag).await?.is_none() {
+                    ecr::promote(&aws.ecr, &repo.name, primary, tag).await?;
+                    out.info(&format!("tagged it {tag} too (no pull)"));
+                }
+            }
+            digest
+        }
+        None => build_and_push(build, &commit, &repo, &tags, aws, out).await?,
+    };
+    if let Some(max) = build.max_severity {
+        out.step("waiting for the ECR image scan");
+        let blocking = ecr::scan_gate(
+            &aws.ecr,
+            &repo.name,
+            &digest,
+            max,
+            &Wait::new(Duration::from_secs(600), &Interrupt::none(), 0),
+        )
+        .await?;
+        if !blocking.is_empty() {
+            bail!(
+                "the ECR scan of {}@{digest} found {} finding(s) at or above --max-severity:\n  {}",
+                repo.uri,
+                blocking.len(),
+                blocking.join("\n  ")
+            );
+        }
+        out.info("scan: nothing at or above --max-severity");
+    }
+    let reference = if build.deploy_by_tag {
+        format!("{}:{primary}", repo.uri)
+    } else {
+        format!("{}@{digest}", repo.uri)
+    };
+    out.image(&reference, Some(&digest));
+    ImageRef::parse(&reference).with_context(|| {
+        format!(
+            "ECR repository URI `{}` does not make a valid image reference",
+            repo.uri
+        )
+    })
+}
+
+async fn build_and_push(
+    build: &BuildConfig,
+    commit: &Commit,
+    repo: &ecr::Repository,
+    tags: &[String],
+    aws: &Aws,
+    out: &Output,
+) -> Result<String> {
+    let docker = docker::connect().await?;
+    let context = context::tar(&build.context, &build.dockerfile)?;
+    let mut labels = build.labels.clone();
+    labels.insert(
+        "org.opencontainers.image.revision".into(),
+        commit.sha.clone(),
+    );
+    if let Some(url) = &commit.repository_url {
+        labels.insert("org.opencontainers.image.source".into(), url.clone());
+    }
+    let created = aws_smithy_types::DateTime::from(SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default();
+    labels.insert("org.opencontainers.image.created".into(), created);
+    let image = format!("{}:{}", repo.uri, tags[0]);
+    out.step(&format!(
+        "building {image} ({} KiB of context)",
+        context.len() / 1024
+    ));
+    docker::build(
+        &docker,
+        docker::Build {
+            context,
+            dockerfile: &build.dockerfile,
+            tag: &image,
+            build_args: &build.build_args,
+            labels: &labels,
+            target: build.target.as_deref(),
+            platform: build.platform.as_deref(),
+        },
+        out,
+    )
+    .await?;
+    for tag in &tags[1..] {
+        docker::tag(&docker, &image, &repo.uri, tag).await?;
+    }
+    out.step(&format!("pushing to {}", repo.uri));
+    let credentials = ecr::credentials(&aws.ecr).await?;
+    out.mask(&credentials.password);
+    let credentials = docker::Login {
+        username: credentials.username,
+        password: credentials.password,
+        server: credentials.server,
+    };
+    for tag in tags {
+        docker::push(&docker, &repo.uri, tag, &credentials, out).await?;
+    }
+    ecr::digest_of(&aws.ecr, &repo.name, &tags[0])
+        .await?
+        .with_context(|| format!("pushed {image}, but ECR does not list it"))
+}
