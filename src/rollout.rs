@@ -877,4 +877,132 @@ mod tests {
         );
         assert_eq!(rollback_target(&[]), Err(Busy::NoCompleted));
     }
+
+    #[test]
+    fn what_to_do_after_a_failure() {
+        let failed = |rolling_back: bool| Failure::RolloutFailed {
+            reason: "tasks failed to start".into(),
+            rolling_back_to: rolling_back.then(|| ("ecs-svc/2".into(), "web:1".into())),
+        };
+        let ecs_rolled_back = Failure::EcsRolledBack {
+            deployment: Some("ecs-svc/2".into()),
+            task_definition: "web:1".into(),
+        };
+        let superseded = Failure::Superseded {
+            deployment: "ecs-svc/3".into(),
+            task_definition: "web:3".into(),
+        };
+        let stopped = Failure::TasksStopped { count: 2, limit: 2 };
+        let follow = |secs| Recovery::FollowEcs {
+            previous: "web:1".into(),
+            patience: Duration::from_secs(secs),
+        };
+        let restore = Recovery::Restore("web:1".into());
+        let no_rollback = Recovery::Leave("--no-rollback: the service was left as it is".into());
+        // (failure, --rollback, previous, breaker/alarms roll back) → recovery, why
+        let cases = [
+            (
+                &stopped,
+                true,
+                Some("web:1"),
+                false,
+                restore.clone(),
+                "restore the recorded ARN",
+            ),
+            (
+                &Failure::Interrupted,
+                true,
+                Some("web:1"),
+                false,
+                restore.clone(),
+                "a signal restores too",
+            ),
+            (
+                &failed(true),
+                true,
+                Some("web:1"),
+                true,
+                follow(0),
+                "ECS already rolls back: follow it",
+            ),
+            (
+                &ecs_rolled_back,
+                false,
+                Some("web:1"),
+                true,
+                follow(0),
+                "follow ECS even with --no-rollback",
+            ),
+            (
+                &failed(false),
+                true,
+                Some("web:1"),
+                true,
+                follow(10),
+                "breaker set to roll back: give it 10 s",
+            ),
+            (
+                &failed(false),
+                true,
+                Some("web:1"),
+                false,
+                restore.clone(),
+                "no breaker rollback: restore",
+            ),
+            (
+                &stopped,
+                false,
+                Some("web:1"),
+                false,
+                no_rollback.clone(),
+                "--no-rollback leaves it",
+            ),
+            (
+                &stopped,
+                true,
+                None,
+                false,
+                Recovery::ScaleToZero,
+                "a first deploy scales to 0",
+            ),
+            (
+                &stopped,
+                false,
+                None,
+                false,
+                no_rollback.clone(),
+                "a first deploy with --no-rollback",
+            ),
+        ];
+        for (failure, rollback, previous, ecs, want, why) in cases {
+            assert_eq!(recovery(failure, rollback, previous, ecs), want, "{why}");
+        }
+        let Recovery::Leave(why) = recovery(&superseded, true, Some("web:1"), false) else {
+            panic!("a newer deployment is never undone");
+        };
+        assert!(
+            why.starts_with("not rolling back: deployment ecs-svc/3"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn how_a_failed_deploy_ends() {
+        use Outcome::*;
+        let back = Restored::Healthy;
+        let not_back = Restored::Failed("the rollback did not complete".into());
+        let stopped = Failure::TasksStopped { count: 2, limit: 2 };
+        for (failure, restored, want) in [
+            (&stopped, &back, RolledBack),
+            (&stopped, &not_back, RollbackFailed),
+            (&Failure::Interrupted, &back, Interrupted),
+            (&Failure::Interrupted, &not_back, Interrupted),
+        ] {
+            assert_eq!(
+                final_outcome(failure, restored),
+                want,
+                "{failure:?} {restored:?}"
+            );
+        }
+    }
 }
