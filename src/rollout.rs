@@ -114,7 +114,14 @@ pub(crate) struct Snapshot {
     pub(crate) ecs_rolls_back: bool,
     /// The service's awsvpc subnets.
     pub(crate) subnets: Vec<String>,
+    /// Some(how long we have watched) while no read has shown our deployment yet. ECS reads are
+    /// eventually consistent: right after UpdateService a read may still show the service before it.
+    pub(crate) ours_unseen_for: Option<Duration>,
 }
+
+/// How long a deployment UpdateService returned may stay invisible to reads before its absence
+/// means something (ECS documents eventual consistency but gives no bound).
+pub(crate) const NOT_YET_VISIBLE: Duration = Duration::from_secs(30);
 
 /// What is being watched.
 #[derive(Debug, Clone)]
@@ -282,6 +289,12 @@ pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
         .iter()
         .find(|d| d.id == watched.deployment_id)
     else {
+        if snapshot
+            .ours_unseen_for
+            .is_some_and(|d| d < NOT_YET_VISIBLE)
+        {
+            return Verdict::InProgress(not_yet_visible(snapshot, watched));
+        }
         let other = primary.map(|p| p.id.clone());
         if snapshot.task_definition != watched.task_definition
             && watched
@@ -386,6 +399,21 @@ pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
         failed,
         max_failed: watched.max_failed_tasks,
     })
+}
+
+/// Our deployment is not in the reads yet: a stale read, not a verdict.
+fn not_yet_visible(snapshot: &Snapshot, watched: &Watched) -> Progress {
+    Progress {
+        rollout_state: format!("{} not yet visible to reads", watched.deployment_id),
+        running: 0,
+        pending: 0,
+        desired: snapshot.desired,
+        healthy: 0,
+        target_groups: snapshot.target_groups.len(),
+        deployments: snapshot.deployments.len(),
+        failed: 0,
+        max_failed: watched.max_failed_tasks,
+    }
 }
 
 /// Why the service is not ready for a deploy.
@@ -1003,6 +1031,34 @@ mod tests {
                 want,
                 "{failure:?} {restored:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_read_that_does_not_show_our_new_deployment_yet_is_not_a_rollback() {
+        let stale = Snapshot {
+            task_definition: OLD.into(),
+            desired: 2,
+            deployments: vec![DeploymentView {
+                id: "ecs-svc/old".into(),
+                status: "PRIMARY".into(),
+                task_definition: OLD.into(),
+                rollout_state: Some("COMPLETED".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        // (never seen for, verdict): within the bound it is in progress; after it, ECS rolled back.
+        for (unseen, want) in [
+            (Some(Duration::from_secs(1)), "in_progress"),
+            (Some(NOT_YET_VISIBLE), "EcsRolledBack"),
+            (None, "EcsRolledBack"),
+        ] {
+            let snapshot = Snapshot {
+                ours_unseen_for: unseen,
+                ..stale.clone()
+            };
+            assert_eq!(kind(&verdict(&snapshot, &watched())), want, "{unseen:?}");
         }
     }
 }

@@ -314,3 +314,86 @@ fn missing_endpoint_is_an_error_not_a_hang() {
     let run = run(cmd);
     run.code(2).says("failed to describe service");
 }
+
+/// ECS reads are eventually consistent: right after UpdateService, DescribeServices may still show
+/// the service as it was. A read that does not show our new deployment yet is not "ECS rolled back".
+#[test]
+fn a_stale_read_right_after_the_update_is_not_taken_for_a_rollback() {
+    let lab = Lab::service(&[]);
+    let image = lab.image("v2");
+    // The update is applied, then its answer held 2 s: time to arm the stale reads after it.
+    crate::lab::scenario(&[
+        "api-fault",
+        "--action",
+        "UpdateService",
+        "--kind",
+        "hang",
+        "--apply",
+        "--delay-ms",
+        "2000",
+        "--match",
+        &lab.service,
+    ]);
+    let child = lab
+        .command(&[
+            "deploy",
+            "--image",
+            &image,
+            "--output",
+            "json",
+            "--timeout",
+            "90s",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("deployer starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !lab
+        .writes()
+        .iter()
+        .any(|w| w["action"] == "ecs:UpdateService")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no UpdateService within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The next three reads of the service answer from before the update.
+    crate::lab::scenario(&[
+        "api-fault",
+        "--action",
+        "DescribeServices",
+        "--kind",
+        "stale",
+        "--count",
+        "3",
+        "--match",
+        &lab.service,
+    ]);
+    let out = child.wait_with_output().expect("deployer ends");
+    let run = crate::lab::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    run.code(0)
+        .says("deployed: the new tasks are running and healthy");
+    let faults = crate::lab::scenario(&["api-faults"]);
+    let stale = faults
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|f| f["kind"] == "stale" && f["match"].to_string().contains(&lab.service))
+        })
+        .cloned()
+        .expect("the stale fault is listed");
+    assert_eq!(stale["fired"], 3, "every stale read fired: {stale}");
+    assert_eq!(
+        lab.running_task_definition(),
+        run.result()["task_definition_arn"]
+            .as_str()
+            .expect("a new revision")
+    );
+}

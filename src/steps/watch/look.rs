@@ -31,6 +31,9 @@ pub(crate) struct Watcher {
     /// The last target health read, and when.
     targets: Vec<TargetView>,
     health_read_at: Option<Instant>,
+    /// When the first look began, and whether any look has shown the watched deployment.
+    first_look: Option<Instant>,
+    ours_seen: bool,
 }
 
 /// A deployment's counts as DescribeServices gives them: what tells a look whether to list tasks.
@@ -199,6 +202,9 @@ impl Watcher {
             .deployments()
             .iter()
             .find(|d| d.id() == Some(deployment_id));
+        let first_look = *self.first_look.get_or_insert_with(Instant::now);
+        self.ours_seen |= ours.is_some();
+        let ours_unseen_for = (!self.ours_seen).then(|| first_look.elapsed());
         let completed =
             ours.is_some_and(|d| d.rollout_state() == Some(&DeploymentRolloutState::Completed));
         let counts = ours.map(|d| Counts {
@@ -301,6 +307,7 @@ impl Watcher {
                     .max(0) as u64,
             ),
             ecs_rolls_back,
+            ours_unseen_for,
             subnets: service
                 .network_configuration()
                 .and_then(|n| n.awsvpc_configuration())
