@@ -74,18 +74,7 @@ pub(crate) async fn deploy(
     let end = watch::until_done(aws, &cfg.target, &watched, watcher, &wait, out).await;
     let failure = match &end.ended {
         Ended::Healthy => {
-            let previous = start.previous();
-            let snapshot = &end.snapshot;
-            tidy::after_healthy(
-                cfg,
-                aws,
-                &start.new,
-                &task_definition,
-                previous.as_deref(),
-                snapshot,
-                out,
-            )
-            .await;
+            tidy(cfg, aws, &start, &task_definition, &end, out).await;
             return result.finish(Outcome::Deployed, None);
         }
         Ended::Failed(failure) => failure.clone(),
@@ -95,6 +84,29 @@ pub(crate) async fn deploy(
         recover(cfg, aws, &start, &failure, end, out, (interrupt, signals)).await;
     result.restored = Some(restored == Restored::Healthy);
     result.finish(rollout::final_outcome(&failure, &restored), Some(summary))
+}
+
+/// After a healthy deploy: `--keep-revisions` and the zone-spread warning.
+async fn tidy(
+    cfg: &DeployConfig,
+    aws: &Aws,
+    start: &Prepared,
+    task_definition: &str,
+    end: &WatchEnd,
+    out: &Output,
+) {
+    let previous = start.previous();
+    let (new, snapshot) = (&start.new, &end.snapshot);
+    tidy::after_healthy(
+        cfg,
+        aws,
+        new,
+        task_definition,
+        previous.as_deref(),
+        snapshot,
+        out,
+    )
+    .await;
 }
 
 /// Registers the new revision; on a first deploy creates the cluster first when it is missing.
