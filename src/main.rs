@@ -8,6 +8,7 @@ mod build;
 mod cli;
 mod commands;
 mod config;
+mod ecs_state;
 mod image_ref;
 mod inputs;
 mod order;

@@ -4,15 +4,18 @@
 //! `rollback_target` says which task definition ran before we touched the service. Neither does I/O,
 //! so every edge case is a table row in the tests below.
 
+use crate::ecs_state::{
+    DeploymentStatus, HealthStatus, RolloutState, Status, TargetState, TaskStatus,
+};
 use crate::outcome::Outcome;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct DeploymentView {
     pub(crate) id: String,
-    pub(crate) status: String,
+    pub(crate) status: DeploymentStatus,
     pub(crate) task_definition: String,
-    pub(crate) rollout_state: Option<String>,
+    pub(crate) rollout_state: Option<RolloutState>,
     pub(crate) rollout_state_reason: Option<String>,
     pub(crate) desired: i32,
     pub(crate) running: i32,
@@ -31,8 +34,8 @@ pub(crate) struct ContainerView {
 pub(crate) struct TaskView {
     pub(crate) arn: String,
     pub(crate) started_by: String,
-    pub(crate) last_status: String,
-    pub(crate) health_status: Option<String>,
+    pub(crate) last_status: TaskStatus,
+    pub(crate) health_status: Option<HealthStatus>,
     pub(crate) stopped_reason: Option<String>,
     pub(crate) stop_code: Option<String>,
     pub(crate) containers: Vec<ContainerView>,
@@ -57,7 +60,7 @@ impl TaskView {
     }
 
     pub(crate) fn failed(&self) -> bool {
-        self.last_status == "STOPPED" && !self.scaled_in()
+        self.last_status == TaskStatus::Stopped && !self.scaled_in()
     }
 }
 
@@ -66,7 +69,7 @@ pub(crate) struct TargetView {
     pub(crate) target_group: String,
     pub(crate) id: String,
     pub(crate) port: Option<i32>,
-    pub(crate) state: String,
+    pub(crate) state: TargetState,
     pub(crate) reason: Option<String>,
     pub(crate) description: Option<String>,
 }
@@ -267,7 +270,7 @@ pub(crate) enum Verdict {
 
 /// True when this running task is healthy in every target group of the service.
 fn task_healthy(snapshot: &Snapshot, task: &TaskView) -> bool {
-    if task.health_status.as_deref() == Some("UNHEALTHY") {
+    if task.health_status == Some(HealthStatus::Unhealthy) {
         return false;
     }
     match &task.ip {
@@ -277,13 +280,16 @@ fn task_healthy(snapshot: &Snapshot, task: &TaskView) -> bool {
             snapshot
                 .targets
                 .iter()
-                .any(|t| &t.target_group == tg && &t.id == ip && t.state == "healthy")
+                .any(|t| &t.target_group == tg && &t.id == ip && t.state == TargetState::Healthy)
         }),
     }
 }
 
 pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
-    let primary = snapshot.deployments.iter().find(|d| d.status == "PRIMARY");
+    let primary = snapshot
+        .deployments
+        .iter()
+        .find(|d| d.status == DeploymentStatus::Primary);
     let Some(ours) = snapshot
         .deployments
         .iter()
@@ -312,7 +318,7 @@ pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
             task_definition: snapshot.task_definition.clone(),
         });
     };
-    if ours.rollout_state.as_deref() == Some("FAILED") {
+    if ours.rollout_state == Some(RolloutState::Failed) {
         let rolling_back_to = primary
             .filter(|p| p.id != ours.id && p.task_definition != ours.task_definition)
             .map(|p| (p.id.clone(), p.task_definition.clone()));
@@ -325,7 +331,7 @@ pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
             rolling_back_to,
         });
     }
-    if ours.status != "PRIMARY" {
+    if ours.status != DeploymentStatus::Primary {
         let p = primary.cloned().unwrap_or_default();
         if watched.previous_task_definition.as_deref() == Some(p.task_definition.as_str()) {
             return Verdict::Failed(Failure::EcsRolledBack {
@@ -348,7 +354,7 @@ pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
     let running: Vec<&TaskView> = snapshot
         .tasks
         .iter()
-        .filter(|t| t.last_status == "RUNNING")
+        .filter(|t| t.last_status == TaskStatus::Running)
         .collect();
     for task in &running {
         let past_grace = task
@@ -358,7 +364,7 @@ pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
             && let Some(t) = snapshot
                 .targets
                 .iter()
-                .find(|t| &t.id == ip && t.state == "unhealthy")
+                .find(|t| &t.id == ip && t.state == TargetState::Unhealthy)
         {
             return Verdict::Failed(Failure::UnhealthyTarget(t.clone()));
         }
@@ -366,8 +372,8 @@ pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
     let healthy = running.iter().filter(|t| task_healthy(snapshot, t)).count();
     let completed = ours
         .rollout_state
-        .as_deref()
-        .is_none_or(|s| s == "COMPLETED");
+        .as_ref()
+        .is_none_or(|s| *s == RolloutState::Completed);
     if completed
         && snapshot.deployments.len() == 1
         && snapshot.running == snapshot.desired
@@ -379,18 +385,13 @@ pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
     Verdict::InProgress(Progress {
         rollout_state: ours
             .rollout_state
-            .clone()
-            .unwrap_or_else(|| "unknown".into()),
+            .as_ref()
+            .map_or_else(|| "unknown".into(), |s| s.to_string()),
         running: running.len(),
         pending: snapshot
             .tasks
             .iter()
-            .filter(|t| {
-                matches!(
-                    t.last_status.as_str(),
-                    "PROVISIONING" | "PENDING" | "ACTIVATING"
-                )
-            })
+            .filter(|t| t.last_status.starting())
             .count(),
         desired: ours.desired,
         healthy,
@@ -420,7 +421,7 @@ fn not_yet_visible(snapshot: &Snapshot, watched: &Watched) -> Progress {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Busy {
     /// The service is DRAINING or INACTIVE.
-    NotActive(String),
+    NotActive(Status),
     /// Not under the ECS deployment controller (CODE_DEPLOY, EXTERNAL).
     Controller(String),
     InProgress {
@@ -434,16 +435,20 @@ pub(crate) enum Busy {
 pub(crate) fn rollback_target(deployments: &[DeploymentView]) -> Result<String, Busy> {
     if let Some(d) = deployments
         .iter()
-        .find(|d| d.rollout_state.as_deref() == Some("IN_PROGRESS"))
+        .find(|d| d.rollout_state == Some(RolloutState::InProgress))
     {
         return Err(Busy::InProgress {
             deployment: d.id.clone(),
             task_definition: d.task_definition.clone(),
         });
     }
-    let primary = deployments.iter().find(|d| d.status == "PRIMARY");
+    let primary = deployments
+        .iter()
+        .find(|d| d.status == DeploymentStatus::Primary);
     match primary {
-        Some(p) if p.rollout_state.as_deref() == Some("COMPLETED") => Ok(p.task_definition.clone()),
+        Some(p) if p.rollout_state == Some(RolloutState::Completed) => {
+            Ok(p.task_definition.clone())
+        }
         // Services that predate rolloutState: a lone PRIMARY deployment is a finished one.
         Some(p) if p.rollout_state.is_none() && deployments.len() == 1 => {
             Ok(p.task_definition.clone())
@@ -550,7 +555,7 @@ mod tests {
             id: id.into(),
             status: status.into(),
             task_definition: td.into(),
-            rollout_state: state.map(String::from),
+            rollout_state: state.map(RolloutState::from),
             rollout_state_reason: Some(format!("reason for {id}")),
             desired,
             ..Default::default()
@@ -590,11 +595,14 @@ mod tests {
         tasks: Vec<TaskView>,
         targets: Vec<TargetView>,
     ) -> Snapshot {
-        let running = tasks.iter().filter(|t| t.last_status == "RUNNING").count() as i32;
+        let running = tasks
+            .iter()
+            .filter(|t| t.last_status == TaskStatus::Running)
+            .count() as i32;
         Snapshot {
             task_definition: deployments
                 .iter()
-                .find(|d| d.status == "PRIMARY")
+                .find(|d| d.status == DeploymentStatus::Primary)
                 .map(|d| d.task_definition.clone())
                 .unwrap_or_default(),
             desired: 2,

@@ -3,6 +3,7 @@
 use crate::aws::Aws;
 use crate::aws::reads;
 use crate::aws::wire::{RawRequest, RawResponse};
+use crate::ecs_state::{DeploymentStatus, Status};
 use crate::rollout::DeploymentView;
 use crate::target::Target;
 use crate::task_definition::TaskDefinition;
@@ -42,9 +43,9 @@ pub(crate) fn deployments(service: &Service) -> Vec<DeploymentView> {
         .iter()
         .map(|d| DeploymentView {
             id: d.id().unwrap_or_default().to_string(),
-            status: d.status().unwrap_or_default().to_string(),
+            status: d.status().unwrap_or_default().into(),
             task_definition: d.task_definition().unwrap_or_default().to_string(),
-            rollout_state: d.rollout_state().map(|s| s.as_str().to_string()),
+            rollout_state: d.rollout_state().map(|s| s.as_str().into()),
             rollout_state_reason: d.rollout_state_reason().map(String::from),
             desired: d.desired_count(),
             running: d.running_count(),
@@ -55,13 +56,13 @@ pub(crate) fn deployments(service: &Service) -> Vec<DeploymentView> {
 }
 
 /// The cluster's status (ACTIVE, INACTIVE, …), or None when ECS does not know it.
-pub(crate) async fn cluster_status(aws: &Aws, cluster: &str) -> Result<Option<String>> {
+pub(crate) async fn cluster_status(aws: &Aws, cluster: &str) -> Result<Option<Status>> {
     // The services of one run mostly share a cluster: one DescribeClusters answers them all. Only
     // ACTIVE is kept; a missing cluster may be created by --create-missing a moment later.
     static ACTIVE: tokio::sync::Mutex<Vec<String>> = tokio::sync::Mutex::const_new(Vec::new());
     let mut active = ACTIVE.lock().await;
     if active.iter().any(|c| c == cluster) {
-        return Ok(Some("ACTIVE".to_string()));
+        return Ok(Some(Status::Active));
     }
     let clusters = aws
         .ecs
@@ -73,8 +74,8 @@ pub(crate) async fn cluster_status(aws: &Aws, cluster: &str) -> Result<Option<St
     let status = clusters
         .clusters()
         .first()
-        .map(|c| c.status().unwrap_or("in an unknown state").to_string());
-    if status.as_deref() == Some("ACTIVE") {
+        .map(|c| Status::from(c.status().unwrap_or("in an unknown state")));
+    if status == Some(Status::Active) {
         active.push(cluster.to_string());
     }
     Ok(status)
@@ -161,7 +162,7 @@ pub(crate) fn primary_deployment(
         .and_then(|s| {
             s.deployments()
                 .iter()
-                .find(|d| d.status() == Some("PRIMARY"))
+                .find(|d| d.status().map(DeploymentStatus::from) == Some(DeploymentStatus::Primary))
         })
         .and_then(|d| d.id().map(String::from))
         .with_context(|| format!("{call} for `{name}` returned no PRIMARY deployment"))

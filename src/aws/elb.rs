@@ -29,7 +29,7 @@ pub(crate) async fn target_health(aws: &Aws, target_groups: &[String]) -> Result
                 port: d.target().and_then(|t| t.port()),
                 state: h
                     .and_then(|h| h.state())
-                    .map(|s| s.as_str().to_string())
+                    .map(|s| s.as_str().into())
                     .unwrap_or_default(),
                 reason: h.and_then(|h| h.reason()).map(|r| r.as_str().to_string()),
                 description: h.and_then(|h| h.description()).map(String::from),

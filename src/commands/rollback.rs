@@ -5,6 +5,7 @@
 
 use crate::aws::{Aws, ecs};
 use crate::config::RollbackConfig;
+use crate::ecs_state::{DeploymentStatus, RolloutState};
 use crate::outcome::{Outcome, RunResult};
 use crate::report::output::Output;
 use crate::rollout::Restored;
@@ -102,8 +103,8 @@ async fn earlier_successful(
     current: &str,
 ) -> Result<String> {
     if let Some(d) = ecs::deployments(service).into_iter().find(|d| {
-        d.status != "PRIMARY"
-            && d.rollout_state.as_deref() == Some("COMPLETED")
+        d.status != DeploymentStatus::Primary
+            && d.rollout_state == Some(RolloutState::Completed)
             && d.task_definition != current
     }) {
         return Ok(d.task_definition);

@@ -41,7 +41,7 @@ pub(crate) async fn command(target: &Target, aws: &Aws, out: &Output) -> RunResu
             "  deployment {} {} {}: {} running, {} pending, {} failed, {}{}",
             d.id,
             d.status,
-            d.rollout_state.as_deref().unwrap_or("-"),
+            d.rollout_state.as_ref().map_or("-", |s| s.as_str()),
             d.running,
             d.pending,
             d.failed,

@@ -5,6 +5,7 @@
 //! the service events since the deploy began.
 
 use crate::aws::{Aws, logs};
+use crate::ecs_state::TargetState;
 use crate::rollout::{Failure, Snapshot};
 use crate::task_definition::TaskDefinition;
 use serde_json::{Value, json};
@@ -81,7 +82,7 @@ pub(crate) async fn report(
     let unhealthy: Vec<_> = snapshot
         .targets
         .iter()
-        .filter(|t| t.state == "unhealthy")
+        .filter(|t| t.state == TargetState::Unhealthy)
         .collect();
     for t in &unhealthy {
         let _ = writeln!(text, "  target {}", t.describe());

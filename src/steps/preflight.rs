@@ -4,6 +4,7 @@
 
 use crate::aws::{Aws, ecs};
 use crate::config::DeployConfig;
+use crate::ecs_state::Status;
 use crate::report::output::Output;
 use crate::rollout::{self, Busy};
 use crate::service_definition::ServiceDefinition;
@@ -168,7 +169,7 @@ pub(crate) struct Missing {
 }
 
 pub(crate) async fn missing(aws: &Aws, target: &Target) -> Result<Missing> {
-    let cluster = ecs::cluster_status(aws, &target.cluster).await?.as_deref() != Some("ACTIVE");
+    let cluster = ecs::cluster_status(aws, &target.cluster).await? != Some(Status::Active);
     if cluster {
         return Ok(Missing {
             cluster,
@@ -177,7 +178,7 @@ pub(crate) async fn missing(aws: &Aws, target: &Target) -> Result<Missing> {
     }
     let service = !matches!(
         ecs::find_service(aws, target).await?,
-        Ok(s) if matches!(s.status(), Some("ACTIVE" | "DRAINING"))
+        Ok(s) if matches!(s.status().map(Status::from), Some(Status::Active | Status::Draining))
     );
     Ok(Missing { cluster, service })
 }
@@ -193,7 +194,7 @@ pub(crate) async fn live(
     out: &Output,
 ) -> Result<Live> {
     match ecs::cluster_status(aws, &target.cluster).await? {
-        Some(status) if status == "ACTIVE" => {}
+        Some(Status::Active) => {}
         Some(status) => bail!("cluster `{}` is {status}, not ACTIVE", target.cluster),
         None => bail!(
             "cluster `{}` not found (check the name and the AWS region; to create it and the service, pass --create-missing with --service-definition FILE and --task-definition FILE)",
@@ -240,13 +241,9 @@ pub(crate) async fn live(
 
 /// Pure: the rollback target when the service is ready for a deploy, else why not.
 fn ready(service: &Service, target: &Target) -> Result<String, Busy> {
-    if service.status() != Some("ACTIVE") {
-        return Err(Busy::NotActive(
-            service
-                .status()
-                .unwrap_or("in an unknown state")
-                .to_string(),
-        ));
+    let status = Status::from(service.status().unwrap_or("in an unknown state"));
+    if status != Status::Active {
+        return Err(Busy::NotActive(status));
     }
     let controller = service
         .deployment_controller()

@@ -6,6 +6,7 @@
 //! Rollback never targets "revision minus one": only an ARN that is known to have run.
 
 use crate::aws::{Aws, ecs};
+use crate::ecs_state::{DeploymentStatus, RolloutState};
 use crate::report::output::Output;
 use crate::rollout::{Ended, Recovery, Restored, Watched};
 use crate::signal::{Interrupt, Wait};
@@ -83,9 +84,9 @@ async fn ecs_rollback(
     let wait = Wait::new(patience, &Interrupt::none(), 0);
     loop {
         let service = ecs::describe_service(aws, target).await?;
-        let primary = ecs::deployments(&service)
-            .into_iter()
-            .find(|d| d.status == "PRIMARY" && d.rollout_state.as_deref() != Some("FAILED"));
+        let primary = ecs::deployments(&service).into_iter().find(|d| {
+            d.status == DeploymentStatus::Primary && d.rollout_state != Some(RolloutState::Failed)
+        });
         if let Some(p) = primary {
             out.step(&format!(
                 "ECS is rolling back to {} (deployment {}); following it",

@@ -3,6 +3,7 @@
 //! terminal; an essential container that exits non-zero stops the deploy.
 
 use crate::aws::{Aws, ecs, logs};
+use crate::ecs_state::TaskStatus;
 use crate::report::output::Output;
 use crate::signal::{Stop, Wait};
 use crate::target::{RunTask, Target};
@@ -126,7 +127,7 @@ pub(crate) async fn run(aws: &Aws, task: OneOff<'_>, wait: &Wait, out: &Output) 
             .with_context(|| format!("failed to describe one-off task {task_id}"))?
             .context("the one-off task disappeared")?;
         stream_logs(aws, td, &task_id, &mut tokens, out).await;
-        if task.last_status() == Some("STOPPED") {
+        if task.last_status().map(TaskStatus::from) == Some(TaskStatus::Stopped) {
             break task;
         }
         if let Err(stop) = wait.pause(Duration::from_millis(500)).await {

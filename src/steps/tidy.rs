@@ -4,6 +4,7 @@
 
 use crate::aws::{Aws, reads};
 use crate::config::DeployConfig;
+use crate::ecs_state::TaskStatus;
 use crate::report::output::Output;
 use crate::rollout::Snapshot;
 use crate::task_definition::TaskDefinition;
@@ -211,7 +212,7 @@ async fn spread(aws: &Aws, snapshot: &Snapshot) -> Result<Option<String>> {
     let task_zones: Vec<String> = snapshot
         .tasks
         .iter()
-        .filter(|t| t.last_status == "RUNNING")
+        .filter(|t| t.last_status == TaskStatus::Running)
         .filter_map(|t| {
             t.zone
                 .clone()

@@ -3,6 +3,7 @@
 
 use crate::aws::Aws;
 use crate::aws::{ecs, elb, pace, reads};
+use crate::ecs_state::TaskStatus;
 use crate::report::output::Output;
 use crate::rollout::{ContainerView, Snapshot, TargetView, TaskView};
 use crate::target::Target;
@@ -214,7 +215,10 @@ impl Watcher {
         });
         let live_known = described
             .iter()
-            .filter(|t| t.started_by() == Some(deployment_id) && t.last_status() != Some("STOPPED"))
+            .filter(|t| {
+                t.started_by() == Some(deployment_id)
+                    && t.last_status().map(TaskStatus::from) != Some(TaskStatus::Stopped)
+            })
             .count();
         let lists = lists_needed(
             self.counts,
@@ -260,14 +264,14 @@ impl Watcher {
                 self.foreign.insert(view.arn.clone());
                 continue;
             }
-            if view.last_status == "STOPPED" {
+            if view.last_status == TaskStatus::Stopped {
                 self.stopped.insert(view.arn.clone(), view.clone());
             } else {
                 live.push(view.arn.clone());
             }
             tasks.push(view);
         }
-        let any_running = tasks.iter().any(|t| t.last_status == "RUNNING");
+        let any_running = tasks.iter().any(|t| t.last_status == TaskStatus::Running);
         let since_running = self.first_running.values().min().map(|at| at.elapsed());
         if read_health && target_groups == known_groups {
             self.targets = health?;
@@ -318,8 +322,8 @@ impl Watcher {
 
     fn task_view(&mut self, task: &aws_sdk_ecs::types::Task) -> TaskView {
         let arn = task.task_arn().unwrap_or_default().to_string();
-        let last_status = task.last_status().unwrap_or_default().to_string();
-        let running_for = (last_status == "RUNNING").then(|| {
+        let last_status = TaskStatus::from(task.last_status().unwrap_or_default());
+        let running_for = (last_status == TaskStatus::Running).then(|| {
             self.first_running
                 .entry(arn.clone())
                 .or_insert_with(Instant::now)
@@ -349,7 +353,7 @@ impl Watcher {
             arn,
             started_by: task.started_by().unwrap_or_default().to_string(),
             last_status,
-            health_status: task.health_status().map(|h| h.as_str().to_string()),
+            health_status: task.health_status().map(|h| h.as_str().into()),
             stopped_reason: task
                 .stopped_reason()
                 .filter(|r| !r.is_empty())
