@@ -7,14 +7,15 @@
 use crate::ecs_state::{
     DeploymentStatus, HealthStatus, RolloutState, Status, TargetState, TaskStatus,
 };
+use crate::ids::{DeploymentId, TaskDefinitionArn};
 use crate::outcome::Outcome;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct DeploymentView {
-    pub(crate) id: String,
+    pub(crate) id: DeploymentId,
     pub(crate) status: DeploymentStatus,
-    pub(crate) task_definition: String,
+    pub(crate) task_definition: TaskDefinitionArn,
     pub(crate) rollout_state: Option<RolloutState>,
     pub(crate) rollout_state_reason: Option<String>,
     pub(crate) desired: i32,
@@ -104,7 +105,7 @@ impl TargetView {
 /// One look at the service: what DescribeServices, DescribeTasks and DescribeTargetHealth said.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct Snapshot {
-    pub(crate) task_definition: String,
+    pub(crate) task_definition: TaskDefinitionArn,
     pub(crate) desired: i32,
     pub(crate) running: i32,
     pub(crate) deployments: Vec<DeploymentView>,
@@ -129,10 +130,10 @@ pub(crate) const NOT_YET_VISIBLE: Duration = Duration::from_secs(30);
 /// What is being watched.
 #[derive(Debug, Clone)]
 pub(crate) struct Watched {
-    pub(crate) deployment_id: String,
-    pub(crate) task_definition: String,
+    pub(crate) deployment_id: DeploymentId,
+    pub(crate) task_definition: TaskDefinitionArn,
     /// The task definition that ran before; None when watching a rollback.
-    pub(crate) previous_task_definition: Option<String>,
+    pub(crate) previous_task_definition: Option<TaskDefinitionArn>,
     pub(crate) max_failed_tasks: u32,
 }
 
@@ -141,17 +142,17 @@ pub(crate) enum Failure {
     /// ECS marked our deployment FAILED (circuit breaker, alarms); `rolling_back_to` when ECS started a rollback.
     RolloutFailed {
         reason: String,
-        rolling_back_to: Option<(String, String)>,
+        rolling_back_to: Option<(DeploymentId, TaskDefinitionArn)>,
     },
     /// Our deployment is gone and the service runs the previous task definition again: ECS rolled back.
     EcsRolledBack {
-        deployment: Option<String>,
-        task_definition: String,
+        deployment: Option<DeploymentId>,
+        task_definition: TaskDefinitionArn,
     },
     /// Somebody else's deployment replaced ours.
     Superseded {
-        deployment: String,
-        task_definition: String,
+        deployment: DeploymentId,
+        task_definition: TaskDefinitionArn,
     },
     TasksStopped {
         count: usize,
@@ -305,8 +306,8 @@ pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
         if snapshot.task_definition != watched.task_definition
             && watched
                 .previous_task_definition
-                .as_deref()
-                .is_none_or(|p| p == snapshot.task_definition)
+                .as_ref()
+                .is_none_or(|p| *p == snapshot.task_definition)
         {
             return Verdict::Failed(Failure::EcsRolledBack {
                 deployment: other,
@@ -333,7 +334,7 @@ pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
     }
     if ours.status != DeploymentStatus::Primary {
         let p = primary.cloned().unwrap_or_default();
-        if watched.previous_task_definition.as_deref() == Some(p.task_definition.as_str()) {
+        if watched.previous_task_definition.as_ref() == Some(&p.task_definition) {
             return Verdict::Failed(Failure::EcsRolledBack {
                 deployment: Some(p.id),
                 task_definition: p.task_definition,
@@ -425,14 +426,14 @@ pub(crate) enum Busy {
     /// Not under the ECS deployment controller (CODE_DEPLOY, EXTERNAL).
     Controller(String),
     InProgress {
-        deployment: String,
-        task_definition: String,
+        deployment: DeploymentId,
+        task_definition: TaskDefinitionArn,
     },
     NoCompleted,
 }
 
 /// The task definition the service runs now (its COMPLETED PRIMARY deployment): the rollback target.
-pub(crate) fn rollback_target(deployments: &[DeploymentView]) -> Result<String, Busy> {
+pub(crate) fn rollback_target(deployments: &[DeploymentView]) -> Result<TaskDefinitionArn, Busy> {
     if let Some(d) = deployments
         .iter()
         .find(|d| d.rollout_state == Some(RolloutState::InProgress))
@@ -467,11 +468,11 @@ pub(crate) enum Recovery {
     /// ECS rolls back by itself (circuit breaker, alarms): follow its deployment, waiting up to
     /// `patience` for it to appear, else UpdateService to `previous`.
     FollowEcs {
-        previous: String,
+        previous: TaskDefinitionArn,
         patience: Duration,
     },
     /// UpdateService back to the task definition recorded before the deploy.
-    Restore(String),
+    Restore(TaskDefinitionArn),
     /// A service this run created: nothing earlier to return to, so scale it to 0.
     ScaleToZero,
     /// Leave the service as it is, and why.
@@ -484,7 +485,7 @@ pub(crate) enum Recovery {
 pub(crate) fn recovery(
     failure: &Failure,
     rollback: bool,
-    previous: Option<&str>,
+    previous: Option<&TaskDefinitionArn>,
     ecs_rolls_back: bool,
 ) -> Recovery {
     let ecs_is_rolling_back = matches!(
@@ -504,7 +505,7 @@ pub(crate) fn recovery(
     if !rollback && !ecs_is_rolling_back {
         return Recovery::Leave("--no-rollback: the service was left as it is".into());
     }
-    let previous = previous.to_string();
+    let previous = previous.clone();
     match failure {
         Failure::Superseded {
             deployment,
@@ -891,14 +892,14 @@ mod tests {
     #[test]
     fn rollback_targets() {
         let ok = rollback_target(&[dep("a", "PRIMARY", OLD, Some("COMPLETED"), 2)]);
-        assert_eq!(ok, Ok(OLD.to_string()));
+        assert_eq!(ok, Ok(OLD.into()));
         assert_eq!(
             rollback_target(&[dep("a", "PRIMARY", OLD, None, 2)]),
-            Ok(OLD.to_string())
+            Ok(OLD.into())
         );
         assert!(matches!(
             rollback_target(&[dep("b", "PRIMARY", NEW, Some("IN_PROGRESS"), 2), dep("a", "ACTIVE", OLD, Some("COMPLETED"), 2)]),
-            Err(Busy::InProgress { deployment, .. }) if deployment == "b"
+            Err(Busy::InProgress { deployment, .. }) if deployment.as_str() == "b"
         ));
         assert!(matches!(
             rollback_target(&[
@@ -1011,9 +1012,14 @@ mod tests {
             ),
         ];
         for (failure, rollback, previous, ecs, want, why) in cases {
-            assert_eq!(recovery(failure, rollback, previous, ecs), want, "{why}");
+            let previous = previous.map(TaskDefinitionArn::from);
+            assert_eq!(
+                recovery(failure, rollback, previous.as_ref(), ecs),
+                want,
+                "{why}"
+            );
         }
-        let Recovery::Leave(why) = recovery(&superseded, true, Some("web:1"), false) else {
+        let Recovery::Leave(why) = recovery(&superseded, true, Some(&"web:1".into()), false) else {
             panic!("a newer deployment is never undone");
         };
         assert!(

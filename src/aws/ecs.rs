@@ -4,6 +4,7 @@ use crate::aws::Aws;
 use crate::aws::reads;
 use crate::aws::wire::{RawRequest, RawResponse};
 use crate::ecs_state::{DeploymentStatus, Status};
+use crate::ids::{DeploymentId, TaskDefinitionArn};
 use crate::rollout::DeploymentView;
 use crate::target::Target;
 use crate::task_definition::TaskDefinition;
@@ -42,9 +43,9 @@ pub(crate) fn deployments(service: &Service) -> Vec<DeploymentView> {
         .deployments()
         .iter()
         .map(|d| DeploymentView {
-            id: d.id().unwrap_or_default().to_string(),
+            id: d.id().unwrap_or_default().into(),
             status: d.status().unwrap_or_default().into(),
-            task_definition: d.task_definition().unwrap_or_default().to_string(),
+            task_definition: d.task_definition().unwrap_or_default().into(),
             rollout_state: d.rollout_state().map(|s| s.as_str().into()),
             rollout_state_reason: d.rollout_state_reason().map(String::from),
             desired: d.desired_count(),
@@ -103,7 +104,7 @@ pub(crate) async fn describe_task_definition(aws: &Aws, arn: &str) -> Result<Tas
 }
 
 /// Registers the document as a new revision of its family; returns the new ARN.
-pub(crate) async fn register(aws: &Aws, td: &TaskDefinition) -> Result<String> {
+pub(crate) async fn register(aws: &Aws, td: &TaskDefinition) -> Result<TaskDefinitionArn> {
     let family = td.family().to_string();
     // The typed builder only needs to pass validation; RawRequest sends the whole document instead.
     let placeholder = aws_sdk_ecs::types::ContainerDefinition::builder()
@@ -123,7 +124,7 @@ pub(crate) async fn register(aws: &Aws, td: &TaskDefinition) -> Result<String> {
         })?;
     out.task_definition()
         .and_then(|t| t.task_definition_arn())
-        .map(String::from)
+        .map(TaskDefinitionArn::from)
         .with_context(|| format!("ECS registered family `{family}` but returned no ARN"))
 }
 
@@ -131,15 +132,15 @@ pub(crate) async fn register(aws: &Aws, td: &TaskDefinition) -> Result<String> {
 pub(crate) async fn update(
     aws: &Aws,
     target: &Target,
-    task_definition: &str,
+    task_definition: &TaskDefinitionArn,
     force_new_deployment: bool,
-) -> Result<String> {
+) -> Result<DeploymentId> {
     let out = aws
         .ecs
         .update_service()
         .cluster(&target.cluster)
         .service(&target.service)
-        .task_definition(task_definition)
+        .task_definition(task_definition.as_str())
         .force_new_deployment(force_new_deployment)
         .send()
         .await
@@ -157,14 +158,14 @@ pub(crate) fn primary_deployment(
     service: Option<&aws_sdk_ecs::types::Service>,
     call: &str,
     name: &str,
-) -> Result<String> {
+) -> Result<DeploymentId> {
     service
         .and_then(|s| {
             s.deployments()
                 .iter()
                 .find(|d| d.status().map(DeploymentStatus::from) == Some(DeploymentStatus::Primary))
         })
-        .and_then(|d| d.id().map(String::from))
+        .and_then(|d| d.id().map(DeploymentId::from))
         .with_context(|| format!("{call} for `{name}` returned no PRIMARY deployment"))
 }
 
@@ -200,7 +201,7 @@ pub(crate) async fn create_service(
     target: &Target,
     definition: &Value,
     task_definition: &str,
-) -> Result<String> {
+) -> Result<DeploymentId> {
     let mut body = definition.clone();
     body["cluster"] = json!(target.cluster);
     body["serviceName"] = json!(target.service);

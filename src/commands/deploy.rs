@@ -4,6 +4,7 @@
 use crate::aws::{Aws, ecs};
 use crate::commands::rollback;
 use crate::config::DeployConfig;
+use crate::ids::{DeploymentId, TaskDefinitionArn};
 use crate::outcome::{Outcome, RunResult};
 use crate::report::output::{Ci, Output};
 use crate::rollout::Restored;
@@ -30,9 +31,9 @@ pub(crate) async fn deploy(
         Ok(start) => start,
         Err(err) => return result.refuse(&err),
     };
-    result.previous_task_definition_arn = start.previous();
+    result.previous_task_definition_arn = start.previous().map(String::from);
     if start.unchanged() && !cfg.force_new_deployment {
-        result.task_definition_arn = start.previous();
+        result.task_definition_arn = start.previous().map(String::from);
         return result.finish(Outcome::Unchanged, None);
     }
     start.show_diff(out);
@@ -41,7 +42,7 @@ pub(crate) async fn deploy(
         Ok(arn) => arn,
         Err(err) => return result.refuse(&err),
     };
-    result.task_definition_arn = Some(task_definition.clone());
+    result.task_definition_arn = Some(task_definition.to_string());
     // 3. The one-off task (migrations) runs to its end before the service moves.
     if let Err(err) = one_off_task(cfg, aws, &start, &task_definition, out, interrupt).await {
         let signalled = interrupt.count() > signals;
@@ -60,7 +61,7 @@ pub(crate) async fn deploy(
         Ok(id) => id,
         Err(err) => return result.refuse(&err),
     };
-    result.deployment_id = Some(deployment_id.clone());
+    result.deployment_id = Some(deployment_id.to_string());
     // 5. Watch until ECS and every target group say healthy, or something says failed.
     out.step("waiting for the new tasks to run and pass health checks");
     let watched = Watched {
@@ -91,7 +92,7 @@ async fn tidy(
     cfg: &DeployConfig,
     aws: &Aws,
     start: &Prepared,
-    task_definition: &str,
+    task_definition: &TaskDefinitionArn,
     end: &WatchEnd,
     out: &Output,
 ) {
@@ -101,8 +102,8 @@ async fn tidy(
         cfg,
         aws,
         new,
-        task_definition,
-        previous.as_deref(),
+        task_definition.as_str(),
+        previous.as_ref().map(TaskDefinitionArn::as_str),
         snapshot,
         out,
     )
@@ -115,7 +116,7 @@ async fn register(
     aws: &Aws,
     start: &Prepared,
     out: &Output,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<TaskDefinitionArn> {
     if let Some(creation) = &start.create
         && creation.cluster
     {
@@ -143,7 +144,7 @@ async fn one_off_task(
     cfg: &DeployConfig,
     aws: &Aws,
     start: &Prepared,
-    task_definition: &str,
+    task_definition: &TaskDefinitionArn,
     out: &Output,
     interrupt: &Interrupt,
 ) -> anyhow::Result<()> {
@@ -157,7 +158,7 @@ async fn one_off_task(
     let wait = Wait::new(cfg.timeout, interrupt, interrupt.count());
     let task = run_task::OneOff {
         target: &cfg.target,
-        task_definition_arn: task_definition,
+        task_definition_arn: task_definition.as_str(),
         td: &start.new,
         spec,
         placement,
@@ -178,11 +179,14 @@ async fn update(
     cfg: &DeployConfig,
     aws: &Aws,
     start: &Prepared,
-    task_definition: &str,
+    task_definition: &TaskDefinitionArn,
     out: &Output,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<DeploymentId> {
     let id = match &start.create {
-        Some(c) => create::service(aws, &cfg.target, &c.definition, task_definition, out).await?,
+        Some(c) => {
+            let arn = task_definition.as_str();
+            create::service(aws, &cfg.target, &c.definition, arn, out).await?
+        }
         None => {
             out.step(&format!("updating service `{}`", cfg.target.service));
             ecs::update(aws, &cfg.target, task_definition, cfg.force_new_deployment).await?
@@ -208,7 +212,7 @@ async fn recover(
     let plan = rollout::recovery(
         failure,
         cfg.rollback,
-        previous.as_deref(),
+        previous.as_ref(),
         end.snapshot.ecs_rolls_back,
     );
     let restoring = recover::start(aws, &cfg.target, &plan, out).await;
@@ -251,7 +255,7 @@ pub(crate) async fn plan(
         out.info("the service does not exist: a deploy would create it from --service-definition");
         return result.finish(Outcome::Planned, None);
     };
-    result.previous_task_definition_arn = Some(live.task_definition_arn.clone());
+    result.previous_task_definition_arn = Some(live.task_definition_arn.to_string());
     let diff = prepared.new.diff(&live.task_definition);
     if diff.is_empty() {
         out.info("no change to the task definition");

@@ -6,6 +6,7 @@
 use crate::aws::{Aws, ecs};
 use crate::config::RollbackConfig;
 use crate::ecs_state::{DeploymentStatus, RolloutState};
+use crate::ids::TaskDefinitionArn;
 use crate::outcome::{Outcome, RunResult};
 use crate::report::output::Output;
 use crate::rollout::Restored;
@@ -29,10 +30,10 @@ pub(crate) async fn command(
         Ok(service) => service,
         Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
     };
-    let current = service.task_definition().unwrap_or_default().to_string();
-    result.previous_task_definition_arn = Some(current.clone());
+    let current = TaskDefinitionArn::from(service.task_definition().unwrap_or_default());
+    result.previous_task_definition_arn = Some(current.to_string());
     let to = match &cfg.to {
-        Some(to) => to.clone(),
+        Some(to) => TaskDefinitionArn::from(to.as_str()),
         None => match earlier_successful(aws, &cfg.target, &service, &current).await {
             Ok(to) => {
                 out.info(&format!(
@@ -43,7 +44,7 @@ pub(crate) async fn command(
             Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
         },
     };
-    result.task_definition_arn = Some(to.clone());
+    result.task_definition_arn = Some(to.to_string());
     if to == current && ecs::deployments(&service).len() == 1 {
         out.info(&format!(
             "service `{}` already runs {to}",
@@ -51,7 +52,7 @@ pub(crate) async fn command(
         ));
         return result.finish(Outcome::Unchanged, None);
     }
-    if let Err(err) = ecs::describe_task_definition(aws, &to).await {
+    if let Err(err) = ecs::describe_task_definition(aws, to.as_str()).await {
         return result.finish(Outcome::Refused, Some(format!("{err:#}")));
     }
     out.step(&format!(
@@ -62,7 +63,7 @@ pub(crate) async fn command(
         Ok(id) => id,
         Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
     };
-    result.deployment_id = Some(deployment_id.clone());
+    result.deployment_id = Some(deployment_id.to_string());
     let started = Started {
         deployment_id,
         task_definition: to,
@@ -100,17 +101,19 @@ async fn earlier_successful(
     aws: &Aws,
     target: &Target,
     service: &aws_sdk_ecs::types::Service,
-    current: &str,
-) -> Result<String> {
+    current: &TaskDefinitionArn,
+) -> Result<TaskDefinitionArn> {
     if let Some(d) = ecs::deployments(service).into_iter().find(|d| {
         d.status != DeploymentStatus::Primary
             && d.rollout_state == Some(RolloutState::Completed)
-            && d.task_definition != current
+            && d.task_definition != *current
     }) {
         return Ok(d.task_definition);
     }
     let revisions = ecs::successful_revisions(aws, target).await?;
-    earlier_than_current(&revisions, current).with_context(|| {
+    earlier_than_current(&revisions, current.as_str())
+        .map(TaskDefinitionArn::from)
+        .with_context(|| {
         format!("service `{}` has no SUCCESSFUL deployment of a task definition other than {current}; name one with --to ARN", target.service)
     })
 }

@@ -86,6 +86,6 @@ pub(crate) async fn command(target: &Target, aws: &Aws, out: &Output) -> RunResu
     });
     out.block("status", text.trim_end(), detail);
     let mut result = result.finish(Outcome::Reported, None);
-    result.task_definition_arn = Some(snapshot.task_definition);
+    result.task_definition_arn = Some(snapshot.task_definition.into());
     result
 }

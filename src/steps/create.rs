@@ -3,6 +3,7 @@
 //! definition file). The ECR repository is `aws::ecr::repository`'s.
 
 use crate::aws::{Aws, ecs};
+use crate::ids::DeploymentId;
 use crate::report::output::Output;
 use crate::service_definition::ServiceDefinition;
 use crate::target::Target;
@@ -23,7 +24,7 @@ pub(crate) async fn service(
     definition: &ServiceDefinition,
     task_definition: &str,
     out: &Output,
-) -> Result<String> {
+) -> Result<DeploymentId> {
     out.step(&format!(
         "creating service `{}` in cluster `{}`",
         target.service, target.cluster

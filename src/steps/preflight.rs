@@ -5,6 +5,7 @@
 use crate::aws::{Aws, ecs};
 use crate::config::DeployConfig;
 use crate::ecs_state::Status;
+use crate::ids::TaskDefinitionArn;
 use crate::report::output::Output;
 use crate::rollout::{self, Busy};
 use crate::service_definition::ServiceDefinition;
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 /// What runs now, recorded before any write: the exact rollback target.
 pub(crate) struct Live {
-    pub(crate) task_definition_arn: String,
+    pub(crate) task_definition_arn: TaskDefinitionArn,
     pub(crate) task_definition: TaskDefinition,
     /// Ids of the service events that happened before this deploy.
     pub(crate) event_ids: HashSet<String>,
@@ -132,7 +133,7 @@ fn check_run_task(cfg: &DeployConfig, new: &TaskDefinition) -> anyhow::Result<()
 
 impl Prepared {
     /// The task definition that runs now (the rollback target); None on a first deploy.
-    pub(crate) fn previous(&self) -> Option<String> {
+    pub(crate) fn previous(&self) -> Option<TaskDefinitionArn> {
         self.live.as_ref().map(|l| l.task_definition_arn.clone())
     }
 
@@ -212,7 +213,7 @@ pub(crate) async fn live(
                 reason.map(|r| format!(" ({r})")).unwrap_or_default()
             ),
         };
-        match ready(&service, target) {
+        match ready(&service) {
             Ok(previous) => break (previous, service),
             Err(Busy::InProgress {
                 deployment,
@@ -231,7 +232,7 @@ pub(crate) async fn live(
             Err(busy) => bail!(refusal(target, &busy)),
         }
     };
-    let task_definition = ecs::describe_task_definition(aws, &previous).await?;
+    let task_definition = ecs::describe_task_definition(aws, previous.as_str()).await?;
     Ok(Live {
         task_definition_arn: previous,
         task_definition,
@@ -240,7 +241,7 @@ pub(crate) async fn live(
 }
 
 /// Pure: the rollback target when the service is ready for a deploy, else why not.
-fn ready(service: &Service, target: &Target) -> Result<String, Busy> {
+fn ready(service: &Service) -> Result<TaskDefinitionArn, Busy> {
     let status = Status::from(service.status().unwrap_or("in an unknown state"));
     if status != Status::Active {
         return Err(Busy::NotActive(status));
@@ -251,7 +252,6 @@ fn ready(service: &Service, target: &Target) -> Result<String, Busy> {
     if let Some(kind) = controller.filter(|k| k != "ECS") {
         return Err(Busy::Controller(kind));
     }
-    let _ = target;
     rollout::rollback_target(&ecs::deployments(service))
 }
 

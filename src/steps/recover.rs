@@ -7,6 +7,7 @@
 
 use crate::aws::{Aws, ecs};
 use crate::ecs_state::{DeploymentStatus, RolloutState};
+use crate::ids::{DeploymentId, TaskDefinitionArn};
 use crate::report::output::Output;
 use crate::rollout::{Ended, Recovery, Restored, Watched};
 use crate::signal::{Interrupt, Wait};
@@ -16,8 +17,8 @@ use std::time::Duration;
 
 /// A rollback that has begun: the deployment to watch.
 pub(crate) struct Started {
-    pub(crate) deployment_id: String,
-    pub(crate) task_definition: String,
+    pub(crate) deployment_id: DeploymentId,
+    pub(crate) task_definition: TaskDefinitionArn,
 }
 
 impl Started {
@@ -77,7 +78,7 @@ pub(crate) async fn start(
 async fn ecs_rollback(
     aws: &Aws,
     target: &Target,
-    previous: &str,
+    previous: &TaskDefinitionArn,
     out: &Output,
     patience: Duration,
 ) -> Result<Option<Started>> {
@@ -92,7 +93,7 @@ async fn ecs_rollback(
                 "ECS is rolling back to {} (deployment {}); following it",
                 p.task_definition, p.id
             ));
-            if p.task_definition != previous {
+            if p.task_definition != *previous {
                 out.warn(&format!(
                     "ECS rolls back to {}, not to {previous}, which ran before this deploy",
                     p.task_definition

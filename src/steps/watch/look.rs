@@ -297,7 +297,7 @@ impl Watcher {
                 || c.alarms().is_some_and(|a| a.enable() && a.rollback())
         });
         Ok(Snapshot {
-            task_definition: service.task_definition().unwrap_or_default().to_string(),
+            task_definition: service.task_definition().unwrap_or_default().into(),
             desired: service.desired_count(),
             running: service.running_count(),
             deployments: ecs::deployments(&service),

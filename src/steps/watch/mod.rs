@@ -33,7 +33,7 @@ pub(crate) async fn until_done(
     let mut pacing = Pacing::new();
     let phase = out.phase("rollout");
     let stop = loop {
-        let look = wait.until(watcher.snapshot(aws, target, &watched.deployment_id, out));
+        let look = wait.until(watcher.snapshot(aws, target, watched.deployment_id.as_str(), out));
         match look.await {
             Err(stop) => break stop,
             Ok(Ok(snapshot)) => {
