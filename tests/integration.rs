@@ -5,6 +5,7 @@
 
 mod lab;
 
+mod cancel;
 mod cli;
 mod deploy;
 mod github;

@@ -4,7 +4,9 @@
 use crate::severity;
 use crate::signal::{Stop, Wait};
 use anyhow::{Context, Result, bail};
+use aws_sdk_ecr::operation::describe_image_scan_findings::DescribeImageScanFindingsOutput;
 use aws_sdk_ecr::types::{FindingSeverity, ImageIdentifier, ImageScanningConfiguration};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub(crate) struct Repository {
@@ -191,7 +193,11 @@ pub(crate) async fn promote(
     }
 }
 
-/// Waits for the image scan and refuses when findings at or above `max_severity` exist.
+/// Waits for the image scan and returns the findings at or above `max_severity` (empty: go on).
+/// COMPLETE (basic scanning) and ACTIVE with counts (enhanced scanning) decide, from
+/// `findingSeverityCounts` and every page of findings; IN_PROGRESS and PENDING wait, within
+/// `wait` (the run's `--timeout` and the signals); an image that was not or could not be scanned
+/// is refused with what to do.
 pub(crate) async fn scan_gate(
     ecr: &aws_sdk_ecr::Client,
     repository: &str,
@@ -199,51 +205,150 @@ pub(crate) async fn scan_gate(
     max_severity: usize,
     wait: &Wait,
 ) -> Result<Vec<String>> {
+    let image = format!("{repository}@{digest}");
+    let stopped = |stop: Stop| scan_stopped(&image, wait, stop);
     loop {
-        let out = ecr
-            .describe_image_scan_findings()
-            .repository_name(repository)
-            .image_id(ImageIdentifier::builder().image_digest(digest).build())
-            .send()
+        let first = wait
+            .until(scan_page(ecr, repository, digest, None))
             .await
-            .with_context(|| {
-                format!("failed to read the scan findings of `{repository}@{digest}`")
-            })?;
-        let status = out
-            .image_scan_status()
+            .map_err(stopped)??;
+        let status = first.image_scan_status();
+        let code = status
             .and_then(|s| s.status())
             .map(|s| s.as_str().to_string())
             .unwrap_or_default();
-        if status == "COMPLETE" {
-            let findings = out
-                .image_scan_findings()
-                .map(|f| f.findings())
-                .unwrap_or_default();
-            let blocking: Vec<String> = findings
+        let description = status.and_then(|s| s.description()).unwrap_or_default();
+        match code.as_str() {
+            "COMPLETE" | "ACTIVE" if first.image_scan_findings().is_some() => {
+                return blocking(ecr, repository, digest, max_severity, first, wait).await;
+            }
+            // Enhanced scanning not yet reporting counts, or a scan not yet done: wait.
+            "ACTIVE" | "IN_PROGRESS" | "PENDING" | "" => {}
+            "UNSUPPORTED_IMAGE" => bail!(
+                "ECR could not scan `{image}` (UNSUPPORTED_IMAGE: {description}): its operating system or package manager is not one basic scanning supports (a FROM-scratch image, for one); not deploying an image that could not be scanned. Use a base image ECR can scan, turn on enhanced scanning for the repository, or drop --max-severity to deploy without the scan gate"
+            ),
+            "FINDINGS_UNAVAILABLE" | "SCAN_ELIGIBILITY_EXPIRED" => bail!(
+                "ECR has no scan findings for `{image}` ({code}: {description}): the image could not be scanned; not deploying it. Rescan it (aws ecr start-image-scan --repository-name {repository} --image-id imageDigest={digest}), push it again, or drop --max-severity to deploy without the scan gate"
+            ),
+            "FAILED" => bail!(
+                "the ECR scan of `{image}` failed ({description}); not deploying an unscanned image. Rescan it (aws ecr start-image-scan --repository-name {repository} --image-id imageDigest={digest}) or drop --max-severity"
+            ),
+            other => bail!(
+                "the ECR scan of `{image}` has status {other} ({description}); not deploying an image whose scan did not complete"
+            ),
+        }
+        wait.pause(Duration::from_secs(2)).await.map_err(stopped)?;
+    }
+}
+
+fn scan_stopped(image: &str, wait: &Wait, stop: Stop) -> anyhow::Error {
+    match stop {
+        Stop::Signal => anyhow::anyhow!(
+            "interrupted while waiting for the ECR scan of `{image}`; nothing was deployed"
+        ),
+        Stop::Deadline => anyhow::anyhow!(
+            "the ECR scan of `{image}` did not finish within --timeout ({}s); not deploying an unscanned image",
+            wait.timeout().as_secs()
+        ),
+    }
+}
+
+/// One page of an image's scan findings; ScanNotFoundException becomes what to do about it.
+async fn scan_page(
+    ecr: &aws_sdk_ecr::Client,
+    repository: &str,
+    digest: &str,
+    next_token: Option<String>,
+) -> Result<DescribeImageScanFindingsOutput> {
+    let result = ecr
+        .describe_image_scan_findings()
+        .repository_name(repository)
+        .image_id(ImageIdentifier::builder().image_digest(digest).build())
+        .set_next_token(next_token)
+        .send()
+        .await;
+    match result {
+        Ok(out) => Ok(out),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_scan_not_found_exception()) =>
+        {
+            bail!(
+                "ECR has no scan of `{repository}@{digest}` (ScanNotFoundException): scan on push is off for repository `{repository}`. Turn it on (aws ecr put-image-scanning-configuration --repository-name {repository} --image-scanning-configuration scanOnPush=true) and push again, or drop --max-severity"
+            )
+        }
+        Err(err) => Err(err).with_context(|| {
+            format!("failed to read the scan findings of `{repository}@{digest}`")
+        }),
+    }
+}
+
+/// The findings at or above `max_severity`: every page's basic and enhanced findings by name, and
+/// whatever `findingSeverityCounts` counts beyond those as a count.
+async fn blocking(
+    ecr: &aws_sdk_ecr::Client,
+    repository: &str,
+    digest: &str,
+    max_severity: usize,
+    first: DescribeImageScanFindingsOutput,
+    wait: &Wait,
+) -> Result<Vec<String>> {
+    let counted: BTreeMap<String, i64> = first
+        .image_scan_findings()
+        .and_then(|f| f.finding_severity_counts())
+        .map(|counts| {
+            counts
                 .iter()
-                .filter(|f| {
-                    f.severity()
-                        .is_some_and(|s| severity::rank(s.as_str()) >= max_severity)
-                })
-                .map(|f| {
-                    format!(
-                        "{} {}",
-                        f.severity().map(FindingSeverity::as_str).unwrap_or("?"),
-                        f.name().unwrap_or("unnamed finding")
-                    )
-                })
-                .collect();
-            return Ok(blocking);
+                .filter(|(s, n)| severity::rank(s.as_str()) >= max_severity && **n > 0)
+                .map(|(s, n)| (s.as_str().to_string(), i64::from(*n)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let has_counts = first
+        .image_scan_findings()
+        .is_some_and(|f| f.finding_severity_counts().is_some());
+    if has_counts && counted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut named: Vec<(String, String)> = Vec::new();
+    let mut page = first;
+    loop {
+        if let Some(findings) = page.image_scan_findings() {
+            for f in findings.findings() {
+                let severity = f.severity().map(FindingSeverity::as_str).unwrap_or("?");
+                named.push((
+                    severity.to_string(),
+                    f.name().unwrap_or("unnamed finding").to_string(),
+                ));
+            }
+            for f in findings.enhanced_findings() {
+                let name = f
+                    .package_vulnerability_details()
+                    .and_then(|d| d.vulnerability_id())
+                    .or(f.title())
+                    .unwrap_or("unnamed finding");
+                named.push((f.severity().unwrap_or("?").to_string(), name.to_string()));
+            }
         }
-        if status == "FAILED" || wait.expired() {
-            bail!(
-                "the ECR scan of `{repository}@{digest}` did not complete (status {status}); not deploying an unscanned image"
-            );
-        }
-        if wait.pause(Duration::from_secs(2)).await == Err(Stop::Signal) {
-            bail!(
-                "interrupted while waiting for the ECR scan of `{repository}@{digest}`; nothing was deployed"
-            );
+        let Some(token) = page.next_token().map(String::from) else {
+            break;
+        };
+        page = wait
+            .until(scan_page(ecr, repository, digest, Some(token)))
+            .await
+            .map_err(|stop| scan_stopped(&format!("{repository}@{digest}"), wait, stop))??;
+    }
+    named.retain(|(severity, _)| severity::rank(severity) >= max_severity);
+    let mut blocking: Vec<String> = named.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    for (severity, count) in &counted {
+        let listed = named.iter().filter(|(s, _)| s == severity).count() as i64;
+        if *count > listed {
+            blocking.push(format!(
+                "{} more {severity} finding(s) counted by ECR",
+                count - listed
+            ));
         }
     }
+    Ok(blocking)
 }

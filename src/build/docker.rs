@@ -142,14 +142,15 @@ pub(crate) async fn tag(docker: &Docker, image: &str, repo: &str, tag: &str) -> 
         .with_context(|| format!("failed to tag `{image}` as `{repo}:{tag}`"))
 }
 
-/// Pushes `repo:tag`, retrying a failed push twice (1 s, then 4 s apart).
+/// Pushes `repo:tag`, retrying a failed push twice (1 s, then 4 s apart); returns the manifest
+/// digest the push reported (`<tag>: digest: sha256:… size: N`), None when it reported none.
 pub(crate) async fn push(
     docker: &Docker,
     repo: &str,
     tag: &str,
     credentials: &Login,
     out: &Output,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let mut last = None;
     for (attempt, pause) in [(1, 0u64), (2, 1), (3, 4)] {
         if pause > 0 {
@@ -161,7 +162,7 @@ pub(crate) async fn push(
             tokio::time::sleep(Duration::from_secs(pause)).await;
         }
         match push_once(docker, repo, tag, credentials, out).await {
-            Ok(()) => return Ok(()),
+            Ok(digest) => return Ok(digest),
             Err(err) => last = Some(err),
         }
     }
@@ -175,7 +176,7 @@ async fn push_once(
     tag: &str,
     credentials: &Login,
     out: &Output,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let auth = DockerCredentials {
         username: Some(credentials.username.clone()),
         password: Some(credentials.password.clone()),
@@ -192,6 +193,7 @@ async fn push_once(
     );
     let mut pushed = 0usize;
     let mut existed = 0usize;
+    let mut digest = None;
     let phase = out.phase("push");
     while let Some(item) = stream.next().await {
         match item {
@@ -204,7 +206,10 @@ async fn push_once(
                     Some("Layer already exists") => existed += 1,
                     // The registry already had the blob in another repository: no upload either.
                     Some(s) if s.starts_with("Mounted from") => existed += 1,
-                    Some(s) if s.contains("digest: ") => phase.update(s),
+                    Some(s) if s.contains("digest: ") => {
+                        digest = reported_digest(s);
+                        phase.update(s);
+                    }
                     Some(s) => phase.update(&format!(
                         "{tag}: {s} ({pushed} layer(s) pushed, {existed} already there)"
                     )),
@@ -219,7 +224,15 @@ async fn push_once(
     out.info(&format!(
         "pushed {repo}:{tag}: {pushed} layer(s) uploaded, {existed} already in the registry"
     ));
-    Ok(())
+    Ok(digest)
+}
+
+/// The digest in a push's last status line: `<tag>: digest: sha256:<hex> size: <n>`.
+fn reported_digest(status: &str) -> Option<String> {
+    let (_, rest) = status.split_once("digest: ")?;
+    let digest = rest.split_whitespace().next()?;
+    let hex = digest.strip_prefix("sha256:")?;
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| digest.to_string())
 }
 
 #[cfg(test)]
@@ -228,5 +241,19 @@ mod tests {
     fn colour_codes_are_dropped() {
         assert_eq!(super::strip_ansi("\x1b[91mboom\n\x1b[0m"), "boom\n");
         assert_eq!(super::strip_ansi("plain"), "plain");
+    }
+
+    #[test]
+    fn the_push_reports_the_digest() {
+        let hex = "ab".repeat(32);
+        assert_eq!(
+            super::reported_digest(&format!("main: digest: sha256:{hex} size: 527")),
+            Some(format!("sha256:{hex}"))
+        );
+        assert_eq!(
+            super::reported_digest("main: digest: sha256:short size: 1"),
+            None
+        );
+        assert_eq!(super::reported_digest("Pushed"), None);
     }
 }

@@ -6,10 +6,11 @@ use crate::commands::deploy;
 use crate::config::{DeployConfig, RunConfig};
 use crate::outcome::{Outcome, RunResult};
 use crate::report::output::Output;
-use crate::signal::Interrupt;
+use crate::signal::{Interrupt, Stop, Wait};
 use crate::steps::ship;
 use crate::target::ImageChange;
 use anyhow::Result;
+use std::time::Duration;
 
 pub(crate) async fn command(
     cfg: &RunConfig,
@@ -17,21 +18,54 @@ pub(crate) async fn command(
     out: &Output,
     interrupt: &Interrupt,
 ) -> RunResult {
-    match with_images(cfg, aws, out).await {
-        Ok(deploy_cfg) => deploy::deploy(&deploy_cfg, aws, out, interrupt).await,
-        Err(err) => RunResult::for_target(&cfg.deploy.target)
+    // Signals count from process start (the listener is set up just before this): a cancel during
+    // the build, the push or the scan wait ends the run there, before any ECS write.
+    let wait = Wait::new(cfg.deploy.timeout, interrupt, 0);
+    let shipped = Wait::new(Duration::MAX, interrupt, 0)
+        .until(with_images_until(cfg, aws, out, &wait))
+        .await;
+    let interrupted = || {
+        RunResult::for_target(&cfg.deploy.target).finish(
+            Outcome::Interrupted,
+            Some(
+                "interrupted while building, pushing or waiting for the image scan; nothing was deployed"
+                    .into(),
+            ),
+        )
+    };
+    match shipped {
+        Err(Stop::Signal) => interrupted(),
+        Err(Stop::Deadline) => RunResult::for_target(&cfg.deploy.target).finish(
+            Outcome::Refused,
+            Some("the build did not finish in time".into()),
+        ),
+        // A signal that came as the shipping ended still stops the run before the deploy.
+        Ok(_) if interrupt.count() > 0 => interrupted(),
+        Ok(Ok(deploy_cfg)) => deploy::deploy(&deploy_cfg, aws, out, interrupt).await,
+        Ok(Err(err)) => RunResult::for_target(&cfg.deploy.target)
             .finish(Outcome::Refused, Some(format!("{err:#}"))),
     }
 }
 
 /// Builds and pushes what the run builds; returns the deploy with the pushed images put in.
 pub(crate) async fn with_images(cfg: &RunConfig, aws: &Aws, out: &Output) -> Result<DeployConfig> {
+    let wait = Wait::new(cfg.deploy.timeout, &Interrupt::none(), 0);
+    with_images_until(cfg, aws, out, &wait).await
+}
+
+/// `with_images`, with `wait` bounding the scan gate's wait (the run's `--timeout` and signals).
+pub(crate) async fn with_images_until(
+    cfg: &RunConfig,
+    aws: &Aws,
+    out: &Output,
+    wait: &Wait,
+) -> Result<DeployConfig> {
     let mut deploy_cfg = cfg.deploy.clone();
     if cfg.builds.is_empty() {
         out.info("--image names a prebuilt image: no build, no push");
     }
     for build in &cfg.builds {
-        let image = ship::ship(build, aws, out).await?;
+        let image = ship::ship(build, aws, out, wait).await?;
         deploy_cfg.images.push(ImageChange {
             container: build.container.clone(),
             image,

@@ -8,12 +8,18 @@ use crate::build::{context, docker};
 use crate::config::BuildConfig;
 use crate::image_ref::ImageRef;
 use crate::report::output::Output;
-use crate::signal::{Interrupt, Wait};
+use crate::signal::Wait;
 use anyhow::{Context, Result, bail};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-/// Builds and pushes unless the tag is already in ECR; returns the reference to deploy.
-pub(crate) async fn ship(build: &BuildConfig, aws: &Aws, out: &Output) -> Result<ImageRef> {
+/// Builds and pushes unless the commit's tag is already in ECR; returns the reference to deploy.
+/// `wait` bounds the scan gate's wait (the run's `--timeout`, and the signals).
+pub(crate) async fn ship(
+    build: &BuildConfig,
+    aws: &Aws,
+    out: &Output,
+    wait: &Wait,
+) -> Result<ImageRef> {
     let commit = Commit::read(&build.context)?;
     let tags: Vec<String> = build
         .tags
@@ -27,7 +33,15 @@ pub(crate) async fn ship(build: &BuildConfig, aws: &Aws, out: &Output) -> Result
         tags.join(", ")
     ));
     let repo = ecr::repository(&aws.ecr, &build.repository, build.create_repository).await?;
-    let digest = match ecr::digest_of(&aws.ecr, &repo.name, primary).await? {
+    // The "already in ECR" shortcut is only sound for a tag unique to the commit: a mutable tag
+    // such as `{branch}` names whatever was pushed last, so that is always built and pushed.
+    let commit_unique = build.tags[0].contains("{sha}") || build.tags[0].contains("{full_sha}");
+    let existing = if commit_unique {
+        ecr::digest_of(&aws.ecr, &repo.name, primary).await?
+    } else {
+        None
+    };
+    let digest = match existing {
         Some(digest) => {
             out.info(&format!(
                 "{}:{primary} is already in ECR ({digest}): no build, no push",
@@ -45,14 +59,7 @@ pub(crate) async fn ship(build: &BuildConfig, aws: &Aws, out: &Output) -> Result
     };
     if let Some(max) = build.max_severity {
         out.step("waiting for the ECR image scan");
-        let blocking = ecr::scan_gate(
-            &aws.ecr,
-            &repo.name,
-            &digest,
-            max,
-            &Wait::new(Duration::from_secs(600), &Interrupt::none(), 0),
-        )
-        .await?;
+        let blocking = ecr::scan_gate(&aws.ecr, &repo.name, &digest, max, wait).await?;
         if !blocking.is_empty() {
             bail!(
                 "the ECR scan of {}@{digest} found {} finding(s) at or above --max-severity:\n  {}",
@@ -129,10 +136,19 @@ async fn build_and_push(
         password: credentials.password,
         server: credentials.server,
     };
+    // The digest to deploy is the one the push of the first tag reported: a re-read of the tag
+    // could see another build's push that moved it meanwhile.
+    let mut pushed = None;
     for tag in tags {
-        docker::push(&docker, &repo.uri, tag, &credentials, out).await?;
+        let digest = docker::push(&docker, &repo.uri, tag, &credentials, out).await?;
+        if pushed.is_none() {
+            pushed = Some(digest);
+        }
     }
-    ecr::digest_of(&aws.ecr, &repo.name, &tags[0])
-        .await?
-        .with_context(|| format!("pushed {image}, but ECR does not list it"))
+    match pushed.flatten() {
+        Some(digest) => Ok(digest),
+        None => ecr::digest_of(&aws.ecr, &repo.name, &tags[0])
+            .await?
+            .with_context(|| format!("pushed {image}, but ECR does not list it")),
+    }
 }
