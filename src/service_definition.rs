@@ -3,8 +3,11 @@
 
 use crate::target::Target;
 use anyhow::{Context, Result, bail};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::path::Path;
+
+/// A file whose text starts with this is read as JSON.
+const JSON_OBJECT_START: char = '{';
 
 /// The keys CreateService takes (the request's JSON names).
 const CREATE_SERVICE_KEYS: [&str; 26] = [
@@ -44,22 +47,7 @@ impl ServiceDefinition {
     pub(crate) fn load(path: &Path, target: &Target) -> Result<ServiceDefinition> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("failed to read service definition `{}`", path.display()))?;
-        let value: Value = if text.trim_start().starts_with('{') {
-            serde_json::from_str(&text).map_err(|e| {
-                anyhow::anyhow!(
-                    "invalid JSON in service definition `{}`: {e}",
-                    path.display()
-                )
-            })?
-        } else {
-            serde_yaml::from_str(&text).map_err(|e| {
-                anyhow::anyhow!(
-                    "invalid YAML in service definition `{}`: {e}",
-                    path.display()
-                )
-            })?
-        };
-        Self::check(value, target)
+        Self::check(parse(path, &text)?, target)
             .with_context(|| format!("invalid service definition `{}`", path.display()))
     }
 
@@ -70,37 +58,8 @@ impl ServiceDefinition {
                 "expected a JSON object in the shape `aws ecs create-service --cli-input-json` takes"
             );
         };
-        for key in map.keys() {
-            if !CREATE_SERVICE_KEYS.contains(&key.as_str()) {
-                bail!(
-                    "unknown field `{key}` (CreateService takes: {})",
-                    CREATE_SERVICE_KEYS.join(", ")
-                );
-            }
-        }
-        let name_of = |v: &Value| {
-            v.as_str()
-                .map(|s| s.rsplit('/').next().unwrap_or(s).to_string())
-        };
-        if let Some(name) = map.get("serviceName").map(name_of)
-            && name.as_deref() != Some(target.service.as_str())
-        {
-            bail!(
-                "`serviceName` is {}, but the service to deploy is `{}`",
-                map["serviceName"],
-                target.service
-            );
-        }
-        if let Some(cluster) = map.get("cluster").map(name_of)
-            && cluster.as_deref()
-                != Some(target.cluster.rsplit('/').next().unwrap_or(&target.cluster))
-        {
-            bail!(
-                "`cluster` is {}, but the cluster to deploy to is `{}`",
-                map["cluster"],
-                target.cluster
-            );
-        }
+        check_keys(map)?;
+        check_names(map, target)?;
         if map.contains_key("launchType") && map.contains_key("capacityProviderStrategy") {
             bail!(
                 "`launchType` and `capacityProviderStrategy` cannot both be set; ECS takes one or the other"
@@ -118,44 +77,8 @@ impl ServiceDefinition {
         {
             bail!("`desiredCount` is {count}; expected a whole number of 0 or more");
         }
-        for (i, lb) in map
-            .get("loadBalancers")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            if lb.get("targetGroupArn").and_then(Value::as_str).is_none()
-                && lb.get("loadBalancerName").and_then(Value::as_str).is_none()
-            {
-                bail!("`loadBalancers[{i}]` needs `targetGroupArn`");
-            }
-            if lb.get("containerName").and_then(Value::as_str).is_none() {
-                bail!("`loadBalancers[{i}].containerName` is missing");
-            }
-            if !lb.get("containerPort").is_some_and(Value::is_u64) {
-                bail!("`loadBalancers[{i}].containerPort` is missing or not a port number");
-            }
-        }
-        if let Some(vpc) = map
-            .get("networkConfiguration")
-            .map(|n| &n["awsvpcConfiguration"])
-        {
-            let subnets = vpc["subnets"].as_array().map(Vec::len).unwrap_or(0);
-            if subnets == 0 {
-                bail!(
-                    "`networkConfiguration.awsvpcConfiguration.subnets` must list at least one subnet"
-                );
-            }
-            if let Some(ip) = vpc.get("assignPublicIp")
-                && ip != "ENABLED"
-                && ip != "DISABLED"
-            {
-                bail!(
-                    "`networkConfiguration.awsvpcConfiguration.assignPublicIp` is {ip}; expected \"ENABLED\" or \"DISABLED\""
-                );
-            }
-        }
+        check_load_balancers(map)?;
+        check_network(map)?;
         Ok(ServiceDefinition(value))
     }
 
@@ -177,6 +100,112 @@ impl ServiceDefinition {
         }
         out
     }
+}
+
+/// The file's text as a document: JSON when it starts with `{`, YAML otherwise.
+fn parse(path: &Path, text: &str) -> Result<Value> {
+    if text.trim_start().starts_with(JSON_OBJECT_START) {
+        serde_json::from_str(text).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid JSON in service definition `{}`: {e}",
+                path.display()
+            )
+        })
+    } else {
+        serde_yaml::from_str(text).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid YAML in service definition `{}`: {e}",
+                path.display()
+            )
+        })
+    }
+}
+
+/// Every key is one CreateService takes.
+fn check_keys(map: &Map<String, Value>) -> Result<()> {
+    for key in map.keys() {
+        if !CREATE_SERVICE_KEYS.contains(&key.as_str()) {
+            bail!(
+                "unknown field `{key}` (CreateService takes: {})",
+                CREATE_SERVICE_KEYS.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `serviceName` and `cluster`, when given (as names or ARNs), are the ones being deployed.
+fn check_names(map: &Map<String, Value>, target: &Target) -> Result<()> {
+    let name_of = |v: &Value| {
+        v.as_str()
+            .map(|s| s.rsplit('/').next().unwrap_or(s).to_string())
+    };
+    if let Some(name) = map.get("serviceName").map(name_of)
+        && name.as_deref() != Some(target.service.as_str())
+    {
+        bail!(
+            "`serviceName` is {}, but the service to deploy is `{}`",
+            map["serviceName"],
+            target.service
+        );
+    }
+    if let Some(cluster) = map.get("cluster").map(name_of)
+        && cluster.as_deref() != Some(target.cluster.rsplit('/').next().unwrap_or(&target.cluster))
+    {
+        bail!(
+            "`cluster` is {}, but the cluster to deploy to is `{}`",
+            map["cluster"],
+            target.cluster
+        );
+    }
+    Ok(())
+}
+
+/// Each load balancer names its target group, container and port.
+fn check_load_balancers(map: &Map<String, Value>) -> Result<()> {
+    for (i, lb) in map
+        .get("loadBalancers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if lb.get("targetGroupArn").and_then(Value::as_str).is_none()
+            && lb.get("loadBalancerName").and_then(Value::as_str).is_none()
+        {
+            bail!("`loadBalancers[{i}]` needs `targetGroupArn`");
+        }
+        if lb.get("containerName").and_then(Value::as_str).is_none() {
+            bail!("`loadBalancers[{i}].containerName` is missing");
+        }
+        if !lb.get("containerPort").is_some_and(Value::is_u64) {
+            bail!("`loadBalancers[{i}].containerPort` is missing or not a port number");
+        }
+    }
+    Ok(())
+}
+
+/// An awsvpc network lists a subnet, and `assignPublicIp` is ENABLED or DISABLED.
+fn check_network(map: &Map<String, Value>) -> Result<()> {
+    let Some(vpc) = map
+        .get("networkConfiguration")
+        .map(|n| &n["awsvpcConfiguration"])
+    else {
+        return Ok(());
+    };
+    let subnets = vpc["subnets"].as_array().map(Vec::len).unwrap_or(0);
+    if subnets == 0 {
+        bail!("`networkConfiguration.awsvpcConfiguration.subnets` must list at least one subnet");
+    }
+    if let Some(ip) = vpc.get("assignPublicIp")
+        && ip != "ENABLED"
+        && ip != "DISABLED"
+    {
+        bail!(
+            "`networkConfiguration.awsvpcConfiguration.assignPublicIp` is {ip}; expected \"ENABLED\" or \"DISABLED\""
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -56,113 +56,45 @@ pub(crate) fn target(args: &ServiceArgs, matches: &ArgMatches, file: &File) -> R
 
 pub(crate) fn deploy(args: &DeployArgs, matches: &ArgMatches, file: &File) -> Result<DeployConfig> {
     let f = &file.values;
-    let images = if given(matches, "images") {
-        args.images.clone()
-    } else {
-        f.image.clone().map(OneOrMany::into_vec).unwrap_or_default()
-    };
-    let envs = if given(matches, "envs") {
-        args.envs.clone()
-    } else {
-        f.env.clone().map(OneOrMany::into_vec).unwrap_or_default()
-    };
-    let task_definition_file = if given(matches, "task_definition") {
-        args.task_definition.clone()
-    } else {
+    let task_definition_file = pick(matches, "task_definition", &args.task_definition, || {
         f.task_definition.as_ref().map(|p| file.relative(p))
-    };
+    });
     let timeout = timeout(matches, &args.timeout, file)?;
-    let max_failed_tasks = if given(matches, "max_failed_tasks") {
-        args.max_failed_tasks
-    } else {
+    let max_failed_tasks = pick(matches, "max_failed_tasks", &args.max_failed_tasks, || {
         f.max_failed_tasks
-    }
+    })
     .unwrap_or(DEFAULT_MAX_FAILED_TASKS);
     if max_failed_tasks == 0 {
         bail!("invalid max-failed-tasks `0`: expected a whole number of at least 1");
     }
-    let flag = |id: &str, value: bool, from_file: Option<bool>| {
-        if given(matches, id) {
-            value
-        } else {
-            from_file.unwrap_or(false)
-        }
-    };
-    let run_task_command = if given(matches, "run_task_command") {
-        args.run_task_command
-            .as_deref()
-            .map(|c| parse_command(c).context("invalid --run-task-command"))
-            .transpose()?
-    } else {
-        match &f.run_task_command {
-            Some(CommandSetting::Words(words)) if !words.is_empty() => Some(words.clone()),
-            Some(CommandSetting::Line(line)) => Some(
-                parse_command(line)
-                    .with_context(|| format!("invalid `run-task-command` in {}", file.name()))?,
-            ),
-            Some(CommandSetting::Words(_)) => bail!(
-                "invalid `run-task-command` in {}: the command is empty",
-                file.name()
-            ),
-            None => None,
-        }
-    };
-    let run_task_container = if given(matches, "run_task") {
-        args.run_task.clone().map(|c| c.trim().to_string())
-    } else {
-        match &f.run_task {
-            Some(RunTaskSetting::Whole(true)) => Some(String::new()),
-            Some(RunTaskSetting::Whole(false)) | None => None,
-            Some(RunTaskSetting::Container(c)) => Some(c.trim().to_string()),
-        }
-    };
-    let run_task = match (run_task_container, run_task_command) {
-        (None, Some(_)) => bail!(
-            "--run-task-command (or `run-task-command`) needs --run-task CONTAINER: which container runs the command"
-        ),
-        (None, None) => None,
-        (Some(container), command) => {
-            let container = (!container.is_empty() && container != "true").then_some(container);
-            if let Some(name) = &container {
-                check_container_name(name).context("invalid --run-task")?;
-            }
-            if command.is_some() && container.is_none() {
-                bail!(
-                    "--run-task-command needs --run-task CONTAINER: which container runs the command"
-                );
-            }
-            Some(RunTask { container, command })
-        }
-    };
-    let keep_revisions = if given(matches, "keep_revisions") {
-        args.keep_revisions
-    } else {
+    let run_task = run_task(args, matches, file)?;
+    let keep_revisions = pick(matches, "keep_revisions", &args.keep_revisions, || {
         f.keep_revisions
-    };
+    });
     if keep_revisions == Some(0) {
         bail!(
             "invalid keep-revisions `0`: keep at least 1 (the new revision); the rollback target is always kept too"
         );
     }
-    let service_definition = if given(matches, "service_definition") {
-        args.service_definition.clone()
-    } else {
-        f.service_definition.as_ref().map(|p| file.relative(p))
+    let service_definition = pick(
+        matches,
+        "service_definition",
+        &args.service_definition,
+        || f.service_definition.as_ref().map(|p| file.relative(p)),
+    );
+    let target = target(&args.target, matches, file)?;
+    let (images, envs) = changes(args, matches, f)?;
+    let flag = |id: &str, value: bool, from_file: Option<bool>| {
+        pick(matches, id, &value, || from_file.unwrap_or(false))
     };
     Ok(DeployConfig {
         run_task,
         keep_revisions,
         create_missing: flag("create_missing", args.create_missing, f.create_missing),
         service_definition,
-        target: target(&args.target, matches, file)?,
-        images: images
-            .iter()
-            .map(|i| parse_image_change(i))
-            .collect::<Result<_>>()?,
-        envs: envs
-            .iter()
-            .map(|e| parse_env_change(e))
-            .collect::<Result<_>>()?,
+        target,
+        images,
+        envs,
         task_definition_file,
         timeout,
         max_failed_tasks,
@@ -205,5 +137,96 @@ pub(crate) fn rollback(
             f.max_failed_tasks
         }
         .unwrap_or(DEFAULT_MAX_FAILED_TASKS),
+    })
+}
+
+/// The flag's value when it was given (on the command line or as `DEPLOYER_*`), else the file's.
+fn pick<T: Clone>(matches: &ArgMatches, id: &str, flag: &T, from_file: impl FnOnce() -> T) -> T {
+    if given(matches, id) {
+        flag.clone()
+    } else {
+        from_file()
+    }
+}
+
+/// `--image` and `--env`, from the flags or the file, parsed.
+fn changes(
+    args: &DeployArgs,
+    matches: &ArgMatches,
+    f: &FileConfig,
+) -> Result<(Vec<ImageChange>, Vec<EnvChange>)> {
+    let images = pick(matches, "images", &args.images, || {
+        f.image.clone().map(OneOrMany::into_vec).unwrap_or_default()
+    });
+    let envs = pick(matches, "envs", &args.envs, || {
+        f.env.clone().map(OneOrMany::into_vec).unwrap_or_default()
+    });
+    Ok((
+        images
+            .iter()
+            .map(|i| parse_image_change(i))
+            .collect::<Result<_>>()?,
+        envs.iter()
+            .map(|e| parse_env_change(e))
+            .collect::<Result<_>>()?,
+    ))
+}
+
+/// `--run-task [CONTAINER]` and `--run-task-command`, from the flags or the file, checked together.
+fn run_task(args: &DeployArgs, matches: &ArgMatches, file: &File) -> Result<Option<RunTask>> {
+    let command = run_task_command(args, matches, file)?;
+    let container = if given(matches, "run_task") {
+        args.run_task.clone().map(|c| c.trim().to_string())
+    } else {
+        match &file.values.run_task {
+            Some(RunTaskSetting::Whole(true)) => Some(String::new()),
+            Some(RunTaskSetting::Whole(false)) | None => None,
+            Some(RunTaskSetting::Container(c)) => Some(c.trim().to_string()),
+        }
+    };
+    match (container, command) {
+        (None, Some(_)) => bail!(
+            "--run-task-command (or `run-task-command`) needs --run-task CONTAINER: which container runs the command"
+        ),
+        (None, None) => Ok(None),
+        (Some(container), command) => {
+            let container = (!container.is_empty() && container != "true").then_some(container);
+            if let Some(name) = &container {
+                check_container_name(name).context("invalid --run-task")?;
+            }
+            if command.is_some() && container.is_none() {
+                bail!(
+                    "--run-task-command needs --run-task CONTAINER: which container runs the command"
+                );
+            }
+            Ok(Some(RunTask { container, command }))
+        }
+    }
+}
+
+/// The one-off task's command: the flag's, or the file's (a list of words, or one line as `parse_command` reads it).
+fn run_task_command(
+    args: &DeployArgs,
+    matches: &ArgMatches,
+    file: &File,
+) -> Result<Option<Vec<String>>> {
+    if given(matches, "run_task_command") {
+        return args
+            .run_task_command
+            .as_deref()
+            .map(|c| parse_command(c).context("invalid --run-task-command"))
+            .transpose();
+    }
+    Ok(match &file.values.run_task_command {
+        Some(CommandSetting::Words(words)) if !words.is_empty() => Some(words.clone()),
+        Some(CommandSetting::Line(line)) => Some(
+            parse_command(line)
+                .with_context(|| format!("invalid `run-task-command` in {}", file.name()))?,
+        ),
+        Some(CommandSetting::Words(_)) => bail!(
+            "invalid `run-task-command` in {}: the command is empty",
+            file.name()
+        ),
+        None => None,
     })
 }

@@ -43,6 +43,40 @@ impl File {
 
 pub(crate) fn system(args: &RunArgs, matches: &ArgMatches, file: &File) -> Result<SystemConfig> {
     let sections = file.values.services.clone().unwrap_or_default();
+    check_top_level(matches, file, &sections)?;
+    let mut services = Vec::new();
+    for (name, section) in &sections {
+        services.push(service(args, matches, file, &sections, name, section)?);
+    }
+    check_distinct(file, &services)?;
+    let deps: Vec<(&str, &[String])> = services
+        .iter()
+        .map(|s| (s.name.as_str(), s.depends_on.as_slice()))
+        .collect();
+    crate::order::order(&deps).map_err(|cycle| {
+        anyhow::anyhow!("`depends-on` in {} goes in a circle: {cycle}", file.name())
+    })?;
+    let rollback_scope = rollback_scope(args, matches, file)?;
+    Ok(SystemConfig {
+        name: file.values.name.clone().unwrap_or_else(|| {
+            services
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join("+")
+        }),
+        services,
+        rollback_scope,
+    })
+}
+
+/// What may not be given for the whole run: no service, a per-service flag, `--github-deployment`,
+/// or a top-level service, image, build or containers.
+fn check_top_level(
+    matches: &ArgMatches,
+    file: &File,
+    sections: &BTreeMap<String, FileConfig>,
+) -> Result<()> {
     if sections.is_empty() {
         bail!("`[services]` in {} names no service", file.name());
     }
@@ -73,45 +107,57 @@ pub(crate) fn system(args: &RunArgs, matches: &ArgMatches, file: &File) -> Resul
             file.name()
         );
     }
-    let mut services = Vec::new();
-    for (name, section) in &sections {
-        let field = |f: &str| format!("`services.{name}.{f}` in {}", file.name());
-        if section.services.is_some() || section.name.is_some() || section.rollback_scope.is_some()
-        {
+    Ok(())
+}
+
+/// One `[services.NAME]` table, the top-level keys as its defaults, resolved as `deployer run` would.
+fn service(
+    args: &RunArgs,
+    matches: &ArgMatches,
+    file: &File,
+    sections: &BTreeMap<String, FileConfig>,
+    name: &str,
+    section: &FileConfig,
+) -> Result<SystemService> {
+    let field = |f: &str| format!("`services.{name}.{f}` in {}", file.name());
+    if section.services.is_some() || section.name.is_some() || section.rollback_scope.is_some() {
+        bail!(
+            "{}: `services`, `name` and `rollback-scope` belong at the top of the file",
+            field("*")
+        );
+    }
+    let mut values = section.clone();
+    values.inherit(&file.values);
+    if values.service.is_none() {
+        values.service = Some(name.to_string());
+    }
+    let merged = File {
+        path: file.path.clone(),
+        values,
+    };
+    let run = run(args, matches, &merged)
+        .with_context(|| format!("in `[services.{name}]` of {}", file.name()))?;
+    let depends_on = section.depends_on.clone().unwrap_or_default();
+    for dep in &depends_on {
+        if !sections.contains_key(dep) {
             bail!(
-                "{}: `services`, `name` and `rollback-scope` belong at the top of the file",
-                field("*")
+                "{} names `{dep}`, which is not a service in this file (services: {})",
+                field("depends-on"),
+                sections.keys().cloned().collect::<Vec<_>>().join(", ")
             );
         }
-        let mut values = section.clone();
-        values.inherit(top);
-        if values.service.is_none() {
-            values.service = Some(name.clone());
-        }
-        let merged = File {
-            path: file.path.clone(),
-            values,
-        };
-        let run = run(args, matches, &merged)
-            .with_context(|| format!("in `[services.{name}]` of {}", file.name()))?;
-        let depends_on = section.depends_on.clone().unwrap_or_default();
-        for dep in &depends_on {
-            if !sections.contains_key(dep) {
-                bail!(
-                    "{} names `{dep}`, which is not a service in this file (services: {})",
-                    field("depends-on"),
-                    sections.keys().cloned().collect::<Vec<_>>().join(", ")
-                );
-            }
-        }
-        services.push(SystemService {
-            name: name.clone(),
-            depends_on,
-            run,
-        });
     }
+    Ok(SystemService {
+        name: name.to_string(),
+        depends_on,
+        run,
+    })
+}
+
+/// No two entries deploy the same ECS service.
+fn check_distinct(file: &File, services: &[SystemService]) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
-    for s in &services {
+    for s in services {
         let key = (
             s.run.deploy.target.cluster.clone(),
             s.run.deploy.target.service.clone(),
@@ -125,34 +171,20 @@ pub(crate) fn system(args: &RunArgs, matches: &ArgMatches, file: &File) -> Resul
             );
         }
     }
-    let deps: Vec<(&str, &[String])> = services
-        .iter()
-        .map(|s| (s.name.as_str(), s.depends_on.as_slice()))
-        .collect();
-    crate::order::order(&deps).map_err(|cycle| {
-        anyhow::anyhow!("`depends-on` in {} goes in a circle: {cycle}", file.name())
-    })?;
-    let rollback_scope = if given(matches, "rollback_scope") {
-        args.rollback_scope.unwrap_or_default()
-    } else {
-        match top.rollback_scope.as_deref() {
-            None | Some("run") => RollbackScope::Run,
-            Some("service") => RollbackScope::Service,
-            Some(other) => bail!(
-                "invalid `rollback-scope = \"{other}\"` in {}: expected \"run\" or \"service\"",
-                file.name()
-            ),
-        }
-    };
-    Ok(SystemConfig {
-        name: top.name.clone().unwrap_or_else(|| {
-            services
-                .iter()
-                .map(|s| s.name.as_str())
-                .collect::<Vec<_>>()
-                .join("+")
-        }),
-        services,
-        rollback_scope,
-    })
+    Ok(())
+}
+
+/// `--rollback-scope`, else the file's `rollback-scope` (default: the whole run).
+fn rollback_scope(args: &RunArgs, matches: &ArgMatches, file: &File) -> Result<RollbackScope> {
+    if given(matches, "rollback_scope") {
+        return Ok(args.rollback_scope.unwrap_or_default());
+    }
+    match file.values.rollback_scope.as_deref() {
+        None | Some("run") => Ok(RollbackScope::Run),
+        Some("service") => Ok(RollbackScope::Service),
+        Some(other) => bail!(
+            "invalid `rollback-scope = \"{other}\"` in {}: expected \"run\" or \"service\"",
+            file.name()
+        ),
+    }
 }

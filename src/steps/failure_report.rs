@@ -6,7 +6,7 @@
 
 use crate::aws::{Aws, logs};
 use crate::ecs_state::TargetState;
-use crate::rollout::{Failure, Snapshot};
+use crate::rollout::{ContainerView, Failure, Snapshot, TaskView};
 use crate::task_definition::TaskDefinition;
 use serde_json::{Value, json};
 use std::fmt::Write;
@@ -33,51 +33,8 @@ pub(crate) async fn report(
     let mut tasks_json = Vec::new();
     let failed: Vec<_> = snapshot.tasks.iter().filter(|t| t.failed()).collect();
     for (i, task) in failed.iter().enumerate() {
-        let _ = writeln!(
-            text,
-            "  task {} stopped: {}{}",
-            task.id(),
-            task.stopped_reason.as_deref().unwrap_or("no reason given"),
-            task.stop_code
-                .as_deref()
-                .map(|c| format!(" ({c})"))
-                .unwrap_or_default()
-        );
-        let mut containers_json = Vec::new();
-        for c in &task.containers {
-            let crashed = c.exit_code.is_some_and(|code| code != 0) || c.reason.is_some();
-            if !crashed {
-                continue;
-            }
-            let _ = writeln!(
-                text,
-                "    container {}: exit code {}{}",
-                c.name,
-                c.exit_code.map_or("none".to_string(), |e| e.to_string()),
-                c.reason
-                    .as_deref()
-                    .map(|r| format!(", {r}"))
-                    .unwrap_or_default()
-            );
-            let (lines, source) = if i < TASKS_WITH_LOGS {
-                logs::tail(aws, td, &c.name, task.id(), LOG_LINES).await
-            } else {
-                (Vec::new(), None)
-            };
-            if let Some(source) = &source {
-                let _ = writeln!(
-                    text,
-                    "    last {} log lines of {} ({source}):",
-                    lines.len(),
-                    c.name
-                );
-                for line in &lines {
-                    let _ = writeln!(text, "      | {line}");
-                }
-            }
-            containers_json.push(json!({"name": c.name, "exit_code": c.exit_code, "reason": c.reason, "log_source": source, "log_lines": lines}));
-        }
-        tasks_json.push(json!({"task": task.arn, "stopped_reason": task.stopped_reason, "stop_code": task.stop_code, "containers": containers_json}));
+        let with_logs = i < TASKS_WITH_LOGS;
+        tasks_json.push(stopped_task(aws, td, task, with_logs, &mut text).await);
     }
     let unhealthy: Vec<_> = snapshot
         .targets
@@ -105,4 +62,71 @@ pub(crate) async fn report(
         text: text.trim_end().to_string(),
         detail,
     }
+}
+
+/// One stopped task: why it stopped, and each container that crashed (with its last log lines
+/// when `with_logs`). Appends to `text`, returns the task's JSON.
+async fn stopped_task(
+    aws: &Aws,
+    td: &TaskDefinition,
+    task: &TaskView,
+    with_logs: bool,
+    text: &mut String,
+) -> Value {
+    let _ = writeln!(
+        text,
+        "  task {} stopped: {}{}",
+        task.id(),
+        task.stopped_reason.as_deref().unwrap_or("no reason given"),
+        task.stop_code
+            .as_deref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default()
+    );
+    let mut containers_json = Vec::new();
+    for c in &task.containers {
+        let crashed = c.exit_code.is_some_and(|code| code != 0) || c.reason.is_some();
+        if crashed {
+            containers_json.push(crashed_container(aws, td, task, c, with_logs, text).await);
+        }
+    }
+    json!({"task": task.arn, "stopped_reason": task.stopped_reason, "stop_code": task.stop_code, "containers": containers_json})
+}
+
+/// A crashed container: its exit code and reason, and its last log lines when `with_logs`.
+async fn crashed_container(
+    aws: &Aws,
+    td: &TaskDefinition,
+    task: &TaskView,
+    c: &ContainerView,
+    with_logs: bool,
+    text: &mut String,
+) -> Value {
+    let _ = writeln!(
+        text,
+        "    container {}: exit code {}{}",
+        c.name,
+        c.exit_code.map_or("none".to_string(), |e| e.to_string()),
+        c.reason
+            .as_deref()
+            .map(|r| format!(", {r}"))
+            .unwrap_or_default()
+    );
+    let (lines, source) = if with_logs {
+        logs::tail(aws, td, &c.name, task.id(), LOG_LINES).await
+    } else {
+        (Vec::new(), None)
+    };
+    if let Some(source) = &source {
+        let _ = writeln!(
+            text,
+            "    last {} log lines of {} ({source}):",
+            lines.len(),
+            c.name
+        );
+        for line in &lines {
+            let _ = writeln!(text, "      | {line}");
+        }
+    }
+    json!({"name": c.name, "exit_code": c.exit_code, "reason": c.reason, "log_source": source, "log_lines": lines})
 }
