@@ -190,6 +190,12 @@ pub(crate) struct DeployArgs {
     /// The service to create under --create-missing, in the shape `aws ecs create-service --cli-input-json` takes
     #[arg(long, env = "DEPLOYER_SERVICE_DEFINITION", value_name = "FILE")]
     pub(crate) service_definition: Option<PathBuf>,
+    /// BLUE_GREEN, LINEAR, CANARY: done once the deployment reaches this lifecycle stage with the new tasks healthy (e.g. BAKE_TIME); ECS finishes the rest
+    #[arg(long, env = "DEPLOYER_UNTIL", value_name = "STAGE")]
+    pub(crate) until: Option<String>,
+    /// BLUE_GREEN, LINEAR, CANARY with a PAUSE hook at POST_TEST_TRAFFIC_SHIFT: run this shell command while test traffic reaches the new tasks; exit 0 lets the deployment go on, anything else rolls it back
+    #[arg(long, env = "DEPLOYER_SMOKE_TEST", value_name = "COMMAND")]
+    pub(crate) smoke_test: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -11,6 +11,11 @@ pub(crate) struct TaskDefinitionArn(pub(crate) String);
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub(crate) struct DeploymentId(pub(crate) String);
 
+/// A service deployment's ARN (`…:service-deployment/CLUSTER/SERVICE/ID`), what DescribeServiceDeployments,
+/// StopServiceDeployment and ContinueServiceDeployment take.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub(crate) struct ServiceDeploymentArn(pub(crate) String);
+
 macro_rules! text_id {
     ($name:ident) => {
         impl $name {
@@ -43,6 +48,12 @@ macro_rules! text_id {
             }
         }
 
+        impl From<&$name> for String {
+            fn from(id: &$name) -> String {
+                id.0.clone()
+            }
+        }
+
         impl From<$name> for String {
             fn from(id: $name) -> String {
                 id.0
@@ -53,3 +64,4 @@ macro_rules! text_id {
 
 text_id!(TaskDefinitionArn);
 text_id!(DeploymentId);
+text_id!(ServiceDeploymentArn);

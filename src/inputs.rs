@@ -155,6 +155,18 @@ pub(crate) const INPUTS: &[(&str, &str, Kind, &str)] = &[
         "After a healthy deploy, keep this many newest revisions of the family",
     ),
     (
+        "until",
+        "--until",
+        Kind::Value,
+        "BLUE_GREEN, LINEAR, CANARY: done once the deployment reaches this stage with the new tasks healthy, e.g. BAKE_TIME",
+    ),
+    (
+        "smoke-test",
+        "--smoke-test",
+        Kind::Value,
+        "BLUE_GREEN, LINEAR, CANARY with a PAUSE hook at POST_TEST_TRAFFIC_SHIFT: a shell command run against DEPLOYER_TEST_URL; non-zero rolls back",
+    ),
+    (
         "create-missing",
         "--create-missing",
         Kind::Switch,

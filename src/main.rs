@@ -14,12 +14,15 @@ mod image_ref;
 mod inputs;
 mod order;
 mod outcome;
+mod recovery;
 mod report;
 mod rollout;
 mod service_definition;
 mod severity;
 mod signal;
+mod staged;
 mod steps;
+mod strategy;
 mod target;
 mod task_definition;
 

@@ -71,6 +71,9 @@ pub(crate) struct RunResult {
     pub(crate) task_definition_arn: Option<String>,
     pub(crate) previous_task_definition_arn: Option<String>,
     pub(crate) deployment_id: Option<String>,
+    /// A staged (BLUE_GREEN, LINEAR, CANARY) deploy: its service deployment, and the stage it ended at.
+    pub(crate) service_deployment_arn: Option<String>,
+    pub(crate) stage: Option<String>,
     pub(crate) reason: Option<String>,
     /// With several services: each one's own result, in the order of the file.
     pub(crate) services: Vec<RunResult>,
@@ -92,6 +95,11 @@ impl RunResult {
             "deployment_id": self.deployment_id,
             "reason": self.reason,
         });
+        // Staged deploys only: the contract's fields above stay as they were for every run.
+        if let Some(arn) = &self.service_deployment_arn {
+            value["service_deployment_arn"] = json!(arn);
+            value["stage"] = json!(self.stage);
+        }
         if !self.services.is_empty() {
             value["services"] = self
                 .services
@@ -114,6 +122,8 @@ impl RunResult {
             task_definition_arn: None,
             previous_task_definition_arn: None,
             deployment_id: None,
+            service_deployment_arn: None,
+            stage: None,
             reason: Some(reason.into()),
             services: Vec::new(),
             restored: None,

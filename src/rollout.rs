@@ -7,8 +7,8 @@
 use crate::ecs_state::{
     DeploymentStatus, HealthStatus, RolloutState, Status, TargetState, TaskStatus,
 };
-use crate::ids::{DeploymentId, TaskDefinitionArn};
-use crate::outcome::Outcome;
+use crate::ids::{DeploymentId, ServiceDeploymentArn, TaskDefinitionArn};
+use crate::strategy::{HookView, ServiceDeploymentView};
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -118,6 +118,9 @@ pub(crate) struct Snapshot {
     pub(crate) ecs_rolls_back: bool,
     /// The service's awsvpc subnets.
     pub(crate) subnets: Vec<String>,
+    /// The watched service deployment (BLUE_GREEN, LINEAR, CANARY), and the service's current one.
+    pub(crate) service_deployment: Option<ServiceDeploymentView>,
+    pub(crate) current_service_deployment: Option<String>,
     /// Some(how long we have watched) while no read has shown our deployment yet. ECS reads are
     /// eventually consistent: right after UpdateService a read may still show the service before it.
     pub(crate) ours_unseen_for: Option<Duration>,
@@ -128,13 +131,21 @@ pub(crate) struct Snapshot {
 pub(crate) const NOT_YET_VISIBLE: Duration = Duration::from_secs(30);
 
 /// What is being watched.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Watched {
     pub(crate) deployment_id: DeploymentId,
     pub(crate) task_definition: TaskDefinitionArn,
     /// The task definition that ran before; None when watching a rollback.
     pub(crate) previous_task_definition: Option<TaskDefinitionArn>,
     pub(crate) max_failed_tasks: u32,
+    /// BLUE_GREEN, LINEAR, CANARY: the service deployment that tells the truth (`staged::verdict`).
+    pub(crate) service_deployment: Option<ServiceDeploymentArn>,
+    /// `--until STAGE`: done once the deployment reaches it with the new tasks healthy.
+    pub(crate) until: Option<String>,
+    /// `--smoke-test`: stop watching when a PAUSE hook waits at this stage.
+    pub(crate) pause_at: Option<String>,
+    /// Watching ECS roll the service deployment back: ROLLBACK_SUCCESSFUL is the good end.
+    pub(crate) rollback: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -164,6 +175,16 @@ pub(crate) enum Failure {
         progress: String,
     },
     Interrupted,
+    /// `--smoke-test` did not pass: how it ended, and its last output lines.
+    SmokeTest {
+        how: String,
+        output: Vec<String>,
+    },
+    /// A BLUE_GREEN, LINEAR or CANARY service deployment ended, or is ending, other than SUCCESSFUL.
+    ServiceDeployment {
+        status: String,
+        reason: String,
+    },
 }
 
 impl Failure {
@@ -205,6 +226,16 @@ impl Failure {
                 )
             }
             Failure::Interrupted => "interrupted by a signal while watching".to_string(),
+            Failure::SmokeTest { how, .. } => format!("the smoke test {how}"),
+            Failure::ServiceDeployment { status, reason } => match status.as_str() {
+                "ROLLBACK_SUCCESSFUL" => format!(
+                    "ECS rolled the service deployment back ({reason}): the service runs the previous revision again"
+                ),
+                "ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS" => {
+                    format!("ECS is rolling the service deployment back ({reason})")
+                }
+                _ => format!("the service deployment ended {status}: {reason}"),
+            },
         }
     }
 }
@@ -212,6 +243,10 @@ impl Failure {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Progress {
     pub(crate) rollout_state: String,
+    /// A staged deployment's stage and traffic (`PRODUCTION_TRAFFIC_SHIFT 50% → green`), and the
+    /// green target groups by name.
+    pub(crate) stage: Option<String>,
+    pub(crate) groups: Option<String>,
     pub(crate) running: usize,
     pub(crate) pending: usize,
     pub(crate) desired: i32,
@@ -238,17 +273,26 @@ impl Progress {
 
 impl Progress {
     pub(crate) fn summary(&self) -> String {
+        let head = match &self.stage {
+            Some(stage) => stage.clone(),
+            None => format!("rollout {}", self.rollout_state),
+        };
         let mut s = format!(
-            "rollout {}: {}/{} new tasks running, {} pending",
-            self.rollout_state, self.running, self.desired, self.pending
+            "{head}: {}/{} new tasks running, {} pending",
+            self.running, self.desired, self.pending
         );
-        if self.target_groups > 0 {
-            s.push_str(&format!(
+        match &self.groups {
+            Some(names) => s.push_str(&format!(
+                ", {}/{} healthy in {names}",
+                self.healthy, self.desired
+            )),
+            None if self.target_groups > 0 => s.push_str(&format!(
                 ", {}/{} healthy in {} target group(s)",
                 self.healthy, self.desired, self.target_groups
-            ));
+            )),
+            None => {}
         }
-        if self.deployments > 1 {
+        if self.deployments > 1 && self.stage.is_none() {
             s.push_str(&format!(", {} deployments", self.deployments));
         }
         s
@@ -260,6 +304,8 @@ impl Progress {
 pub(crate) enum Ended {
     Healthy,
     Failed(Failure),
+    /// A PAUSE hook waits where the watch was told to stop (`--smoke-test`).
+    Paused(HookView),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -267,10 +313,11 @@ pub(crate) enum Verdict {
     InProgress(Progress),
     Healthy,
     Failed(Failure),
+    Paused(HookView),
 }
 
 /// True when this running task is healthy in every target group of the service.
-fn task_healthy(snapshot: &Snapshot, task: &TaskView) -> bool {
+pub(crate) fn task_healthy(snapshot: &Snapshot, task: &TaskView) -> bool {
     if task.health_status == Some(HealthStatus::Unhealthy) {
         return false;
     }
@@ -284,6 +331,38 @@ fn task_healthy(snapshot: &Snapshot, task: &TaskView) -> bool {
                 .any(|t| &t.target_group == tg && &t.id == ip && t.state == TargetState::Healthy)
         }),
     }
+}
+
+/// The watched deployment's tasks that run.
+pub(crate) fn running(snapshot: &Snapshot) -> Vec<&TaskView> {
+    snapshot
+        .tasks
+        .iter()
+        .filter(|t| t.last_status == TaskStatus::Running)
+        .collect()
+}
+
+/// Client-side fail-fast, whatever the strategy: `--max-failed-tasks` of ours stopped, or a
+/// running task of ours unhealthy in a target group after the health-check grace period.
+pub(crate) fn tasks_failed(snapshot: &Snapshot, watched: &Watched) -> Option<Failure> {
+    let failed = snapshot.tasks.iter().filter(|t| t.failed()).count();
+    if failed >= watched.max_failed_tasks as usize {
+        return Some(Failure::TasksStopped {
+            count: failed,
+            limit: watched.max_failed_tasks,
+        });
+    }
+    running(snapshot).into_iter().find_map(|task| {
+        let past_grace = task
+            .running_for
+            .is_some_and(|d| d >= snapshot.health_check_grace);
+        let ip = task.ip.as_ref().filter(|_| past_grace)?;
+        snapshot
+            .targets
+            .iter()
+            .find(|t| &t.id == ip && t.state == TargetState::Unhealthy)
+            .map(|t| Failure::UnhealthyTarget(t.clone()))
+    })
 }
 
 pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
@@ -345,31 +424,11 @@ pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
             task_definition: p.task_definition,
         });
     }
+    if let Some(failure) = tasks_failed(snapshot, watched) {
+        return Verdict::Failed(failure);
+    }
     let failed = snapshot.tasks.iter().filter(|t| t.failed()).count();
-    if failed >= watched.max_failed_tasks as usize {
-        return Verdict::Failed(Failure::TasksStopped {
-            count: failed,
-            limit: watched.max_failed_tasks,
-        });
-    }
-    let running: Vec<&TaskView> = snapshot
-        .tasks
-        .iter()
-        .filter(|t| t.last_status == TaskStatus::Running)
-        .collect();
-    for task in &running {
-        let past_grace = task
-            .running_for
-            .is_some_and(|d| d >= snapshot.health_check_grace);
-        if let (Some(ip), true) = (&task.ip, past_grace)
-            && let Some(t) = snapshot
-                .targets
-                .iter()
-                .find(|t| &t.id == ip && t.state == TargetState::Unhealthy)
-        {
-            return Verdict::Failed(Failure::UnhealthyTarget(t.clone()));
-        }
-    }
+    let running = running(snapshot);
     let healthy = running.iter().filter(|t| task_healthy(snapshot, t)).count();
     let completed = ours
         .rollout_state
@@ -400,6 +459,8 @@ pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
         deployments: snapshot.deployments.len(),
         failed,
         max_failed: watched.max_failed_tasks,
+        stage: None,
+        groups: None,
     })
 }
 
@@ -415,6 +476,8 @@ fn not_yet_visible(snapshot: &Snapshot, watched: &Watched) -> Progress {
         deployments: snapshot.deployments.len(),
         failed: 0,
         max_failed: watched.max_failed_tasks,
+        stage: None,
+        groups: None,
     }
 }
 
@@ -460,87 +523,6 @@ pub(crate) fn rollback_target(deployments: &[DeploymentView]) -> Result<TaskDefi
         }),
         _ => Err(Busy::NoCompleted),
     }
-}
-
-/// What to do after a failed deploy.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Recovery {
-    /// ECS rolls back by itself (circuit breaker, alarms): follow its deployment, waiting up to
-    /// `patience` for it to appear, else UpdateService to `previous`.
-    FollowEcs {
-        previous: TaskDefinitionArn,
-        patience: Duration,
-    },
-    /// UpdateService back to the task definition recorded before the deploy.
-    Restore(TaskDefinitionArn),
-    /// A service this run created: nothing earlier to return to, so scale it to 0.
-    ScaleToZero,
-    /// Leave the service as it is, and why.
-    Leave(String),
-}
-
-/// Pure: the recovery for `failure`. `rollback` is `--rollback` (on unless `--no-rollback`);
-/// `previous` the task definition that ran before (None on a first deploy); `ecs_rolls_back`
-/// whether the service's circuit breaker or alarms are set to roll back.
-pub(crate) fn recovery(
-    failure: &Failure,
-    rollback: bool,
-    previous: Option<&TaskDefinitionArn>,
-    ecs_rolls_back: bool,
-) -> Recovery {
-    let ecs_is_rolling_back = matches!(
-        failure,
-        Failure::EcsRolledBack { .. }
-            | Failure::RolloutFailed {
-                rolling_back_to: Some(_),
-                ..
-            }
-    );
-    let Some(previous) = previous else {
-        return match rollback {
-            true => Recovery::ScaleToZero,
-            false => Recovery::Leave("--no-rollback: the service was left as it is".into()),
-        };
-    };
-    if !rollback && !ecs_is_rolling_back {
-        return Recovery::Leave("--no-rollback: the service was left as it is".into());
-    }
-    let previous = previous.clone();
-    match failure {
-        Failure::Superseded {
-            deployment,
-            task_definition,
-        } => Recovery::Leave(format!(
-            "not rolling back: deployment {deployment} ({task_definition}) started after ours and rolling back would undo it; look at the service"
-        )),
-        _ if ecs_is_rolling_back => Recovery::FollowEcs {
-            previous,
-            patience: Duration::ZERO,
-        },
-        // The circuit breaker or alarms are set to roll back: give ECS a moment rather than race it.
-        Failure::RolloutFailed { .. } if ecs_rolls_back => Recovery::FollowEcs {
-            previous,
-            patience: Duration::from_secs(10),
-        },
-        _ => Recovery::Restore(previous),
-    }
-}
-
-/// Pure: how a failed deploy ends. Back on the previous revision is exit 1; not back is exit 3;
-/// a signal is exit 130 (the rollback was started either way).
-pub(crate) fn final_outcome(failure: &Failure, restored: &Restored) -> Outcome {
-    match (failure, restored) {
-        (Failure::Interrupted, _) => Outcome::Interrupted,
-        (_, Restored::Healthy) => Outcome::RolledBack,
-        (_, Restored::Failed(_)) => Outcome::RollbackFailed,
-    }
-}
-
-/// Whether a recovery brought the service back.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Restored {
-    Healthy,
-    Failed(String),
 }
 
 #[cfg(test)]
@@ -622,6 +604,7 @@ mod tests {
             task_definition: NEW.into(),
             previous_task_definition: Some(OLD.into()),
             max_failed_tasks: 2,
+            ..Default::default()
         }
     }
 
@@ -629,6 +612,7 @@ mod tests {
         match v {
             Verdict::InProgress(_) => "in_progress".into(),
             Verdict::Healthy => "healthy".into(),
+            Verdict::Paused(_) => "paused".into(),
             Verdict::Failed(f) => format!("{f:?}")
                 .split([' ', '{', '('])
                 .next()
@@ -855,6 +839,8 @@ mod tests {
     fn nearly_done_once_every_new_task_runs() {
         let p = |running: usize, desired: i32, healthy: usize, target_groups: usize| Progress {
             rollout_state: "IN_PROGRESS".into(),
+            stage: None,
+            groups: None,
             running,
             pending: 0,
             desired,
@@ -913,139 +899,6 @@ mod tests {
             Err(Busy::NoCompleted)
         );
         assert_eq!(rollback_target(&[]), Err(Busy::NoCompleted));
-    }
-
-    #[test]
-    fn what_to_do_after_a_failure() {
-        let failed = |rolling_back: bool| Failure::RolloutFailed {
-            reason: "tasks failed to start".into(),
-            rolling_back_to: rolling_back.then(|| ("ecs-svc/2".into(), "web:1".into())),
-        };
-        let ecs_rolled_back = Failure::EcsRolledBack {
-            deployment: Some("ecs-svc/2".into()),
-            task_definition: "web:1".into(),
-        };
-        let superseded = Failure::Superseded {
-            deployment: "ecs-svc/3".into(),
-            task_definition: "web:3".into(),
-        };
-        let stopped = Failure::TasksStopped { count: 2, limit: 2 };
-        let follow = |secs| Recovery::FollowEcs {
-            previous: "web:1".into(),
-            patience: Duration::from_secs(secs),
-        };
-        let restore = Recovery::Restore("web:1".into());
-        let no_rollback = Recovery::Leave("--no-rollback: the service was left as it is".into());
-        // (failure, --rollback, previous, breaker/alarms roll back) → recovery, why
-        let cases = [
-            (
-                &stopped,
-                true,
-                Some("web:1"),
-                false,
-                restore.clone(),
-                "restore the recorded ARN",
-            ),
-            (
-                &Failure::Interrupted,
-                true,
-                Some("web:1"),
-                false,
-                restore.clone(),
-                "a signal restores too",
-            ),
-            (
-                &failed(true),
-                true,
-                Some("web:1"),
-                true,
-                follow(0),
-                "ECS already rolls back: follow it",
-            ),
-            (
-                &ecs_rolled_back,
-                false,
-                Some("web:1"),
-                true,
-                follow(0),
-                "follow ECS even with --no-rollback",
-            ),
-            (
-                &failed(false),
-                true,
-                Some("web:1"),
-                true,
-                follow(10),
-                "breaker set to roll back: give it 10 s",
-            ),
-            (
-                &failed(false),
-                true,
-                Some("web:1"),
-                false,
-                restore.clone(),
-                "no breaker rollback: restore",
-            ),
-            (
-                &stopped,
-                false,
-                Some("web:1"),
-                false,
-                no_rollback.clone(),
-                "--no-rollback leaves it",
-            ),
-            (
-                &stopped,
-                true,
-                None,
-                false,
-                Recovery::ScaleToZero,
-                "a first deploy scales to 0",
-            ),
-            (
-                &stopped,
-                false,
-                None,
-                false,
-                no_rollback.clone(),
-                "a first deploy with --no-rollback",
-            ),
-        ];
-        for (failure, rollback, previous, ecs, want, why) in cases {
-            let previous = previous.map(TaskDefinitionArn::from);
-            assert_eq!(
-                recovery(failure, rollback, previous.as_ref(), ecs),
-                want,
-                "{why}"
-            );
-        }
-        let Recovery::Leave(why) = recovery(&superseded, true, Some(&"web:1".into()), false) else {
-            panic!("a newer deployment is never undone");
-        };
-        assert!(
-            why.starts_with("not rolling back: deployment ecs-svc/3"),
-            "{why}"
-        );
-    }
-
-    #[test]
-    fn how_a_failed_deploy_ends() {
-        use Outcome::*;
-        let back = Restored::Healthy;
-        let not_back = Restored::Failed("the rollback did not complete".into());
-        let stopped = Failure::TasksStopped { count: 2, limit: 2 };
-        for (failure, restored, want) in [
-            (&stopped, &back, RolledBack),
-            (&stopped, &not_back, RollbackFailed),
-            (&Failure::Interrupted, &back, Interrupted),
-            (&Failure::Interrupted, &not_back, Interrupted),
-        ] {
-            assert_eq!(
-                final_outcome(failure, restored),
-                want,
-                "{failure:?} {restored:?}"
-            );
-        }
     }
 
     #[test]

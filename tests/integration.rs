@@ -13,4 +13,5 @@ mod refusals;
 mod report;
 mod run;
 mod ship;
+mod strategies;
 mod system;

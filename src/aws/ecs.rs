@@ -4,15 +4,19 @@ use crate::aws::Aws;
 use crate::aws::reads;
 use crate::aws::wire::{RawRequest, RawResponse};
 use crate::ecs_state::{DeploymentStatus, Status};
-use crate::ids::{DeploymentId, TaskDefinitionArn};
+use crate::ids::{DeploymentId, ServiceDeploymentArn, TaskDefinitionArn};
 use crate::rollout::DeploymentView;
+use crate::strategy::{Hook, HookView, ServiceDeploymentView, Shape, Strategy};
 use crate::target::Target;
 use crate::task_definition::TaskDefinition;
 use anyhow::{Context, Result, bail};
 use aws_sdk_ecs::types::{
-    CapacityProviderStrategyItem, ClusterSetting, ClusterSettingName, Service,
+    CapacityProviderStrategyItem, ClusterSetting, ClusterSettingName,
+    DeploymentLifecycleHookAction, DeploymentLifecycleHookTargetType, DeploymentStrategy, Service,
+    StopServiceDeploymentStopType,
 };
 use serde_json::{Value, json};
+use std::time::Duration;
 
 /// The service, or None with ECS's reason (MISSING) when the cluster has no such service.
 pub(crate) async fn find_service(aws: &Aws, target: &Target) -> Result<reads::Found> {
@@ -128,13 +132,20 @@ pub(crate) async fn register(aws: &Aws, td: &TaskDefinition) -> Result<TaskDefin
         .with_context(|| format!("ECS registered family `{family}` but returned no ARN"))
 }
 
-/// Points the service at `task_definition`; returns the id of the deployment ECS created.
+/// What UpdateService started: the deployment in `deployments[]`, and the service deployment
+/// (`currentServiceDeployment`) that BLUE_GREEN, LINEAR and CANARY services are watched through.
+pub(crate) struct Updated {
+    pub(crate) deployment_id: DeploymentId,
+    pub(crate) service_deployment: Option<ServiceDeploymentArn>,
+}
+
+/// Points the service at `task_definition` (the one UpdateService deployer sends).
 pub(crate) async fn update(
     aws: &Aws,
     target: &Target,
     task_definition: &TaskDefinitionArn,
     force_new_deployment: bool,
-) -> Result<DeploymentId> {
+) -> Result<Updated> {
     let out = aws
         .ecs
         .update_service()
@@ -150,7 +161,13 @@ pub(crate) async fn update(
                 target.service, target.cluster
             )
         })?;
-    primary_deployment(out.service(), "UpdateService", &target.service)
+    Ok(Updated {
+        deployment_id: primary_deployment(out.service(), "UpdateService", &target.service)?,
+        service_deployment: out
+            .service()
+            .and_then(|s| s.current_service_deployment())
+            .map(ServiceDeploymentArn::from),
+    })
 }
 
 /// The id of the PRIMARY deployment an UpdateService or CreateService answer names.
@@ -366,5 +383,177 @@ pub(crate) async fn stop_task(
         .send()
         .await
         .with_context(|| format!("failed to stop task {task_arn}"))?;
+    Ok(())
+}
+
+/// How the service rolls out: strategy, bake time, alternate target group and lifecycle hooks.
+pub(crate) fn shape(service: &Service) -> Shape {
+    let config = service.deployment_configuration();
+    let minutes = |m: Option<i32>| m.map(|m| Duration::from_secs(m.max(0) as u64 * 60));
+    let strategy = match config.and_then(|c| c.strategy()) {
+        None | Some(DeploymentStrategy::Rolling) => Strategy::Rolling,
+        Some(DeploymentStrategy::BlueGreen) => Strategy::BlueGreen,
+        Some(DeploymentStrategy::Linear) => {
+            let linear = config.and_then(|c| c.linear_configuration());
+            Strategy::Linear {
+                step_percent: linear.and_then(|l| l.step_percent()).unwrap_or(10.0),
+                step_bake: minutes(linear.and_then(|l| l.step_bake_time_in_minutes()))
+                    .unwrap_or(Duration::from_secs(360)),
+            }
+        }
+        Some(DeploymentStrategy::Canary) => {
+            let canary = config.and_then(|c| c.canary_configuration());
+            Strategy::Canary {
+                canary_percent: canary.and_then(|c| c.canary_percent()).unwrap_or(5.0),
+                canary_bake: minutes(canary.and_then(|c| c.canary_bake_time_in_minutes()))
+                    .unwrap_or(Duration::from_secs(600)),
+            }
+        }
+        Some(other) => Strategy::Other(other.as_str().to_string()),
+    };
+    let advanced = service
+        .load_balancers()
+        .iter()
+        .find_map(|lb| lb.advanced_configuration());
+    Shape {
+        strategy,
+        bake: minutes(config.and_then(|c| c.bake_time_in_minutes())),
+        alternate: advanced
+            .and_then(|a| a.alternate_target_group_arn())
+            .map(|arn| arn.split('/').nth(1).unwrap_or(arn).to_string()),
+        test_listener_rule: advanced
+            .and_then(|a| a.test_listener_rule())
+            .map(String::from),
+        production_listener_rule: advanced
+            .and_then(|a| a.production_listener_rule())
+            .map(String::from),
+        hooks: config
+            .map(|c| c.lifecycle_hooks())
+            .unwrap_or_default()
+            .iter()
+            .map(|h| Hook {
+                pause: h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause),
+                stages: h
+                    .lifecycle_stages()
+                    .iter()
+                    .map(|s| s.as_str().to_string())
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// The service deployment as DescribeServiceDeployments tells it; None when ECS does not know it.
+pub(crate) async fn describe_service_deployment(
+    aws: &Aws,
+    arn: &str,
+) -> Result<Option<ServiceDeploymentView>> {
+    let out = aws
+        .ecs
+        .describe_service_deployments()
+        .service_deployment_arns(arn)
+        .send()
+        .await
+        .with_context(|| format!("failed to describe service deployment `{arn}`"))?;
+    let Some(d) = out.service_deployments().first() else {
+        return Ok(None);
+    };
+    let target = d.target_service_revision();
+    Ok(Some(ServiceDeploymentView {
+        arn: arn.to_string(),
+        status: d
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        reason: d.status_reason().map(String::from),
+        stage: d.lifecycle_stage().map(|s| s.as_str().to_string()),
+        target_revision: target.and_then(|t| t.arn()).map(String::from),
+        production_weight: target.and_then(|t| t.requested_production_traffic_weight()),
+        test_weight: target.and_then(|t| t.requested_test_traffic_weight()),
+        hooks: d
+            .lifecycle_hook_details()
+            .iter()
+            .map(|h| HookView {
+                id: h.hook_id().unwrap_or_default().to_string(),
+                pause: h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause),
+                status: h
+                    .status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                expires: h
+                    .expires_at()
+                    .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+            })
+            .collect(),
+    }))
+}
+
+/// The target groups a service revision's tasks are in (its resolved configuration): the green
+/// groups of a blue/green deployment, which alternate from one deployment to the next.
+pub(crate) async fn revision_target_groups(aws: &Aws, revision: &str) -> Result<Vec<String>> {
+    let out = aws
+        .ecs
+        .describe_service_revisions()
+        .service_revision_arns(revision)
+        .send()
+        .await
+        .with_context(|| format!("failed to describe service revision `{revision}`"))?;
+    Ok(out
+        .service_revisions()
+        .iter()
+        .filter_map(|r| r.resolved_configuration())
+        .flat_map(|c| c.load_balancers())
+        .filter_map(|lb| lb.target_group_arn().map(String::from))
+        .collect())
+}
+
+/// StopServiceDeployment(ROLLBACK): ECS rolls its own deployment back. Ok(false) when ECS says the
+/// deployment is already over (ConflictException).
+pub(crate) async fn stop_service_deployment(aws: &Aws, arn: &str) -> Result<bool> {
+    let sent = aws
+        .ecs
+        .stop_service_deployment()
+        .service_deployment_arn(arn)
+        .stop_type(StopServiceDeploymentStopType::Rollback)
+        .send()
+        .await;
+    match sent {
+        Ok(_) => Ok(true),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_conflict_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(err) => Err(anyhow::Error::from(err))
+            .with_context(|| format!("failed to stop service deployment `{arn}` (ROLLBACK)")),
+    }
+}
+
+/// ContinueServiceDeployment: lets a PAUSE hook go on (`rollback` false) or rolls back from it.
+pub(crate) async fn continue_service_deployment(
+    aws: &Aws,
+    arn: &str,
+    hook: &str,
+    rollback: bool,
+) -> Result<()> {
+    let action = match rollback {
+        true => DeploymentLifecycleHookAction::Rollback,
+        false => DeploymentLifecycleHookAction::Continue,
+    };
+    aws.ecs
+        .continue_service_deployment()
+        .service_deployment_arn(arn)
+        .hook_id(hook)
+        .action(action.clone())
+        .send()
+        .await
+        .with_context(|| {
+            format!(
+                "failed to continue service deployment `{arn}` at hook `{hook}` ({})",
+                action.as_str()
+            )
+        })?;
     Ok(())
 }

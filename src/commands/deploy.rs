@@ -1,19 +1,20 @@
 //! The runbook: `deployer deploy` top to bottom, as the deploy happens, and `deployer plan` (the
 //! same steps up to, not including, the first write). Each branch is a named function below.
 
-use crate::aws::{Aws, ecs};
+use crate::aws::Aws;
+use crate::aws::ecs::{self, Updated};
 use crate::commands::rollback;
 use crate::config::DeployConfig;
-use crate::ids::{DeploymentId, TaskDefinitionArn};
+use crate::ids::TaskDefinitionArn;
 use crate::outcome::{Outcome, RunResult};
+use crate::recovery::{self, Restored};
 use crate::report::output::{Ci, Output};
-use crate::rollout::Restored;
-use crate::rollout::{self, Ended, Failure, Watched};
+use crate::rollout::{Ended, Failure, Watched};
 use crate::signal::{Interrupt, Wait};
 use crate::steps::preflight::{self, Prepared};
 use crate::steps::recover::{self, Restoring};
 use crate::steps::watch::{self, WatchEnd, look::Watcher};
-use crate::steps::{create, failure_report, run_task, tidy};
+use crate::steps::{create, failure_report, run_task, smoke_test, tidy};
 use serde_json::json;
 use std::time::SystemTime;
 
@@ -57,34 +58,35 @@ pub(crate) async fn deploy(
         let why = "interrupted before the service was updated; the service was not changed";
         return result.finish(Outcome::Interrupted, Some(why.into()));
     }
-    let deployment_id = match update(cfg, aws, &start, &task_definition, out).await {
-        Ok(id) => id,
+    let updated = match update(cfg, aws, &start, &task_definition, out).await {
+        Ok(updated) => updated,
         Err(err) => return result.refuse(&err),
     };
-    result.deployment_id = Some(deployment_id.to_string());
+    result.deployment_id = Some(updated.deployment_id.to_string());
     // 5. Watch until ECS and every target group say healthy, or something says failed.
     out.step("waiting for the new tasks to run and pass health checks");
-    let watched = Watched {
-        deployment_id,
-        task_definition: task_definition.clone(),
-        previous_task_definition: start.previous(),
-        max_failed_tasks: cfg.max_failed_tasks,
-    };
+    let watched = watched(cfg, &start, updated, &task_definition);
+    result.service_deployment_arn = watched.service_deployment.as_ref().map(String::from);
     let watcher = Watcher::new(started, start.event_ids());
     let wait = Wait::new(cfg.timeout, interrupt, signals);
-    let end = watch::until_done(aws, &cfg.target, &watched, watcher, &wait, out).await;
+    let end = watch_rollout(cfg, aws, &start, watched, watcher, &wait, out).await;
+    result.stage = end
+        .snapshot
+        .service_deployment
+        .as_ref()
+        .and_then(|s| s.stage.clone());
     let failure = match &end.ended {
-        Ended::Healthy => {
+        Ended::Failed(failure) => failure.clone(),
+        _ => {
             tidy(cfg, aws, &start, &task_definition, &end, out).await;
             return result.finish(Outcome::Deployed, None);
         }
-        Ended::Failed(failure) => failure.clone(),
     };
     // 6. Roll back (or follow ECS's rollback), say why it failed, and wait for the rollback.
     let (restored, summary) =
         recover(cfg, aws, &start, &failure, end, out, (interrupt, signals)).await;
     result.restored = Some(restored == Restored::Healthy);
-    result.finish(rollout::final_outcome(&failure, &restored), Some(summary))
+    result.finish(recovery::final_outcome(&failure, &restored), Some(summary))
 }
 
 /// After a healthy deploy: `--keep-revisions` and the zone-spread warning.
@@ -181,22 +183,90 @@ async fn update(
     start: &Prepared,
     task_definition: &TaskDefinitionArn,
     out: &Output,
-) -> anyhow::Result<DeploymentId> {
-    let id = match &start.create {
+) -> anyhow::Result<Updated> {
+    let updated = match &start.create {
         Some(c) => {
             let arn = task_definition.as_str();
-            create::service(aws, &cfg.target, &c.definition, arn, out).await?
+            Updated {
+                deployment_id: create::service(aws, &cfg.target, &c.definition, arn, out).await?,
+                service_deployment: None,
+            }
         }
         None => {
             out.step(&format!("updating service `{}`", cfg.target.service));
             ecs::update(aws, &cfg.target, task_definition, cfg.force_new_deployment).await?
         }
     };
-    out.info(&format!("deployment {id}"));
-    Ok(id)
+    out.info(&format!("deployment {}", updated.deployment_id));
+    if let Some(arn) = &updated.service_deployment {
+        out.info(&format!("service deployment {arn}"));
+    }
+    Ok(updated)
 }
 
-/// After a failure: start the recovery `rollout::recovery` decides, report why the deploy failed
+/// What the watch follows: our deployment; on a staged (BLUE_GREEN, LINEAR, CANARY) service, the
+/// service deployment UpdateService started, with `--until` and the `--smoke-test` pause.
+fn watched(
+    cfg: &DeployConfig,
+    start: &Prepared,
+    updated: Updated,
+    task_definition: &TaskDefinitionArn,
+) -> Watched {
+    let staged = start.live.as_ref().is_some_and(|l| l.shape.staged());
+    Watched {
+        deployment_id: updated.deployment_id,
+        task_definition: task_definition.clone(),
+        previous_task_definition: start.previous(),
+        max_failed_tasks: cfg.max_failed_tasks,
+        service_deployment: updated.service_deployment.filter(|_| staged),
+        until: cfg.until.clone(),
+        pause_at: cfg
+            .smoke_test
+            .as_ref()
+            .map(|_| "POST_TEST_TRAFFIC_SHIFT".to_string()),
+        rollback: false,
+    }
+}
+
+/// Watches the rollout; at the `--smoke-test` PAUSE hook runs the smoke test, then lets ECS go on
+/// (ContinueServiceDeployment CONTINUE) and watches on, or ends with the test's failure.
+async fn watch_rollout(
+    cfg: &DeployConfig,
+    aws: &Aws,
+    start: &Prepared,
+    mut watched: Watched,
+    watcher: Watcher,
+    wait: &Wait,
+    out: &Output,
+) -> WatchEnd {
+    let mut end = watch::until_done(aws, &cfg.target, &watched, watcher, wait, out).await;
+    while let (Ended::Paused(hook), Some(command), Some(arn)) =
+        (&end.ended, &cfg.smoke_test, &watched.service_deployment)
+    {
+        let shape = start.live.as_ref().map(|l| &l.shape);
+        let tested = smoke_test::run(aws, command, shape, wait, out).await;
+        let hook = hook.id.clone();
+        if let Err(failure) = tested {
+            end.ended = Ended::Failed(failure);
+            break;
+        }
+        out.step(&format!(
+            "smoke test passed: continuing at PAUSE hook {hook}"
+        ));
+        if let Err(err) = ecs::continue_service_deployment(aws, arn.as_str(), &hook, false).await {
+            end.ended = Ended::Failed(Failure::ServiceDeployment {
+                status: "PAUSED".into(),
+                reason: format!("{err:#}"),
+            });
+            break;
+        }
+        watched.pause_at = None;
+        end = watch::until_done(aws, &cfg.target, &watched, end.watcher, wait, out).await;
+    }
+    end
+}
+
+/// After a failure: start the recovery `recovery::recovery` decides, report why the deploy failed
 /// while it runs, then watch it. Returns whether the service is back, and the failure's summary.
 async fn recover(
     cfg: &DeployConfig,
@@ -209,11 +279,12 @@ async fn recover(
 ) -> (Restored, String) {
     out.step(&format!("deploy failed: {}", failure.summary()));
     let previous = start.previous();
-    let plan = rollout::recovery(
+    let plan = recovery::recovery(
         failure,
         cfg.rollback,
         previous.as_ref(),
         end.snapshot.ecs_rolls_back,
+        end.snapshot.service_deployment.as_ref(),
     );
     let restoring = recover::start(aws, &cfg.target, &plan, out).await;
     let events = &end.watcher.events;

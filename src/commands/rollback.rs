@@ -8,13 +8,16 @@ use crate::config::RollbackConfig;
 use crate::ecs_state::{DeploymentStatus, RolloutState};
 use crate::ids::TaskDefinitionArn;
 use crate::outcome::{Outcome, RunResult};
+use crate::recovery::Recovery;
+use crate::recovery::Restored;
 use crate::report::output::Output;
-use crate::rollout::Restored;
 use crate::signal::{Interrupt, Wait};
-use crate::steps::recover::{self, Started};
+use crate::steps::recover::{self, Restoring, Started};
 use crate::steps::watch::{self, look::Watcher};
+use crate::strategy::ServiceDeploymentView;
 use crate::target::Target;
 use anyhow::{Context, Result};
+use aws_sdk_ecs::types::Service;
 use std::collections::HashSet;
 use std::time::SystemTime;
 
@@ -32,6 +35,13 @@ pub(crate) async fn command(
     };
     let current = TaskDefinitionArn::from(service.task_definition().unwrap_or_default());
     result.previous_task_definition_arn = Some(current.to_string());
+    let wait = Wait::new(cfg.timeout, interrupt, interrupt.count());
+    if cfg.to.is_none()
+        && let Some(in_flight) = staged_in_flight(aws, &service).await
+    {
+        // A blue/green, linear or canary deployment under way: ECS's own rollback.
+        return roll_back_in_flight(aws, cfg, in_flight, &wait, out, result).await;
+    }
     let to = match &cfg.to {
         Some(to) => TaskDefinitionArn::from(to.as_str()),
         None => match earlier_successful(aws, &cfg.target, &service, &current).await {
@@ -59,20 +69,69 @@ pub(crate) async fn command(
         "rolling service `{}` back from {current} to {to}",
         cfg.target.service
     ));
-    let deployment_id = match ecs::update(aws, &cfg.target, &to, false).await {
-        Ok(id) => id,
+    let updated = match ecs::update(aws, &cfg.target, &to, false).await {
+        Ok(updated) => updated,
         Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
     };
-    result.deployment_id = Some(deployment_id.to_string());
+    result.deployment_id = Some(updated.deployment_id.to_string());
+    let staged = ecs::shape(&service).staged();
     let started = Started {
-        deployment_id,
+        deployment_id: updated.deployment_id,
         task_definition: to,
+        service_deployment: updated.service_deployment.filter(|_| staged),
+        rollback: false,
     };
-    let wait = Wait::new(cfg.timeout, interrupt, interrupt.count());
+    result.service_deployment_arn = started.service_deployment.as_ref().map(String::from);
     let events = ecs::event_ids(&service);
     let watched = (&cfg.target, cfg.max_failed_tasks);
     match restore(aws, watched, &started, &wait, events, out).await {
         // The command did what was asked: the service runs `--to`, healthy (exit 0).
+        Restored::Healthy => result.finish(Outcome::Deployed, None),
+        Restored::Failed(reason) => result.finish(Outcome::RollbackFailed, Some(reason)),
+    }
+}
+
+/// The staged service deployment in flight (PENDING, IN_PROGRESS), if the service has one.
+async fn staged_in_flight(aws: &Aws, service: &Service) -> Option<ServiceDeploymentView> {
+    if !ecs::shape(service).staged() {
+        return None;
+    }
+    let arn = service.current_service_deployment()?;
+    let sd = ecs::describe_service_deployment(aws, arn).await.ok()??;
+    sd.in_flight().then_some(sd)
+}
+
+/// `deployer rollback` during a staged deployment: ContinueServiceDeployment(ROLLBACK) at a
+/// waiting PAUSE hook, else StopServiceDeployment(ROLLBACK); then watch ECS roll it back.
+async fn roll_back_in_flight(
+    aws: &Aws,
+    cfg: &RollbackConfig,
+    sd: ServiceDeploymentView,
+    wait: &Wait,
+    out: &Output,
+    mut result: RunResult,
+) -> RunResult {
+    let plan = Recovery::EcsRollback {
+        service_deployment: sd.arn.as_str().into(),
+        hook: sd.waiting_hook().map(|h| h.id.clone()),
+        previous: TaskDefinitionArn::default(),
+    };
+    result.service_deployment_arn = Some(sd.arn.clone());
+    let restoring = match recover::start(aws, &cfg.target, &plan, out).await {
+        Ok(restoring) => restoring,
+        Err(err) => return result.finish(Outcome::RollbackFailed, Some(format!("{err:#}"))),
+    };
+    let restored = match restoring {
+        Restoring::Watch(started) if started.rollback => {
+            let watched = (&cfg.target, cfg.max_failed_tasks);
+            restore(aws, watched, &started, wait, HashSet::new(), out).await
+        }
+        _ => Restored::Failed(format!(
+            "service deployment {} ended before ECS could roll it back; name the task definition with --to ARN",
+            sd.arn
+        )),
+    };
+    match restored {
         Restored::Healthy => result.finish(Outcome::Deployed, None),
         Restored::Failed(reason) => result.finish(Outcome::RollbackFailed, Some(reason)),
     }

@@ -23,7 +23,7 @@ pub(crate) async fn command(target: &Target, aws: &Aws, out: &Output) -> RunResu
         .filter_map(|e| e.id().map(String::from))
         .collect();
     let mut watcher = Watcher::new(std::time::SystemTime::now(), seen);
-    let snapshot = match watcher.snapshot(aws, target, "", out).await {
+    let snapshot = match watcher.snapshot(aws, target, ("", None), out).await {
         Ok(snapshot) => snapshot,
         Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
     };

@@ -8,8 +8,8 @@ use crate::commands::{deploy, rollback, run};
 use crate::config::{RollbackConfig, SystemConfig, SystemService};
 use crate::order::{order, overall, relabel};
 use crate::outcome::{Outcome, RunResult};
+use crate::recovery::{Recovery, Restored};
 use crate::report::output::Output;
-use crate::rollout::Recovery;
 use crate::signal::Interrupt;
 use crate::steps::recover::{self, Restoring};
 use futures_util::future::join_all;
@@ -260,7 +260,7 @@ impl Run<'_> {
         ));
         let Some(to) = previous else {
             return match recover::start(self.aws, target, &Recovery::ScaleToZero, child).await {
-                Ok(Restoring::Done(crate::rollout::Restored::Healthy)) => Ok(()),
+                Ok(Restoring::Done(Restored::Healthy)) => Ok(()),
                 Ok(_) => Err("the service was not scaled to 0".into()),
                 Err(err) => Err(format!("{err:#}")),
             };

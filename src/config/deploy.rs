@@ -19,6 +19,10 @@ pub(crate) struct DeployConfig {
     pub(crate) keep_revisions: Option<u32>,
     pub(crate) create_missing: bool,
     pub(crate) service_definition: Option<PathBuf>,
+    /// `--until STAGE` (checked against the stage list).
+    pub(crate) until: Option<String>,
+    /// `--smoke-test COMMAND`.
+    pub(crate) smoke_test: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -84,10 +88,20 @@ pub(crate) fn deploy(args: &DeployArgs, matches: &ArgMatches, file: &File) -> Re
     );
     let target = target(&args.target, matches, file)?;
     let (images, envs) = changes(args, matches, f)?;
+    let until = pick(matches, "until", &args.until, || f.until.clone())
+        .map(|stage| crate::strategy::parse_stage(&stage))
+        .transpose()
+        .map_err(|why| anyhow::anyhow!(why))?;
+    let smoke_test = pick(matches, "smoke_test", &args.smoke_test, || {
+        f.smoke_test.clone()
+    })
+    .filter(|c| !c.trim().is_empty());
     let flag = |id: &str, value: bool, from_file: Option<bool>| {
         pick(matches, id, &value, || from_file.unwrap_or(false))
     };
     Ok(DeployConfig {
+        until,
+        smoke_test,
         run_task,
         keep_revisions,
         create_missing: flag("create_missing", args.create_missing, f.create_missing),

@@ -52,6 +52,8 @@ pub(crate) struct FileConfig {
     run_task: Option<RunTaskSetting>,
     run_task_command: Option<CommandSetting>,
     keep_revisions: Option<u32>,
+    until: Option<String>,
+    smoke_test: Option<String>,
     create_missing: Option<bool>,
     service_definition: Option<PathBuf>,
     depends_on: Option<Vec<String>>,
@@ -223,6 +225,7 @@ impl FileConfig {
             wait_for_idle,
             force_new_deployment,
             keep_revisions,
+            until,
             create_missing
         );
     }

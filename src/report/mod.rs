@@ -40,6 +40,8 @@ pub(crate) struct Report {
     pub(crate) services: Vec<Report>,
     /// Warnings worth a reader's eye (tasks in one zone, revisions not tidied).
     pub(crate) warnings: Vec<String>,
+    /// A staged (blue/green, linear, canary) deployment's lifecycle stages, with when each began.
+    pub(crate) stages: Vec<(u128, String)>,
 }
 
 impl Report {
@@ -210,6 +212,19 @@ impl Report {
             }
             let _ = writeln!(md, "\n</details>");
         }
+        if !self.stages.is_empty() {
+            let _ = writeln!(md, "\n<details><summary>Stages</summary>\n");
+            let _ = writeln!(md, "| stage | at |\n|---|---|");
+            for (at, stage) in &self.stages {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} |",
+                    one_line(stage).replace('|', "\\|"),
+                    duration(*at)
+                );
+            }
+            let _ = writeln!(md, "\n</details>");
+        }
         if let Some(url) = run_url {
             let _ = writeln!(md, "\n[The job's log]({url})");
         }
@@ -335,6 +350,8 @@ mod tests {
                 reason: (outcome != Outcome::Deployed).then(|| "2 of the new tasks stopped".to_string()),
                 services: vec![],
                 restored: None,
+                service_deployment_arn: None,
+                stage: None,
             }),
             ..Default::default()
         }

@@ -334,6 +334,20 @@ impl Output {
         self.event(value);
     }
 
+    /// A staged deployment entered a lifecycle stage: a `stage` event, and a row of the report's
+    /// stage timeline.
+    pub(crate) fn stage(&self, stage: &str, detail: Value) {
+        let now = self.elapsed_ms();
+        self.record(|r| r.stages.push((now, stage.to_string())));
+        let mut value = json!({"event": "stage", "stage": stage});
+        if let Value::Object(map) = detail {
+            for (k, v) in map {
+                value[k] = v;
+            }
+        }
+        self.event(value);
+    }
+
     /// A multi-line block (a failure report, a diff): text as is on stderr, structured on stdout.
     pub(crate) fn block(&self, kind: &str, text: &str, detail: Value) {
         if kind == "failure" {

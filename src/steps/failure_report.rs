@@ -44,6 +44,25 @@ pub(crate) async fn report(
     for t in &unhealthy {
         let _ = writeln!(text, "  target {}", t.describe());
     }
+    let smoke_output = match failure {
+        Failure::SmokeTest { output, .. } => output.clone(),
+        _ => Vec::new(),
+    };
+    if !smoke_output.is_empty() {
+        let _ = writeln!(text, "  the smoke test's last output lines:");
+        for line in &smoke_output {
+            let _ = writeln!(text, "    {line}");
+        }
+    }
+    if let Some(sd) = &snapshot.service_deployment {
+        let _ = writeln!(
+            text,
+            "  service deployment {}: {} at {}",
+            sd.arn,
+            sd.status,
+            sd.stage.as_deref().unwrap_or("no stage")
+        );
+    }
     if !events.is_empty() {
         let _ = writeln!(text, "  service events since the deploy began:");
         for (at, message) in events {
@@ -56,6 +75,9 @@ pub(crate) async fn report(
         "unhealthy_targets": unhealthy.iter().map(|t| json!({"target_group": t.target_group, "id": t.id, "port": t.port,
             "reason": t.reason, "description": t.description})).collect::<Vec<_>>(),
         "service_events": events.iter().map(|(at, m)| json!({"at": at, "message": m})).collect::<Vec<_>>(),
+        "smoke_test_output": smoke_output,
+        "service_deployment": snapshot.service_deployment.as_ref().map(|sd| json!({
+            "arn": sd.arn, "status": sd.status, "stage": sd.stage, "reason": sd.reason})),
     });
     Report {
         summary,

@@ -7,5 +7,6 @@ pub(crate) mod preflight;
 pub(crate) mod recover;
 pub(crate) mod run_task;
 pub(crate) mod ship;
+pub(crate) mod smoke_test;
 pub(crate) mod tidy;
 pub(crate) mod watch;

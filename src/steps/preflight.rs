@@ -10,6 +10,7 @@ use crate::report::output::Output;
 use crate::rollout::{self, Busy};
 use crate::service_definition::ServiceDefinition;
 use crate::signal::{Interrupt, Stop, Wait};
+use crate::strategy::Shape;
 use crate::target::Target;
 use crate::task_definition::TaskDefinition;
 use anyhow::{Result, bail};
@@ -23,6 +24,8 @@ pub(crate) struct Live {
     pub(crate) task_definition: TaskDefinition,
     /// Ids of the service events that happened before this deploy.
     pub(crate) event_ids: HashSet<String>,
+    /// How the service rolls out (ROLLING, BLUE_GREEN, LINEAR, CANARY; its hooks).
+    pub(crate) shape: Shape,
 }
 
 /// What the deploy starts from, read before any write.
@@ -107,6 +110,12 @@ pub(crate) async fn prepare(
         "running now: {} (the rollback target)",
         live.task_definition_arn
     ));
+    if live.shape.staged() {
+        out.info(&format!("deploys as: {}", live.shape.describe()));
+    }
+    live.shape
+        .check(cfg.until.as_deref(), cfg.smoke_test.is_some())
+        .map_err(|why| anyhow::anyhow!("service `{}`: {why}", cfg.target.service))?;
     let source = file.unwrap_or_else(|| live.task_definition.clone());
     let new = source.apply(&cfg.images, &cfg.envs)?;
     check_run_task(cfg, &new)?;
@@ -237,6 +246,7 @@ pub(crate) async fn live(
         task_definition_arn: previous,
         task_definition,
         event_ids: ecs::event_ids(&service),
+        shape: ecs::shape(&service),
     })
 }
 
@@ -261,7 +271,7 @@ fn refusal(target: &Target, busy: &Busy) -> String {
     match busy {
         Busy::NotActive(status) => format!("service `{service}` is {status}, not ACTIVE"),
         Busy::Controller(kind) => format!(
-            "service `{service}` uses the {kind} deployment controller; deployer rolls services whose deployment controller is ECS (rolling update). Deploy {kind} services with their own tooling"
+            "service `{service}` uses the {kind} deployment controller; deployer rolls services whose deployment controller is ECS (rolling, blue/green, linear or canary). Deploy {kind} services with their own tooling"
         ),
         Busy::InProgress {
             deployment,

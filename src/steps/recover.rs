@@ -7,9 +7,10 @@
 
 use crate::aws::{Aws, ecs};
 use crate::ecs_state::{DeploymentStatus, RolloutState};
-use crate::ids::{DeploymentId, TaskDefinitionArn};
+use crate::ids::{DeploymentId, ServiceDeploymentArn, TaskDefinitionArn};
+use crate::recovery::{Recovery, Restored};
 use crate::report::output::Output;
-use crate::rollout::{Ended, Recovery, Restored, Watched};
+use crate::rollout::{Ended, Watched};
 use crate::signal::{Interrupt, Wait};
 use crate::target::Target;
 use anyhow::Result;
@@ -19,6 +20,10 @@ use std::time::Duration;
 pub(crate) struct Started {
     pub(crate) deployment_id: DeploymentId,
     pub(crate) task_definition: TaskDefinitionArn,
+    /// A staged service's deployment to watch: the rollback's own (after UpdateService), or ours
+    /// being rolled back by ECS (`rollback`).
+    pub(crate) service_deployment: Option<ServiceDeploymentArn>,
+    pub(crate) rollback: bool,
 }
 
 impl Started {
@@ -28,6 +33,9 @@ impl Started {
             task_definition: self.task_definition.clone(),
             previous_task_definition: None,
             max_failed_tasks,
+            service_deployment: self.service_deployment.clone(),
+            rollback: self.rollback,
+            ..Default::default()
         }
     }
 }
@@ -64,14 +72,71 @@ pub(crate) async fn start(
             previous
         }
         Recovery::Restore(previous) => previous,
+        Recovery::AlreadyBack => {
+            out.info("ECS rolled the service deployment back: the service runs the previous revision again");
+            return Ok(Restoring::Done(Restored::Healthy));
+        }
+        Recovery::FollowServiceDeployment(arn) => {
+            out.step(&format!(
+                "ECS is rolling back service deployment {arn}; following it"
+            ));
+            return Ok(Restoring::Watch(ecs_rolls_back(arn)));
+        }
+        Recovery::EcsRollback {
+            service_deployment,
+            hook,
+            previous,
+        } => {
+            if ask_ecs_to_roll_back(aws, service_deployment, hook.as_deref(), out).await? {
+                return Ok(Restoring::Watch(ecs_rolls_back(service_deployment)));
+            }
+            previous
+        }
     };
-    out.step(&format!("rolling back to {previous}"));
-    let deployment_id = ecs::update(aws, target, previous, false).await?;
-    out.info(&format!("rollback deployment {deployment_id}"));
+    out.step(&format!("rolling back to {previous} (UpdateService)"));
+    let updated = ecs::update(aws, target, previous, false).await?;
+    out.info(&format!("rollback deployment {}", updated.deployment_id));
     Ok(Restoring::Watch(Started {
-        deployment_id,
+        deployment_id: updated.deployment_id,
         task_definition: previous.clone(),
+        service_deployment: updated.service_deployment,
+        rollback: false,
     }))
+}
+
+/// ECS's rollback of a service deployment, to watch until ROLLBACK_SUCCESSFUL.
+fn ecs_rolls_back(arn: &ServiceDeploymentArn) -> Started {
+    Started {
+        deployment_id: DeploymentId::default(),
+        task_definition: TaskDefinitionArn::default(),
+        service_deployment: Some(arn.clone()),
+        rollback: true,
+    }
+}
+
+/// ContinueServiceDeployment(ROLLBACK) at the waiting PAUSE hook, else StopServiceDeployment
+/// (ROLLBACK). False when ECS says the deployment is already over (then UpdateService it is).
+async fn ask_ecs_to_roll_back(
+    aws: &Aws,
+    arn: &ServiceDeploymentArn,
+    hook: Option<&str>,
+    out: &Output,
+) -> Result<bool> {
+    if let Some(hook) = hook {
+        out.step(&format!(
+            "rolling back service deployment {arn} from PAUSE hook {hook} (ContinueServiceDeployment ROLLBACK)"
+        ));
+        ecs::continue_service_deployment(aws, arn.as_str(), hook, true).await?;
+        return Ok(true);
+    }
+    out.step(&format!(
+        "asking ECS to roll back service deployment {arn} (StopServiceDeployment ROLLBACK)"
+    ));
+    let stopped = ecs::stop_service_deployment(aws, arn.as_str()).await?;
+    if !stopped {
+        out.info("ECS says the service deployment is already over");
+    }
+    Ok(stopped)
 }
 
 /// The PRIMARY deployment ECS started on its own to roll back, waiting up to `patience` for it.
@@ -102,6 +167,8 @@ async fn ecs_rollback(
             return Ok(Some(Started {
                 deployment_id: p.id,
                 task_definition: p.task_definition,
+                service_deployment: None,
+                rollback: false,
             }));
         }
         if wait.expired() || wait.pause(Duration::from_millis(500)).await.is_err() {
@@ -113,6 +180,13 @@ async fn ecs_rollback(
 /// Whether the watched rollback brought the service back, said on the terminal.
 pub(crate) fn judge(ended: &Ended, started: &Started, target: &Target, out: &Output) -> Restored {
     match ended {
+        Ended::Healthy if started.rollback => {
+            out.info(&format!(
+                "ECS rolled service `{}` back: the previous revision serves traffic again",
+                target.service
+            ));
+            Restored::Healthy
+        }
         Ended::Healthy => {
             out.info(&format!(
                 "service `{}` runs {} again, healthy",
@@ -120,6 +194,10 @@ pub(crate) fn judge(ended: &Ended, started: &Started, target: &Target, out: &Out
             ));
             Restored::Healthy
         }
+        Ended::Paused(hook) => Restored::Failed(format!(
+            "the rollback waits at PAUSE hook {}; continue it with `deployer continue`",
+            hook.id
+        )),
         Ended::Failed(failure) => Restored::Failed(format!(
             "the rollback to {} did not complete: {}",
             started.task_definition,

@@ -4,8 +4,10 @@
 use crate::aws::Aws;
 use crate::aws::{ecs, elb, pace, reads};
 use crate::ecs_state::TaskStatus;
+use crate::ids::ServiceDeploymentArn;
 use crate::report::output::Output;
 use crate::rollout::{ContainerView, Snapshot, TargetView, TaskView};
+use crate::strategy::ServiceDeploymentView;
 use crate::target::Target;
 use anyhow::{Context, Result};
 use aws_sdk_ecs::types::{DeploymentRolloutState, DesiredStatus, Service};
@@ -35,6 +37,8 @@ pub(crate) struct Watcher {
     /// When the first look began, and whether any look has shown the watched deployment.
     first_look: Option<Instant>,
     ours_seen: bool,
+    /// A staged deployment's target revision and the target groups its tasks are in.
+    green: Option<(String, Vec<String>)>,
 }
 
 /// A deployment's counts as DescribeServices gives them: what tells a look whether to list tasks.
@@ -158,12 +162,14 @@ impl Watcher {
         }
     }
 
-    /// One look at the service, its tasks of `deployment_id` and its target groups.
+    /// One look at the service, its tasks of `deployment_id` and its target groups; with a
+    /// `service_deployment` (BLUE_GREEN, LINEAR, CANARY) that deployment too, and the target groups
+    /// its new revision's tasks are in (green), not the service's configured ones.
     pub(crate) async fn snapshot(
         &mut self,
         aws: &Aws,
         target: &Target,
-        deployment_id: &str,
+        (deployment_id, service_deployment): (&str, Option<&ServiceDeploymentArn>),
         out: &Output,
     ) -> Result<Snapshot> {
         // First, at once: the service, the tasks of ours already known alive, and the target health
@@ -188,11 +194,13 @@ impl Watcher {
         );
         let service = service?;
         self.print_events(&service, out);
-        let target_groups: Vec<String> = service
-            .load_balancers()
-            .iter()
-            .filter_map(|lb| lb.target_group_arn().map(String::from))
-            .collect();
+        let staged = match service_deployment {
+            Some(arn) => ecs::describe_service_deployment(aws, arn.as_str()).await?,
+            None => None,
+        };
+        let target_groups = self
+            .target_groups_now(aws, &service, staged.as_ref())
+            .await?;
         let mut described = known.with_context(|| {
             format!(
                 "failed to describe the tasks of service `{}`",
@@ -312,12 +320,38 @@ impl Watcher {
             ),
             ecs_rolls_back,
             ours_unseen_for,
+            current_service_deployment: service.current_service_deployment().map(String::from),
+            service_deployment: staged,
             subnets: service
                 .network_configuration()
                 .and_then(|n| n.awsvpc_configuration())
                 .map(|v| v.subnets().to_vec())
                 .unwrap_or_default(),
         })
+    }
+
+    /// The target groups whose health decides: a staged deployment's green groups (the target
+    /// revision's resolved configuration, read once), else the service's configured ones.
+    async fn target_groups_now(
+        &mut self,
+        aws: &Aws,
+        service: &Service,
+        staged: Option<&ServiceDeploymentView>,
+    ) -> Result<Vec<String>> {
+        if let Some(revision) = staged.and_then(|s| s.target_revision.as_deref()) {
+            if self.green.as_ref().is_none_or(|(r, _)| r != revision) {
+                let groups = ecs::revision_target_groups(aws, revision).await?;
+                self.green = Some((revision.to_string(), groups));
+            }
+            if let Some((_, groups)) = self.green.as_ref().filter(|(_, g)| !g.is_empty()) {
+                return Ok(groups.clone());
+            }
+        }
+        Ok(service
+            .load_balancers()
+            .iter()
+            .filter_map(|lb| lb.target_group_arn().map(String::from))
+            .collect())
     }
 
     fn task_view(&mut self, task: &aws_sdk_ecs::types::Task) -> TaskView {

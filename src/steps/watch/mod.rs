@@ -8,6 +8,7 @@ use crate::aws::Aws;
 use crate::report::output::{Output, Phase};
 use crate::rollout::{self, Ended, Failure, Progress, Snapshot, Verdict, Watched};
 use crate::signal::{Stop, Wait};
+use crate::staged;
 use crate::target::Target;
 use look::{Watcher, same_state};
 use serde_json::json;
@@ -33,20 +34,34 @@ pub(crate) async fn until_done(
     let mut pacing = Pacing::new();
     let phase = out.phase("rollout");
     let stop = loop {
-        let look = wait.until(watcher.snapshot(aws, target, watched.deployment_id.as_str(), out));
+        let look = wait.until(watcher.snapshot(
+            aws,
+            target,
+            (
+                watched.deployment_id.as_str(),
+                watched.service_deployment.as_ref(),
+            ),
+            out,
+        ));
         match look.await {
             Err(stop) => break stop,
             Ok(Ok(snapshot)) => {
                 pacing.last_error = None;
                 let changed = !same_state(&snapshot, &last);
+                pacing.stage(&snapshot, out);
                 last = snapshot;
-                let ended = match rollout::verdict(&last, watched) {
+                let verdict = match watched.service_deployment {
+                    Some(_) => staged::verdict(&last, watched),
+                    None => rollout::verdict(&last, watched),
+                };
+                let ended = match verdict {
                     Verdict::InProgress(progress) => {
                         pacing.show(&progress, &phase, out);
                         None
                     }
                     Verdict::Healthy => Some(Ended::Healthy),
                     Verdict::Failed(failure) => Some(Ended::Failed(failure)),
+                    Verdict::Paused(hook) => Some(Ended::Paused(hook)),
                 };
                 if let Some(ended) = ended {
                     return WatchEnd {
@@ -89,6 +104,7 @@ struct Pacing {
     last_line: Instant,
     last_error: Option<String>,
     heartbeat: Duration,
+    last_stage: Option<String>,
 }
 
 impl Pacing {
@@ -101,6 +117,7 @@ impl Pacing {
             last_progress: String::new(),
             last_line: Instant::now(),
             last_error: None,
+            last_stage: None,
             // In CI logs, a line at least every 30 s while nothing changes, so a wait never looks
             // hung. DEPLOYER_HEARTBEAT_SECS shortens it (the suite's heartbeat test uses it).
             heartbeat: Duration::from_secs(
@@ -147,6 +164,22 @@ impl Pacing {
                     "healthy": progress.healthy, "rollout_state": progress.rollout_state}),
             );
             self.last_progress = summary;
+        }
+    }
+
+    /// A staged deployment's new lifecycle stage: said once, as a `stage` event and a timeline row.
+    fn stage(&mut self, snapshot: &Snapshot, out: &Output) {
+        let Some(sd) = &snapshot.service_deployment else {
+            return;
+        };
+        let stage = sd.stage.clone().unwrap_or_else(|| sd.status.clone());
+        if self.last_stage.as_ref() != Some(&stage) {
+            out.stage(
+                &stage,
+                json!({"status": sd.status, "service_deployment_arn": sd.arn,
+                    "production_weight": sd.production_weight, "test_weight": sd.test_weight}),
+            );
+            self.last_stage = Some(stage);
         }
     }
 

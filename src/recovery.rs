@@ -1,0 +1,351 @@
+//! After a failed deploy, decided: what to do to get the service back (`recovery`) and how the run
+//! ends (`final_outcome`). Pure functions of the failure and what pre-flight recorded.
+
+use crate::ids::{ServiceDeploymentArn, TaskDefinitionArn};
+use crate::outcome::Outcome;
+use crate::rollout::Failure;
+use crate::strategy::ServiceDeploymentView;
+use std::time::Duration;
+
+/// What to do after a failed deploy.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Recovery {
+    /// ECS rolls back by itself (circuit breaker, alarms): follow its deployment, waiting up to
+    /// `patience` for it to appear, else UpdateService to `previous`.
+    FollowEcs {
+        previous: TaskDefinitionArn,
+        patience: Duration,
+    },
+    /// UpdateService back to the task definition recorded before the deploy.
+    Restore(TaskDefinitionArn),
+    /// A service this run created: nothing earlier to return to, so scale it to 0.
+    ScaleToZero,
+    /// Leave the service as it is, and why.
+    Leave(String),
+    /// BLUE_GREEN, LINEAR, CANARY in flight: ask ECS to roll its service deployment back
+    /// (ContinueServiceDeployment ROLLBACK at a waiting PAUSE hook, else StopServiceDeployment
+    /// ROLLBACK); if ECS says it is already over, UpdateService to `previous`.
+    EcsRollback {
+        service_deployment: ServiceDeploymentArn,
+        hook: Option<String>,
+        previous: TaskDefinitionArn,
+    },
+    /// ECS already rolls the service deployment back: watch it to its end.
+    FollowServiceDeployment(ServiceDeploymentArn),
+    /// ECS rolled the service deployment back (ROLLBACK_SUCCESSFUL): nothing left to do.
+    AlreadyBack,
+}
+
+/// Pure: the recovery for `failure`. `rollback` is `--rollback` (on unless `--no-rollback`);
+/// `previous` the task definition that ran before (None on a first deploy); `ecs_rolls_back`
+/// whether the service's circuit breaker or alarms are set to roll back.
+pub(crate) fn recovery(
+    failure: &Failure,
+    rollback: bool,
+    previous: Option<&TaskDefinitionArn>,
+    ecs_rolls_back: bool,
+    staged: Option<&ServiceDeploymentView>,
+) -> Recovery {
+    if let (Some(sd), Some(previous)) = (staged, previous)
+        && !matches!(failure, Failure::Superseded { .. })
+    {
+        return staged_recovery(sd, rollback, previous);
+    }
+    let ecs_is_rolling_back = matches!(
+        failure,
+        Failure::EcsRolledBack { .. }
+            | Failure::RolloutFailed {
+                rolling_back_to: Some(_),
+                ..
+            }
+    );
+    let Some(previous) = previous else {
+        return match rollback {
+            true => Recovery::ScaleToZero,
+            false => Recovery::Leave("--no-rollback: the service was left as it is".into()),
+        };
+    };
+    if !rollback && !ecs_is_rolling_back {
+        return Recovery::Leave("--no-rollback: the service was left as it is".into());
+    }
+    let previous = previous.clone();
+    match failure {
+        Failure::Superseded {
+            deployment,
+            task_definition,
+        } => Recovery::Leave(format!(
+            "not rolling back: deployment {deployment} ({task_definition}) started after ours and rolling back would undo it; look at the service"
+        )),
+        _ if ecs_is_rolling_back => Recovery::FollowEcs {
+            previous,
+            patience: Duration::ZERO,
+        },
+        // The circuit breaker or alarms are set to roll back: give ECS a moment rather than race it.
+        Failure::RolloutFailed { .. } if ecs_rolls_back => Recovery::FollowEcs {
+            previous,
+            patience: Duration::from_secs(10),
+        },
+        _ => Recovery::Restore(previous),
+    }
+}
+
+/// A staged (BLUE_GREEN, LINEAR, CANARY) deployment: ECS's own rollback wherever it can act.
+fn staged_recovery(
+    sd: &ServiceDeploymentView,
+    rollback: bool,
+    previous: &TaskDefinitionArn,
+) -> Recovery {
+    let arn = ServiceDeploymentArn::from(sd.arn.as_str());
+    match sd.status.as_str() {
+        "ROLLBACK_SUCCESSFUL" => Recovery::AlreadyBack,
+        "ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS" => Recovery::FollowServiceDeployment(arn),
+        _ if !rollback => Recovery::Leave("--no-rollback: the service was left as it is".into()),
+        "PENDING" | "IN_PROGRESS" => Recovery::EcsRollback {
+            service_deployment: arn,
+            hook: sd.waiting_hook().map(|h| h.id.clone()),
+            previous: previous.clone(),
+        },
+        // STOPPED, ROLLBACK_FAILED, or SUCCESSFUL after all: a new deployment of what ran before.
+        _ => Recovery::Restore(previous.clone()),
+    }
+}
+
+/// Pure: how a failed deploy ends. Back on the previous revision is exit 1; not back is exit 3;
+/// a signal is exit 130 (the rollback was started either way).
+pub(crate) fn final_outcome(failure: &Failure, restored: &Restored) -> Outcome {
+    match (failure, restored) {
+        (Failure::Interrupted, _) => Outcome::Interrupted,
+        (_, Restored::Healthy) => Outcome::RolledBack,
+        (_, Restored::Failed(_)) => Outcome::RollbackFailed,
+    }
+}
+
+/// Whether a recovery brought the service back.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Restored {
+    Healthy,
+    Failed(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_to_do_after_a_failure() {
+        let failed = |rolling_back: bool| Failure::RolloutFailed {
+            reason: "tasks failed to start".into(),
+            rolling_back_to: rolling_back.then(|| ("ecs-svc/2".into(), "web:1".into())),
+        };
+        let ecs_rolled_back = Failure::EcsRolledBack {
+            deployment: Some("ecs-svc/2".into()),
+            task_definition: "web:1".into(),
+        };
+        let superseded = Failure::Superseded {
+            deployment: "ecs-svc/3".into(),
+            task_definition: "web:3".into(),
+        };
+        let stopped = Failure::TasksStopped { count: 2, limit: 2 };
+        let follow = |secs| Recovery::FollowEcs {
+            previous: "web:1".into(),
+            patience: Duration::from_secs(secs),
+        };
+        let restore = Recovery::Restore("web:1".into());
+        let no_rollback = Recovery::Leave("--no-rollback: the service was left as it is".into());
+        // (failure, --rollback, previous, breaker/alarms roll back) → recovery, why
+        let cases = [
+            (
+                &stopped,
+                true,
+                Some("web:1"),
+                false,
+                restore.clone(),
+                "restore the recorded ARN",
+            ),
+            (
+                &Failure::Interrupted,
+                true,
+                Some("web:1"),
+                false,
+                restore.clone(),
+                "a signal restores too",
+            ),
+            (
+                &failed(true),
+                true,
+                Some("web:1"),
+                true,
+                follow(0),
+                "ECS already rolls back: follow it",
+            ),
+            (
+                &ecs_rolled_back,
+                false,
+                Some("web:1"),
+                true,
+                follow(0),
+                "follow ECS even with --no-rollback",
+            ),
+            (
+                &failed(false),
+                true,
+                Some("web:1"),
+                true,
+                follow(10),
+                "breaker set to roll back: give it 10 s",
+            ),
+            (
+                &failed(false),
+                true,
+                Some("web:1"),
+                false,
+                restore.clone(),
+                "no breaker rollback: restore",
+            ),
+            (
+                &stopped,
+                false,
+                Some("web:1"),
+                false,
+                no_rollback.clone(),
+                "--no-rollback leaves it",
+            ),
+            (
+                &stopped,
+                true,
+                None,
+                false,
+                Recovery::ScaleToZero,
+                "a first deploy scales to 0",
+            ),
+            (
+                &stopped,
+                false,
+                None,
+                false,
+                no_rollback.clone(),
+                "a first deploy with --no-rollback",
+            ),
+        ];
+        for (failure, rollback, previous, ecs, want, why) in cases {
+            let previous = previous.map(TaskDefinitionArn::from);
+            assert_eq!(
+                recovery(failure, rollback, previous.as_ref(), ecs, None),
+                want,
+                "{why}"
+            );
+        }
+        let Recovery::Leave(why) = recovery(&superseded, true, Some(&"web:1".into()), false, None)
+        else {
+            panic!("a newer deployment is never undone");
+        };
+        assert!(
+            why.starts_with("not rolling back: deployment ecs-svc/3"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn how_a_failed_deploy_ends() {
+        use Outcome::*;
+        let back = Restored::Healthy;
+        let not_back = Restored::Failed("the rollback did not complete".into());
+        let stopped = Failure::TasksStopped { count: 2, limit: 2 };
+        for (failure, restored, want) in [
+            (&stopped, &back, RolledBack),
+            (&stopped, &not_back, RollbackFailed),
+            (&Failure::Interrupted, &back, Interrupted),
+            (&Failure::Interrupted, &not_back, Interrupted),
+        ] {
+            assert_eq!(
+                final_outcome(failure, restored),
+                want,
+                "{failure:?} {restored:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_staged_deployment_is_rolled_back_by_ecs_wherever_ecs_can() {
+        let sd = |status: &str, hook: bool| ServiceDeploymentView {
+            arn: "arn:sd/1".into(),
+            status: status.into(),
+            hooks: hook
+                .then(|| crate::strategy::HookView {
+                    id: "ecs-pause-1".into(),
+                    pause: true,
+                    status: "AWAITING_ACTION".into(),
+                    expires: None,
+                })
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        };
+        let previous = TaskDefinitionArn::from("web:1");
+        let ask = |hook: Option<&str>| Recovery::EcsRollback {
+            service_deployment: "arn:sd/1".into(),
+            hook: hook.map(String::from),
+            previous: previous.clone(),
+        };
+        let stopped = Failure::TasksStopped { count: 2, limit: 2 };
+        // (service deployment, --rollback) → recovery, why
+        let cases = [
+            (
+                sd("IN_PROGRESS", false),
+                true,
+                ask(None),
+                "in flight: StopServiceDeployment",
+            ),
+            (
+                sd("IN_PROGRESS", true),
+                true,
+                ask(Some("ecs-pause-1")),
+                "paused: Continue ROLLBACK",
+            ),
+            (sd("PENDING", false), true, ask(None), "not started yet"),
+            (
+                sd("ROLLBACK_IN_PROGRESS", false),
+                true,
+                Recovery::FollowServiceDeployment("arn:sd/1".into()),
+                "ECS rolls back",
+            ),
+            (
+                sd("ROLLBACK_IN_PROGRESS", false),
+                false,
+                Recovery::FollowServiceDeployment("arn:sd/1".into()),
+                "even with --no-rollback",
+            ),
+            (
+                sd("ROLLBACK_SUCCESSFUL", false),
+                true,
+                Recovery::AlreadyBack,
+                "ECS rolled back",
+            ),
+            (
+                sd("STOPPED", false),
+                true,
+                Recovery::Restore(previous.clone()),
+                "stopped: deploy the previous",
+            ),
+            (
+                sd("ROLLBACK_FAILED", false),
+                true,
+                Recovery::Restore(previous.clone()),
+                "ECS's rollback failed",
+            ),
+            (
+                sd("IN_PROGRESS", false),
+                false,
+                Recovery::Leave("--no-rollback: the service was left as it is".into()),
+                "--no-rollback",
+            ),
+        ];
+        for (view, rollback, want, why) in cases {
+            assert_eq!(
+                recovery(&stopped, rollback, Some(&previous), false, Some(&view)),
+                want,
+                "{why}"
+            );
+        }
+    }
+}

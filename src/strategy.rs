@@ -1,0 +1,393 @@
+//! ECS-native deployment strategies (BLUE_GREEN, LINEAR, CANARY): the service's shape as pre-flight
+//! reads it, the stages a service deployment goes through, and what one look at a service
+//! deployment says. Pure: the decisions built on these are in `rollout`.
+
+use std::time::Duration;
+
+/// The lifecycle stages in the order ECS runs them (linear and canary repeat the production shift).
+/// Kept here, not taken from the SDK enum, whose order is not a contract; PRE_PRODUCTION_TRAFFIC_SHIFT
+/// is a hook stage that the deployment's `lifecycleStage` never reports.
+pub(crate) const STAGES: [&str; 11] = [
+    "RECONCILE_SERVICE",
+    "PRE_SCALE_UP",
+    "SCALE_UP",
+    "POST_SCALE_UP",
+    "TEST_TRAFFIC_SHIFT",
+    "POST_TEST_TRAFFIC_SHIFT",
+    "PRE_PRODUCTION_TRAFFIC_SHIFT",
+    "PRODUCTION_TRAFFIC_SHIFT",
+    "POST_PRODUCTION_TRAFFIC_SHIFT",
+    "BAKE_TIME",
+    "CLEAN_UP",
+];
+
+/// Stages that take no lifecycle hook.
+const NO_HOOKS: [&str; 3] = ["SCALE_UP", "BAKE_TIME", "CLEAN_UP"];
+/// Stages a PAUSE hook may not sit on (ECS rejects them).
+const NO_PAUSE: [&str; 2] = ["TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT"];
+
+/// Where a stage is in the order; None for a stage this version does not know.
+pub(crate) fn stage_index(stage: &str) -> Option<usize> {
+    STAGES.iter().position(|s| *s == stage)
+}
+
+/// `--until STAGE`, checked: one of the stages a deployment reports.
+pub(crate) fn parse_stage(text: &str) -> Result<String, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    match stage_index(&upper) {
+        Some(_) if upper != "PRE_PRODUCTION_TRAFFIC_SHIFT" => Ok(upper),
+        _ => Err(format!(
+            "invalid --until `{text}`: expected one of {}",
+            STAGES
+                .iter()
+                .filter(|s| **s != "PRE_PRODUCTION_TRAFFIC_SHIFT")
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) enum Strategy {
+    #[default]
+    Rolling,
+    BlueGreen,
+    Linear {
+        step_percent: f64,
+        step_bake: Duration,
+    },
+    Canary {
+        canary_percent: f64,
+        canary_bake: Duration,
+    },
+    /// A strategy this version does not know.
+    Other(String),
+}
+
+/// A lifecycle hook as the service declares it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Hook {
+    pub(crate) pause: bool,
+    pub(crate) stages: Vec<String>,
+}
+
+/// How the service rolls out, as pre-flight reads it from DescribeServices.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Shape {
+    pub(crate) strategy: Strategy,
+    pub(crate) bake: Option<Duration>,
+    /// The alternate target group (`advancedConfiguration`), by name.
+    pub(crate) alternate: Option<String>,
+    pub(crate) test_listener_rule: Option<String>,
+    pub(crate) production_listener_rule: Option<String>,
+    pub(crate) hooks: Vec<Hook>,
+}
+
+fn minutes(d: Duration) -> String {
+    format!("{} min", d.as_secs() / 60)
+}
+
+impl Shape {
+    /// Everything but ROLLING is watched through its service deployment.
+    pub(crate) fn staged(&self) -> bool {
+        !matches!(self.strategy, Strategy::Rolling)
+    }
+
+    /// "blue/green, bake 10 min, alternate target group web-tg-2, PAUSE at POST_TEST_TRAFFIC_SHIFT"
+    pub(crate) fn describe(&self) -> String {
+        let mut parts = vec![match &self.strategy {
+            Strategy::Rolling => "rolling update".to_string(),
+            Strategy::BlueGreen => "blue/green".to_string(),
+            Strategy::Linear {
+                step_percent,
+                step_bake,
+            } => format!(
+                "linear, {step_percent}% a step, {} between steps",
+                minutes(*step_bake)
+            ),
+            Strategy::Canary {
+                canary_percent,
+                canary_bake,
+            } => format!(
+                "canary, {canary_percent}% first, then the rest after {}",
+                minutes(*canary_bake)
+            ),
+            Strategy::Other(name) => name.clone(),
+        }];
+        if let Some(bake) = self.bake.filter(|_| self.staged()) {
+            parts.push(format!("bake {}", minutes(bake)));
+        }
+        if let Some(alternate) = &self.alternate {
+            parts.push(format!("alternate target group {alternate}"));
+        }
+        for hook in &self.hooks {
+            let kind = if hook.pause { "PAUSE" } else { "Lambda hook" };
+            parts.push(format!("{kind} at {}", hook.stages.join(", ")));
+        }
+        parts.join(", ")
+    }
+
+    /// Whether a PAUSE hook waits at `stage`.
+    pub(crate) fn pauses_at(&self, stage: &str) -> bool {
+        self.hooks
+            .iter()
+            .any(|h| h.pause && h.stages.iter().any(|s| s == stage))
+    }
+
+    /// Pure: what ECS would reject, and what a flag needs, said before any write.
+    pub(crate) fn check(&self, until: Option<&str>, smoke_test: bool) -> Result<(), String> {
+        if let Strategy::Other(name) = &self.strategy {
+            return Err(format!(
+                "the service's deployment strategy `{name}` is not one deployer knows (ROLLING, BLUE_GREEN, LINEAR, CANARY)"
+            ));
+        }
+        if self.strategy == Strategy::BlueGreen && self.bake.is_none() {
+            return Err(
+                "the service's BLUE_GREEN strategy has no bakeTimeInMinutes, which ECS requires"
+                    .into(),
+            );
+        }
+        for hook in &self.hooks {
+            for stage in &hook.stages {
+                if NO_HOOKS.contains(&stage.as_str()) {
+                    return Err(format!(
+                        "a lifecycle hook on {stage}, a stage that takes none"
+                    ));
+                }
+                if hook.pause && NO_PAUSE.contains(&stage.as_str()) {
+                    return Err(format!(
+                        "a PAUSE hook on {stage}: ECS takes PAUSE hooks on every hook stage but TEST_TRAFFIC_SHIFT and PRODUCTION_TRAFFIC_SHIFT"
+                    ));
+                }
+            }
+        }
+        if until.is_some() && !self.staged() {
+            return Err("--until needs a BLUE_GREEN, LINEAR or CANARY service; this one rolls (ROLLING reports no stages)".into());
+        }
+        if smoke_test && !self.pauses_at("POST_TEST_TRAFFIC_SHIFT") {
+            return Err("--smoke-test needs a PAUSE lifecycle hook at POST_TEST_TRAFFIC_SHIFT (test traffic on green, production still on blue); add one to the service's deploymentConfiguration.lifecycleHooks".into());
+        }
+        Ok(())
+    }
+}
+
+/// A lifecycle hook of the deployment, as DescribeServiceDeployments tells it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct HookView {
+    pub(crate) id: String,
+    pub(crate) pause: bool,
+    pub(crate) status: String,
+    /// `expiresAt` as text.
+    pub(crate) expires: Option<String>,
+}
+
+/// One look at a service deployment (DescribeServiceDeployments).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct ServiceDeploymentView {
+    pub(crate) arn: String,
+    pub(crate) status: String,
+    pub(crate) reason: Option<String>,
+    pub(crate) stage: Option<String>,
+    pub(crate) target_revision: Option<String>,
+    /// Traffic on the new revision, in percent (None on rolling deployments).
+    pub(crate) production_weight: Option<f64>,
+    pub(crate) test_weight: Option<f64>,
+    pub(crate) hooks: Vec<HookView>,
+}
+
+impl ServiceDeploymentView {
+    /// Still going: PENDING or IN_PROGRESS.
+    pub(crate) fn in_flight(&self) -> bool {
+        matches!(self.status.as_str(), "PENDING" | "IN_PROGRESS")
+    }
+
+    /// The PAUSE hook waiting for ContinueServiceDeployment, if any.
+    pub(crate) fn waiting_hook(&self) -> Option<&HookView> {
+        self.hooks
+            .iter()
+            .find(|h| h.pause && h.status == "AWAITING_ACTION")
+    }
+
+    /// Whether the deployment has reached `stage` (stages can be skipped between looks).
+    pub(crate) fn reached(&self, stage: &str) -> bool {
+        match (
+            self.stage.as_deref().and_then(stage_index),
+            stage_index(stage),
+        ) {
+            (Some(now), Some(wanted)) => now >= wanted,
+            _ => false,
+        }
+    }
+
+    /// `PRODUCTION_TRAFFIC_SHIFT 50% → green`
+    pub(crate) fn describe(&self) -> String {
+        let stage = self.stage.as_deref().unwrap_or("starting");
+        let mut text = stage.to_string();
+        match (self.production_weight, self.test_weight) {
+            (Some(p), _) if p > 0.0 => text.push_str(&format!(" {p}% → green")),
+            (_, Some(t)) if t > 0.0 => text.push_str(&format!(" test traffic {t}% → green")),
+            _ => {}
+        }
+        if let Some(hook) = self.waiting_hook() {
+            text.push_str(&format!(
+                ", PAUSE hook {} waits{}",
+                hook.id,
+                hook.expires
+                    .as_deref()
+                    .map(|e| format!(" until {e}"))
+                    .unwrap_or_default()
+            ));
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(pause: bool, stages: &[&str]) -> Hook {
+        Hook {
+            pause,
+            stages: stages.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn what_ecs_would_reject_is_refused_before_any_write() {
+        let blue_green = Shape {
+            strategy: Strategy::BlueGreen,
+            bake: Some(Duration::from_secs(600)),
+            ..Default::default()
+        };
+        let paused = Shape {
+            hooks: vec![hook(true, &["POST_TEST_TRAFFIC_SHIFT"])],
+            ..blue_green.clone()
+        };
+        // (shape, --until, --smoke-test) → refused with (None: accepted)
+        let cases: Vec<(Shape, Option<&str>, bool, Option<&str>)> = vec![
+            (blue_green.clone(), None, false, None),
+            (
+                Shape {
+                    bake: None,
+                    ..blue_green.clone()
+                },
+                None,
+                false,
+                Some("no bakeTimeInMinutes"),
+            ),
+            (
+                Shape {
+                    hooks: vec![hook(true, &["PRODUCTION_TRAFFIC_SHIFT"])],
+                    ..blue_green.clone()
+                },
+                None,
+                false,
+                Some("a PAUSE hook on PRODUCTION_TRAFFIC_SHIFT"),
+            ),
+            (
+                Shape {
+                    hooks: vec![hook(false, &["PRODUCTION_TRAFFIC_SHIFT"])],
+                    ..blue_green.clone()
+                },
+                None,
+                false,
+                None,
+            ),
+            (
+                Shape {
+                    hooks: vec![hook(false, &["BAKE_TIME"])],
+                    ..blue_green.clone()
+                },
+                None,
+                false,
+                Some("a stage that takes none"),
+            ),
+            (blue_green.clone(), Some("BAKE_TIME"), false, None),
+            (
+                Shape::default(),
+                Some("BAKE_TIME"),
+                false,
+                Some("--until needs"),
+            ),
+            (
+                blue_green.clone(),
+                None,
+                true,
+                Some("--smoke-test needs a PAUSE"),
+            ),
+            (paused.clone(), None, true, None),
+            (
+                Shape {
+                    strategy: Strategy::Other("SHADOW".into()),
+                    ..Default::default()
+                },
+                None,
+                false,
+                Some("`SHADOW`"),
+            ),
+        ];
+        for (shape, until, smoke, want) in cases {
+            let got = shape.check(until, smoke);
+            match want {
+                None => assert_eq!(got, Ok(()), "{shape:?}"),
+                Some(text) => assert!(
+                    got.as_ref().is_err_and(|e| e.contains(text)),
+                    "{shape:?}: {got:?} should say {text}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn stages_are_compared_by_position_and_unknown_ones_never_count() {
+        let at = |stage: &str| ServiceDeploymentView {
+            stage: Some(stage.into()),
+            status: "IN_PROGRESS".into(),
+            ..Default::default()
+        };
+        assert!(at("BAKE_TIME").reached("BAKE_TIME"));
+        assert!(
+            at("CLEAN_UP").reached("BAKE_TIME"),
+            "a stage skipped between looks"
+        );
+        assert!(!at("PRODUCTION_TRAFFIC_SHIFT").reached("BAKE_TIME"));
+        assert!(!at("SOMETHING_NEW").reached("BAKE_TIME"));
+        assert_eq!(parse_stage("bake_time"), Ok("BAKE_TIME".into()));
+        assert!(parse_stage("PRE_PRODUCTION_TRAFFIC_SHIFT").is_err());
+        assert!(
+            parse_stage("SOON")
+                .unwrap_err()
+                .contains("expected one of RECONCILE_SERVICE")
+        );
+    }
+
+    #[test]
+    fn a_service_is_named_by_its_shape() {
+        let shape = Shape {
+            strategy: Strategy::BlueGreen,
+            bake: Some(Duration::from_secs(600)),
+            alternate: Some("web-tg-2".into()),
+            hooks: vec![hook(true, &["POST_TEST_TRAFFIC_SHIFT"])],
+            ..Default::default()
+        };
+        assert_eq!(
+            shape.describe(),
+            "blue/green, bake 10 min, alternate target group web-tg-2, PAUSE at POST_TEST_TRAFFIC_SHIFT"
+        );
+        let canary = Shape {
+            strategy: Strategy::Canary {
+                canary_percent: 20.0,
+                canary_bake: Duration::from_secs(300),
+            },
+            bake: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
+        assert_eq!(
+            canary.describe(),
+            "canary, 20% first, then the rest after 5 min, bake 1 min"
+        );
+        assert_eq!(Shape::default().describe(), "rolling update");
+    }
+}

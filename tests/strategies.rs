@@ -1,0 +1,389 @@
+//! BLUE_GREEN, LINEAR and CANARY services (ECS-native deployments with lifecycle stages), through the
+//! real binary against the lab's stage machine: each strategy's happy path, the faults ECS and
+//! deployer roll back from, SIGTERM mid-shift, `--until`, the smoke-test gate, and refusals.
+
+use crate::lab::{Lab, Run, scenario};
+use serde_json::Value;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// A staged service: `strategy` with `extra` scenario options (bake minutes are lab seconds).
+fn staged(strategy: &str, extra: &[&str]) -> Lab {
+    let mut args = vec!["--strategy", strategy];
+    args.extend_from_slice(extra);
+    Lab::service(&args)
+}
+
+/// What the lab says of the service's current service deployment.
+fn service_deployment(lab: &Lab) -> Value {
+    scenario(&[
+        "service-deployment",
+        "--cluster",
+        &lab.cluster,
+        "--service",
+        &lab.service,
+    ])
+}
+
+fn spawn(lab: &Lab, args: &[&str]) -> Child {
+    lab.command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("deployer starts")
+}
+
+fn finish(child: Child) -> Run {
+    let out = child.wait_with_output().expect("deployer ends");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Waits (up to 30 s) until the lab's service deployment is in `stage`, or later.
+#[track_caller]
+fn wait_for_stage(lab: &Lab, stages: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let sd = service_deployment(lab);
+        if stages.iter().any(|s| sd["stage"] == *s) && sd["status"] == "IN_PROGRESS" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never reached {stages:?}: {sd}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn writes_of(lab: &Lab, action: &str) -> usize {
+    lab.writes()
+        .iter()
+        .filter(|w| w["action"] == action)
+        .count()
+}
+
+#[test]
+fn blue_green_is_deployed_when_ecs_says_successful() {
+    let lab = staged("BLUE_GREEN", &["--bake-minutes", "1"]);
+    let image = lab.image("v2");
+    let run = lab.deployer(&[
+        "deploy",
+        "--image",
+        &image,
+        "--output",
+        "json",
+        "--timeout",
+        "60s",
+    ]);
+    run.code(0)
+        .says("deploys as: blue/green, bake 1 min, alternate target group")
+        .says("PRODUCTION_TRAFFIC_SHIFT 100% → green")
+        .says("deployed: the new tasks are running and healthy");
+    let result = run.result();
+    let new = result["task_definition_arn"]
+        .as_str()
+        .expect("a new revision");
+    assert_eq!(lab.running_task_definition(), new);
+    let sd = service_deployment(&lab);
+    assert_eq!(sd["status"], "SUCCESSFUL");
+    assert_eq!(
+        result["service_deployment_arn"],
+        sd["service_deployment_arn"]
+    );
+    // The stages as JSON events, in ECS's order.
+    let stages: Vec<String> = run
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "stage")
+        .map(|v| v["stage"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let at = |s: &str| stages.iter().position(|x| x == s);
+    assert!(
+        at("SCALE_UP") < at("PRODUCTION_TRAFFIC_SHIFT"),
+        "{stages:?}"
+    );
+    assert!(
+        at("PRODUCTION_TRAFFIC_SHIFT") < at("BAKE_TIME"),
+        "{stages:?}"
+    );
+}
+
+#[test]
+fn linear_and_canary_are_deployed_step_by_step() {
+    for (strategy, extra) in [
+        (
+            "LINEAR",
+            &["--step-percent", "50", "--step-bake-minutes", "1"][..],
+        ),
+        (
+            "CANARY",
+            &["--canary-percent", "20", "--canary-bake-minutes", "1"][..],
+        ),
+    ] {
+        let mut args = extra.to_vec();
+        args.extend(["--bake-minutes", "1"]);
+        let lab = staged(strategy, &args);
+        let image = lab.image("v2");
+        let run = lab.deployer(&["deploy", "--image", &image, "--timeout", "60s"]);
+        let first = if strategy == "LINEAR" { "50" } else { "20" };
+        run.code(0)
+            .says(&format!("PRODUCTION_TRAFFIC_SHIFT {first}% → green"))
+            .says("deployed: the new tasks are running and healthy");
+        assert_eq!(
+            service_deployment(&lab)["status"],
+            "SUCCESSFUL",
+            "{strategy}"
+        );
+        assert_ne!(
+            lab.running_task_definition(),
+            lab.task_definition_arn,
+            "{strategy}"
+        );
+    }
+}
+
+#[test]
+fn crashing_green_tasks_are_rolled_back_by_ecs_and_exit_1() {
+    let lab = staged(
+        "BLUE_GREEN",
+        &["--bake-minutes", "1", "--breaker", "rollback"],
+    );
+    let image = lab.image("crash");
+    lab.fault(
+        &image,
+        "exit",
+        &["--exit-code", "3", "--log", "boom: no DATABASE_URL"],
+    );
+    let started = Instant::now();
+    let run = lab.deployer(&["deploy", "--image", &image, "--timeout", "60s"]);
+    run.code(1)
+        .says("exit code 3")
+        .says("boom: no DATABASE_URL");
+    assert!(started.elapsed() < Duration::from_secs(30), "failed fast");
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+    let sd = service_deployment(&lab);
+    assert_eq!(sd["status"], "ROLLBACK_SUCCESSFUL", "{sd}");
+    // Production traffic never left blue.
+    let weights = sd["production_weights"].as_object().expect("weights");
+    assert!(
+        weights
+            .iter()
+            .any(|(tg, w)| tg.contains("-tg1/") && *w == 100),
+        "{sd}"
+    );
+}
+
+#[test]
+fn unhealthy_green_targets_end_the_watch_with_ecs_rolling_back() {
+    let lab = staged("BLUE_GREEN", &["--bake-minutes", "1"]);
+    let image = lab.image("sick");
+    lab.fault(&image, "unhealthy", &[]);
+    let run = lab.deployer(&["deploy", "--image", &image, "--timeout", "60s"]);
+    run.code(1)
+        .says("unhealthy")
+        .says("StopServiceDeployment ROLLBACK")
+        .says("the previous revision serves traffic again");
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+    assert_eq!(service_deployment(&lab)["status"], "ROLLBACK_SUCCESSFUL");
+    assert_eq!(
+        writes_of(&lab, "ecs:UpdateService"),
+        1,
+        "ECS rolled back, not a second deploy"
+    );
+}
+
+#[test]
+fn sigterm_during_the_traffic_shift_rolls_back_through_ecs_within_a_second() {
+    let lab = staged("BLUE_GREEN", &["--bake-minutes", "30"]);
+    let image = lab.image("v2");
+    let child = spawn(&lab, &["deploy", "--image", &image, "--timeout", "90s"]);
+    wait_for_stage(&lab, &["BAKE_TIME"]);
+    let signalled = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    // ECS is asked to roll back within about a second of the signal.
+    while !service_deployment(&lab)["status"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("ROLLBACK"))
+    {
+        assert!(
+            signalled.elapsed() < Duration::from_secs(2),
+            "ECS was not asked to roll back within 2 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let asked = signalled.elapsed();
+    let run = finish(child);
+    run.code(130)
+        .says("interrupted")
+        .says("StopServiceDeployment ROLLBACK");
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+    assert_eq!(service_deployment(&lab)["status"], "ROLLBACK_SUCCESSFUL");
+    eprintln!("signal to ROLLBACK_REQUESTED in the lab: {asked:?}");
+}
+
+#[test]
+fn until_bake_time_returns_while_ecs_bakes() {
+    let lab = staged("BLUE_GREEN", &["--bake-minutes", "60"]);
+    let image = lab.image("v2");
+    let started = Instant::now();
+    let run = lab.deployer(&[
+        "deploy",
+        "--image",
+        &image,
+        "--until",
+        "bake_time",
+        "--output",
+        "json",
+        "--timeout",
+        "60s",
+    ]);
+    run.code(0).says("deployed");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "did not wait out a 60 s bake"
+    );
+    assert_eq!(run.result()["stage"], "BAKE_TIME");
+    let sd = service_deployment(&lab);
+    assert_eq!(sd["status"], "IN_PROGRESS", "ECS still bakes: {sd}");
+    assert_eq!(sd["stage"], "BAKE_TIME");
+}
+
+#[test]
+fn a_passing_smoke_test_lets_the_deployment_go_on() {
+    let lab = staged(
+        "BLUE_GREEN",
+        &[
+            "--bake-minutes",
+            "1",
+            "--pause-hook",
+            "POST_TEST_TRAFFIC_SHIFT",
+        ],
+    );
+    let image = lab.image("v2");
+    let check = r#"echo "testing $DEPLOYER_TEST_URL (production $DEPLOYER_PRODUCTION_URL)"; case "$DEPLOYER_TEST_URL" in http://*:8080) exit 0;; *) exit 9;; esac"#;
+    let run = lab.deployer(&[
+        "deploy",
+        "--image",
+        &image,
+        "--smoke-test",
+        check,
+        "--timeout",
+        "60s",
+    ]);
+    run.code(0)
+        .says("smoke> testing http://")
+        .says(":8080 (production http://")
+        .says("smoke test passed")
+        .says("deployed: the new tasks are running and healthy");
+    assert_eq!(service_deployment(&lab)["status"], "SUCCESSFUL");
+}
+
+#[test]
+fn a_failing_smoke_test_rolls_back_from_the_hook_with_its_output() {
+    let lab = staged(
+        "BLUE_GREEN",
+        &[
+            "--bake-minutes",
+            "1",
+            "--pause-hook",
+            "POST_TEST_TRAFFIC_SHIFT",
+        ],
+    );
+    let image = lab.image("v2");
+    let run = lab.deployer(&[
+        "deploy",
+        "--image",
+        &image,
+        "--smoke-test",
+        "echo checkout page 500; exit 3",
+        "--timeout",
+        "60s",
+    ]);
+    run.code(1)
+        .says("the smoke test exited with code 3")
+        .says("checkout page 500")
+        .says("ContinueServiceDeployment ROLLBACK");
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+    assert_eq!(service_deployment(&lab)["status"], "ROLLBACK_SUCCESSFUL");
+}
+
+#[test]
+fn a_newer_deployment_supersedes_ours_exit_3_without_a_rollback() {
+    let lab = staged("BLUE_GREEN", &["--bake-minutes", "30"]);
+    let ours = lab.image("ours");
+    let child = spawn(&lab, &["deploy", "--image", &ours, "--timeout", "60s"]);
+    wait_for_stage(&lab, &["BAKE_TIME"]);
+    let theirs = lab.image("theirs");
+    scenario(&[
+        "update",
+        "--cluster",
+        &lab.cluster,
+        "--service",
+        &lab.service,
+        "--image",
+        &theirs,
+    ]);
+    let run = finish(child);
+    run.code(3).says("replaced ours");
+    assert_eq!(
+        writes_of(&lab, "ecs:StopServiceDeployment"),
+        0,
+        "never undo their deploy"
+    );
+}
+
+#[test]
+fn what_a_staged_service_cannot_do_is_refused_before_any_write() {
+    let rolling = Lab::service(&[]);
+    let image = rolling.image("v2");
+    rolling
+        .deployer(&["deploy", "--image", &image, "--until", "BAKE_TIME"])
+        .code(2)
+        .says("--until needs a BLUE_GREEN, LINEAR or CANARY service");
+    rolling.assert_no_writes();
+    rolling
+        .deployer(&["deploy", "--image", &image, "--until", "SOON"])
+        .code(2)
+        .says("invalid --until `SOON`");
+    let no_hook = staged("BLUE_GREEN", &["--bake-minutes", "1"]);
+    let image = no_hook.image("v2");
+    no_hook
+        .deployer(&["deploy", "--image", &image, "--smoke-test", "true"])
+        .code(2)
+        .says("--smoke-test needs a PAUSE lifecycle hook at POST_TEST_TRAFFIC_SHIFT");
+    no_hook.assert_no_writes();
+}
+
+#[test]
+fn rollback_command_rolls_back_a_deployment_waiting_at_a_pause_hook() {
+    let lab = staged(
+        "BLUE_GREEN",
+        &[
+            "--bake-minutes",
+            "1",
+            "--pause-hook",
+            "POST_TEST_TRAFFIC_SHIFT",
+            "--hook-timeout-minutes",
+            "120",
+        ],
+    );
+    let image = lab.image("v2");
+    // Somebody's deploy that stops at the hook (deployer's own watch gives up at its timeout).
+    let child = spawn(&lab, &["deploy", "--image", &image, "--timeout", "60s"]);
+    wait_for_stage(&lab, &["POST_TEST_TRAFFIC_SHIFT"]);
+    let run = lab.deployer(&["rollback", "--timeout", "30s"]);
+    run.code(0).says("ContinueServiceDeployment ROLLBACK");
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+    assert_eq!(service_deployment(&lab)["status"], "ROLLBACK_SUCCESSFUL");
+    let deploy = finish(child);
+    assert_eq!(
+        deploy.code, 1,
+        "the deploy sees ECS roll back: {}",
+        deploy.stderr
+    );
+}
