@@ -192,3 +192,50 @@ fn a_file_deployed_twice_is_unchanged_the_second_time() {
         .code(0)
         .says("nothing to deploy");
 }
+
+#[test]
+fn plan_shows_the_names_of_an_added_containers_environment_never_the_values() {
+    let lab = Lab::service(&[]);
+    let file = lab.write(
+        "td.yaml",
+        "family: web\nnetworkMode: awsvpc\ncontainerDefinitions:\n  - name: web\n    image: registry.lab/app:v1\n  - name: sidecar\n    image: registry.lab/app:v1\n    environment: [{name: SECRET, value: zzz-secret-value}]\n",
+    );
+    for output in ["text", "json"] {
+        let run = lab.deployer(&[
+            "plan",
+            "--task-definition",
+            file.to_str().unwrap(),
+            "--output",
+            output,
+        ]);
+        run.code(0)
+            .says("+ containerDefinitions.sidecar:")
+            .says("SECRET");
+        for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            assert!(
+                !text.contains("zzz-secret-value"),
+                "--output {output}: the value is on {stream}\n{text}"
+            );
+        }
+        if output == "json" {
+            assert_eq!(run.result()["outcome"], "planned");
+            let changes: Vec<String> = run
+                .stdout
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter_map(|v| v["changes"].as_array().cloned())
+                .flatten()
+                .filter_map(|c| c.as_str().map(String::from))
+                .collect();
+            assert!(
+                changes
+                    .iter()
+                    .any(|c| c.starts_with("+ containerDefinitions.sidecar:")
+                        && c.contains("SECRET")),
+                "no change names SECRET\n{}",
+                run.stdout
+            );
+        }
+    }
+    lab.assert_no_writes();
+}

@@ -185,3 +185,45 @@ fn code_deploy_controller_is_refused() {
         "uses the CODE_DEPLOY deployment controller",
     );
 }
+
+#[test]
+fn a_malformed_environment_is_refused_without_its_values() {
+    let lab = Lab::service(&[]);
+    let as_map = lab.write(
+        "map.yaml",
+        "family: web\ncontainerDefinitions:\n  - name: web\n    image: registry.lab/app:v1\n    environment:\n      SECRET: zzz-secret-value\n",
+    );
+    let capitalised = lab.write(
+        "cfn.json",
+        r#"{"family": "web", "containerDefinitions": [{"name": "web", "image": "registry.lab/app:v1", "environment": [{"Name": "SECRET", "Value": "zzz-secret-value"}]}]}"#,
+    );
+    for (file, expected) in [
+        (
+            &as_map,
+            "`containerDefinitions[0].environment` must be a list",
+        ),
+        (
+            &capitalised,
+            "`containerDefinitions[0].environment[0]` must be",
+        ),
+    ] {
+        for output in ["text", "json"] {
+            let run = lab.deployer(&[
+                "plan",
+                "--task-definition",
+                file.to_str().unwrap(),
+                "--output",
+                output,
+            ]);
+            run.code(2).says(expected);
+            for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+                assert!(
+                    !text.contains("zzz-secret-value"),
+                    "{}, --output {output}: the value is on {stream}\n{text}",
+                    file.display()
+                );
+            }
+        }
+    }
+    lab.assert_no_writes();
+}

@@ -148,8 +148,10 @@ fn diff_named(path: &str, a: &[(String, &Value)], b: &[(String, &Value)], lines:
     }
 }
 
-/// The line for a value added, removed or changed at `path`; `hide` leaves the values out.
+/// The line for a value added, removed or changed at `path`; `hide` leaves the values out. A value
+/// that is printed (a whole container, say) has its environment values masked.
 fn changed(path: &str, old: &Value, new: &Value, hide: bool) -> String {
+    let (old, new) = (masked(old), masked(new));
     match (old.is_null(), new.is_null()) {
         (true, _) if hide => format!("+ {path} (value hidden)"),
         (_, true) if hide => format!("- {path}"),
@@ -157,6 +159,59 @@ fn changed(path: &str, old: &Value, new: &Value, hide: bool) -> String {
         (true, _) => format!("+ {path}: {new}"),
         (_, true) => format!("- {path}: {old}"),
         _ => format!("~ {path}: {old} -> {new}"),
+    }
+}
+
+/// What a masked environment value reads as.
+const HIDDEN: &str = "(value hidden)";
+
+/// `value` with every environment value replaced by `HIDDEN`, wherever an `environment` key is:
+/// in a list of `{"name", "value"}` pairs (in any capitalisation) only the names are left, in a
+/// map only the keys, and anything else in its place is hidden whole.
+pub(super) fn masked(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let v = if k.eq_ignore_ascii_case("environment") {
+                        names_only(v)
+                    } else {
+                        masked(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(masked).collect()),
+        other => other.clone(),
+    }
+}
+
+/// An `environment`, its names kept and everything else hidden.
+fn names_only(env: &Value) -> Value {
+    let hidden = || json!(HIDDEN);
+    match env {
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|item| match item {
+                    Value::Object(pair) => Value::Object(
+                        pair.iter()
+                            .map(|(k, v)| match v {
+                                Value::String(_) if k.eq_ignore_ascii_case("name") => {
+                                    (k.clone(), v.clone())
+                                }
+                                _ => (k.clone(), hidden()),
+                            })
+                            .collect(),
+                    ),
+                    _ => hidden(),
+                })
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(map.keys().map(|k| (k.clone(), hidden())).collect()),
+        Value::Null => Value::Null,
+        _ => hidden(),
     }
 }
 
@@ -197,5 +252,80 @@ mod tests {
                 .unwrap()
                 .same_as(&live)
         );
+    }
+
+    #[test]
+    fn environment_values_never_appear_in_the_diff() {
+        let web = json!({"name": "web", "image": "a:1", "environment": [{"name": "A", "value": "zzz-a"}]});
+        let sidecar = |environment: Value| json!({"name": "sidecar", "image": "s:1", "environment": environment});
+        let doc = |containers: Vec<Value>| {
+            td(json!({"family": "web", "containerDefinitions": containers}))
+        };
+        // (live, new, a line that must be there)
+        let cases = [
+            (
+                doc(vec![web.clone()]),
+                doc(vec![
+                    web.clone(),
+                    sidecar(json!([{"name": "SECRET", "value": "zzz-secret"}])),
+                ]),
+                "+ containerDefinitions.sidecar: {\"environment\":[{\"name\":\"SECRET\",\"value\":\"(value hidden)\"}]",
+            ),
+            (
+                doc(vec![
+                    web.clone(),
+                    sidecar(json!([{"name": "SECRET", "value": "zzz-secret"}])),
+                ]),
+                doc(vec![web.clone()]),
+                "- containerDefinitions.sidecar: {\"environment\":[{\"name\":\"SECRET\",\"value\":\"(value hidden)\"}]",
+            ),
+            (
+                doc(vec![web.clone()]),
+                doc(vec![
+                    json!({"name": "web", "image": "a:1", "environment": [{"name": "A", "value": "zzz-b"}]}),
+                ]),
+                "~ containerDefinitions.web.environment.A (value hidden)",
+            ),
+            (
+                doc(vec![web.clone()]),
+                doc(vec![
+                    json!({"name": "web", "image": "a:1", "environment": [{"name": "A", "value": "zzz-a"}, {"name": "B", "value": "zzz-b"}]}),
+                ]),
+                "+ containerDefinitions.web.environment.B (value hidden)",
+            ),
+            (
+                doc(vec![web.clone()]),
+                doc(vec![web.clone(), sidecar(json!({"SECRET": "zzz-secret"}))]),
+                "\"environment\":{\"SECRET\":\"(value hidden)\"}",
+            ),
+            (
+                doc(vec![web.clone()]),
+                doc(vec![
+                    web.clone(),
+                    sidecar(json!([{"Name": "SECRET", "Value": "zzz-secret"}])),
+                ]),
+                "\"environment\":[{\"Name\":\"SECRET\",\"Value\":\"(value hidden)\"}]",
+            ),
+            (
+                doc(vec![web.clone()]),
+                doc(vec![web.clone(), sidecar(json!(["SECRET=zzz-secret"]))]),
+                "\"environment\":[\"(value hidden)\"]",
+            ),
+            (
+                doc(vec![web.clone()]),
+                doc(vec![
+                    json!({"name": "web", "image": "a:1", "environment": ["A=zzz-b"]}),
+                ]),
+                "~ containerDefinitions.web.environment (value hidden)",
+            ),
+        ];
+        for (live, new, expected) in cases {
+            let lines = new.diff(&live);
+            assert!(
+                lines.iter().any(|l| l.contains(expected)),
+                "{lines:?} lacks {expected:?}"
+            );
+            assert!(lines.iter().all(|l| !l.contains("zzz")), "{lines:?}");
+        }
     }
 }

@@ -9,6 +9,9 @@ use std::path::Path;
 /// A file whose text starts with this is read as JSON, whatever its name.
 const JSON_OBJECT_START: char = '{';
 
+/// What a container's `environment` must be.
+const ENVIRONMENT: &str = "a list of {\"name\": string, \"value\": string}";
+
 #[derive(Clone, Copy)]
 enum Kind {
     Str,
@@ -198,11 +201,28 @@ fn check_environment(at: &str, env: &[Value]) -> Result<()> {
             && pair.get("value").is_none_or(Value::is_string);
         if !ok {
             bail!(
-                "field `{at}.environment[{j}]` must be {{\"name\": string, \"value\": string}}, found {pair}"
+                "field `{at}.environment[{j}]` must be {{\"name\": string, \"value\": string}}, found {}",
+                shape(pair)
             );
         }
     }
     Ok(())
+}
+
+/// What an environment entry holds, told by its keys and their kinds: never a value.
+fn shape(pair: &Value) -> String {
+    let Value::Object(map) = pair else {
+        return kind_of(pair).to_string();
+    };
+    let keys: Vec<String> = map
+        .iter()
+        .map(|(k, v)| format!("`{k}` ({})", kind_of(v)))
+        .collect();
+    let mut text = format!("an object with {}", keys.join(", "));
+    if map.keys().any(|k| k == "Name" || k == "Value") {
+        text.push_str("; the keys are `name` and `value`, in lower case");
+    }
+    text
 }
 
 fn valid_family(family: &str) -> bool {
@@ -248,10 +268,13 @@ fn check_fields(map: &Map<String, Value>, known: &[(&str, Kind)], prefix: &str) 
                 Kind::Array => "a list",
                 Kind::Object => "an object",
             };
-            bail!(
-                "field `{prefix}{key}` must be {expected}, found {} {value}",
-                kind_of(value)
-            );
+            // An environment's values are never shown: only what kind of value was found.
+            let (expected, found) = if key == "environment" {
+                (ENVIRONMENT, kind_of(value).to_string())
+            } else {
+                (expected, format!("{} {value}", kind_of(value)))
+            };
+            bail!("field `{prefix}{key}` must be {expected}, found {found}");
         }
     }
     Ok(())
@@ -319,6 +342,35 @@ mod tests {
         for (value, expected) in cases {
             let err = td(value.clone()).validate().unwrap_err().to_string();
             assert!(err.contains(expected), "{value}: {err}");
+        }
+    }
+
+    #[test]
+    fn validation_never_shows_environment_values() {
+        let with_env = |environment: Value| json!({"family": "web", "containerDefinitions": [{"name": "a", "image": "b", "environment": environment}]});
+        let cases = [
+            (
+                with_env(json!({"SECRET": "zzz-secret"})),
+                "`containerDefinitions[0].environment` must be a list of",
+            ),
+            (with_env(json!("SECRET=zzz-secret")), "found a string"),
+            (
+                with_env(json!([{"Name": "SECRET", "Value": "zzz-secret"}])),
+                "`Name` (a string), `Value` (a string); the keys are `name` and `value`",
+            ),
+            (
+                with_env(json!([{"name": "SECRET", "value": 12345}])),
+                "`containerDefinitions[0].environment[0]` must be",
+            ),
+            (with_env(json!(["SECRET=zzz-secret"])), "found a string"),
+        ];
+        for (value, expected) in cases {
+            let err = format!("{:#}", td(value.clone()).validate().unwrap_err());
+            assert!(err.contains(expected), "{value}: {err}");
+            assert!(
+                !err.contains("zzz") && !err.contains("12345"),
+                "{value}: {err}"
+            );
         }
     }
 }
