@@ -52,6 +52,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(commands::dispatch(invocation, file, &out));
     out.result(&result);
     // Reports go out last and never change the exit code: a failure to post is a warning.
-    runtime.block_on(report::publish::all(&out));
+    // One budget for all of them (report::publish::BUDGET): a hanging API never holds the job.
+    runtime.block_on(report::publish::bounded(&out));
     ExitCode::from(result.outcome.exit_code())
 }

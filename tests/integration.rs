@@ -8,6 +8,7 @@ mod lab;
 mod cancel;
 mod cli;
 mod deploy;
+mod faults;
 mod github;
 mod refusals;
 mod report;

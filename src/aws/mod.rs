@@ -12,8 +12,14 @@ pub(crate) mod reads;
 pub(crate) mod wire;
 
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use std::time::Duration;
+
+/// How long one attempt of an AWS call may go unanswered before it is abandoned and retried.
+pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one AWS call may take in all, retries included.
+pub(crate) const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(crate) struct Aws {
     pub(crate) sdk: SdkConfig,
@@ -35,6 +41,17 @@ impl Aws {
                     .with_max_backoff(Duration::from_secs(10)),
             );
         }
+        // No AWS call may hang the run: an attempt that has not answered in 10 s is abandoned (and
+        // retried), and the call as a whole, retries included, gives up after 60 s. The watch's
+        // deadline and the signal still race every look; these bound what they cannot reach
+        // (pre-flight, the rollback and its reads).
+        loader = loader.timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(3100))
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        );
         let sdk = loader.load().await;
         Aws {
             ecr: aws_sdk_ecr::Client::new(&sdk),

@@ -69,8 +69,13 @@ pub(crate) fn check_container_name(name: &str) -> Result<()> {
 }
 
 /// `15m`, `90s`, `1h30m`, `500ms`.
+/// The longest duration accepted (a week): longer is a typo, and a deadline that far away would
+/// overflow the clock's arithmetic.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(168 * 3600);
+
 pub(crate) fn parse_duration(text: &str) -> Result<Duration> {
     let expected = "expected a duration such as 15m, 90s, 1h30m or 500ms";
+    let longest = format!("at most {} hours", MAX_DURATION.as_secs() / 3600);
     let mut total = Duration::ZERO;
     let mut rest = text.trim();
     if rest.is_empty() {
@@ -81,20 +86,24 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration> {
         if digits == 0 {
             bail!("invalid duration `{text}`: {expected}");
         }
-        let number: u64 = rest[..digits]
-            .parse()
-            .with_context(|| format!("invalid duration `{text}`: {expected}"))?;
+        let too_long = || anyhow::anyhow!("invalid duration `{text}`: {longest}");
+        // Too many digits for a u64 is too long, not malformed: the text is all digits.
+        let number: u64 = rest[..digits].parse().map_err(|_| too_long())?;
         rest = &rest[digits..];
         let unit_len = rest.chars().take_while(char::is_ascii_alphabetic).count();
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
-        total += match unit {
-            "h" => Duration::from_secs(number * 3600),
-            "m" => Duration::from_secs(number * 60),
-            "s" => Duration::from_secs(number),
-            "ms" => Duration::from_millis(number),
+        let part = match unit {
+            "h" => number.checked_mul(3600).map(Duration::from_secs),
+            "m" => number.checked_mul(60).map(Duration::from_secs),
+            "s" => Some(Duration::from_secs(number)),
+            "ms" => Some(Duration::from_millis(number)),
             _ => bail!("invalid duration `{text}`: {expected}"),
         };
+        total = part
+            .and_then(|part| total.checked_add(part))
+            .filter(|total| *total <= MAX_DURATION)
+            .ok_or_else(too_long)?;
     }
     if total.is_zero() {
         bail!("invalid duration `{text}`: must be longer than zero");
@@ -114,11 +123,26 @@ mod tests {
             ("1h30m", 5400.0),
             ("500ms", 0.5),
             ("2m5s", 125.0),
+            ("168h", 604_800.0),
+            ("167h60m", 604_800.0),
         ] {
             assert_eq!(parse_duration(text).unwrap().as_secs_f64(), secs, "{text}");
         }
         for bad in ["", "15", "m", "15x", "1.5m", "0s", "-1m", "15 m"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        // Too long is refused with the limit, never a panic (u64 overflow, Instant overflow).
+        for long in [
+            "9999999999999999999s",
+            "99999999999999999999s",
+            "5124095576030432h",
+            "18446744073709551615ms",
+            "168h1s",
+            "169h",
+            "100000h100000h",
+        ] {
+            let err = parse_duration(long).expect_err(long).to_string();
+            assert!(err.contains("at most 168 hours"), "{long}: {err}");
         }
     }
 

@@ -9,9 +9,11 @@ use crate::outcome::Outcome;
 use crate::report::Report;
 use crate::report::ci::{env, run_url};
 use crate::report::output::Output;
+use crate::report::publish::{CONNECT_TIMEOUT, READ_TIMEOUT};
 use anyhow::{Context, Result};
 use octocrab::Octocrab;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 /// Who and where, from the GitHub Actions environment.
 struct Job {
@@ -36,6 +38,8 @@ fn job(out: &Output) -> Option<Job> {
     let api = env("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into());
     let client = match Octocrab::builder()
         .personal_token(token)
+        .set_connect_timeout(Some(CONNECT_TIMEOUT))
+        .set_read_timeout(Some(READ_TIMEOUT))
         .base_uri(&api)
         .and_then(|b| b.build())
     {
@@ -76,8 +80,25 @@ fn explain(err: &octocrab::Error) -> String {
     }
 }
 
-/// Creates the GitHub deployment at the start of a deploy (with `--github-deployment`).
+/// How long creating the GitHub deployment may hold the deploy before it goes on without one.
+const BEGIN_BUDGET: Duration = Duration::from_secs(10);
+
+/// Creates the GitHub deployment at the start of a deploy (with `--github-deployment`), within
+/// `BEGIN_BUDGET`: a GitHub that does not answer costs a warning, and the deploy goes on.
 pub(crate) async fn begin_deployment(environment: &str, out: &Output) -> Option<u64> {
+    match tokio::time::timeout(BEGIN_BUDGET, create_deployment(environment, out)).await {
+        Ok(id) => id,
+        Err(_) => {
+            out.warn(&format!(
+                "GitHub did not answer within {} s: no GitHub deployment; the deploy goes on",
+                BEGIN_BUDGET.as_secs()
+            ));
+            None
+        }
+    }
+}
+
+async fn create_deployment(environment: &str, out: &Output) -> Option<u64> {
     let job = job(out)?;
     let Some(sha) = &job.head_sha else {
         out.warn("no commit SHA (GITHUB_SHA): no GitHub deployment");

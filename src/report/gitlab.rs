@@ -6,6 +6,7 @@
 use crate::report::Report;
 use crate::report::ci::env;
 use crate::report::output::Output;
+use crate::report::publish::{CONNECT_TIMEOUT, READ_TIMEOUT};
 use anyhow::{Context, Result};
 use octocrab::Octocrab;
 use serde_json::{Value, json};
@@ -55,6 +56,8 @@ async fn sticky_note(
 ) -> Result<()> {
     // octocrab as a plain HTTPS client: same TLS stack, retries and timeouts, GitLab's token header.
     let client = Octocrab::builder()
+        .set_connect_timeout(Some(CONNECT_TIMEOUT))
+        .set_read_timeout(Some(READ_TIMEOUT))
         .base_uri(api)
         .and_then(|b| {
             b.add_header(

@@ -10,6 +10,24 @@ use crate::report::ci::{env, environment, run_url};
 use crate::report::output::{Ci, Output};
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
+
+/// Every report together (files, GitHub, GitLab) gets this long; then the run ends with a warning.
+pub(crate) const BUDGET: Duration = Duration::from_secs(30);
+/// How long a GitHub or GitLab connection may take to open, and a response may go unread.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `all`, bounded by `BUDGET`: a hanging GitHub or GitLab API costs the job a warning, never the
+/// job itself, and never the exit code.
+pub(crate) async fn bounded(out: &Output) {
+    if tokio::time::timeout(BUDGET, all(out)).await.is_err() {
+        out.warn(&format!(
+            "the reports were not all posted within {} s (GitHub or GitLab did not answer): gave up; the run's outcome stands",
+            BUDGET.as_secs()
+        ));
+    }
+}
 
 pub(crate) async fn all(out: &Output) {
     let report = out

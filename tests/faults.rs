@@ -1,0 +1,270 @@
+//! Faults the lab used to be too kind to show (issue 13): APIs that accept a request and never
+//! answer (AWS and GitHub), and durations too large for the clock.
+
+use crate::lab::{Lab, run, scenario, unique};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+fn forge_url() -> String {
+    std::env::var("DEPLOYER_FORGE_URL").unwrap_or_else(|_| "http://127.0.0.1:5080".into())
+}
+
+/// A bare HTTP POST with a JSON body (the lab's and the forge's control APIs).
+fn post(base: &str, path: &str, body: &str) {
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to the lab");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a read timeout");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.") && answer.contains(" 200 "),
+        "{path}: {answer}"
+    );
+}
+
+/// Lets every request held by a `hang` (the lab's and the forge's) answer, even when a test fails.
+struct ReleaseOnDrop;
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        post(&crate::lab::endpoint(), "/_lab/release", "{}");
+        post(&forge_url(), "/_forge/release", "{}");
+    }
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64()
+}
+
+fn update_services(lab: &Lab) -> Vec<Value> {
+    lab.writes()
+        .into_iter()
+        .filter(|w| w["action"] == "ecs:UpdateService")
+        .collect()
+}
+
+/// Starts `deploy` of an image whose tasks never leave PENDING, and returns once UpdateService
+/// reached the lab: from here the watch looks with DescribeServices.
+fn deploy_that_keeps_watching(lab: &Lab, extra: &[&str]) -> Child {
+    let image = lab.image("slow");
+    lab.fault(&image, "pending", &[]);
+    let mut args = vec!["deploy", "--image", &image];
+    args.extend_from_slice(extra);
+    let mut child = lab
+        .command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("deployer starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while update_services(lab).is_empty() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("deployer ends");
+            panic!(
+                "deployer never updated the service\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child
+}
+
+/// Every DescribeServices naming this test's service hangs from now on; returns once one is held.
+fn hang_describe_services(lab: &Lab) -> u64 {
+    let armed = scenario(&[
+        "api-fault",
+        "--action",
+        "DescribeServices",
+        "--kind",
+        "hang",
+        "--count",
+        "1000",
+        "--delay-ms",
+        "120000",
+        "--match",
+        &lab.service,
+    ]);
+    let id = armed["id"].as_u64().expect("the fault's id");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let faults = scenario(&["api-faults"]);
+        let fired = faults
+            .as_array()
+            .or_else(|| faults["faults"].as_array())
+            .into_iter()
+            .flatten()
+            .find(|f| f["id"].as_u64() == Some(id))
+            .and_then(|f| f["fired"].as_u64())
+            .unwrap_or(0);
+        if fired > 0 {
+            return id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no DescribeServices reached the hang: {faults}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The run's output once it ends, or once `limit` passed (then killed: a test never hangs).
+fn wait_at_most(mut child: Child, limit: Duration) -> std::process::Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    child.wait_with_output().expect("deployer ends")
+}
+
+#[test]
+fn sigterm_while_describe_services_hangs_rolls_back_within_two_seconds() {
+    let _release = ReleaseOnDrop;
+    let lab = Lab::service(&[]);
+    let child = deploy_that_keeps_watching(&lab, &[]);
+    hang_describe_services(&lab);
+    let signalled = now();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let out = wait_at_most(child, Duration::from_secs(60));
+    let ended = now() - signalled;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let updates = update_services(&lab);
+    assert_eq!(
+        updates.len(),
+        2,
+        "the update, then the rollback: {updates:?}\n{stderr}"
+    );
+    let rollback_after = updates[1]["t"].as_f64().expect("a time") - signalled;
+    eprintln!(
+        "rollback UpdateService {rollback_after:.2} s after SIGTERM; exit {ended:.2} s after"
+    );
+    assert!(
+        rollback_after < 2.0,
+        "the rollback reached ECS {rollback_after:.2} s after the signal, while a read hung\n{stderr}"
+    );
+    eprintln!("{stderr}");
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+}
+
+#[test]
+fn a_hanging_describe_services_ends_the_run_at_its_timeout() {
+    let _release = ReleaseOnDrop;
+    let lab = Lab::service(&[]);
+    let started = Instant::now();
+    let child = deploy_that_keeps_watching(&lab, &["--timeout", "20s"]);
+    hang_describe_services(&lab);
+    let out = wait_at_most(child, Duration::from_secs(90));
+    let took = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("exit {:?} after {took:.1} s\n{stderr}", out.status.code());
+    assert!(
+        matches!(out.status.code(), Some(1 | 3)),
+        "rolled back (1) or rollback failed (3), not {:?}\n{stderr}",
+        out.status.code()
+    );
+    let updates = update_services(&lab);
+    assert_eq!(
+        updates.len(),
+        2,
+        "the rollback was attempted: {updates:?}\n{stderr}"
+    );
+    assert!(
+        took < 35.0,
+        "a hanging read held the run {took:.1} s past a 20 s --timeout\n{stderr}"
+    );
+}
+
+fn pull_request(lab: &Lab) -> (String, std::path::PathBuf) {
+    let repo = format!("acme/{}", unique("hang"));
+    let event = lab.write(
+        "event.json",
+        r#"{"number": 7, "pull_request": {"number": 7, "head": {"sha": "2222222222222222222222222222222222222222"}}}"#,
+    );
+    (repo, event)
+}
+
+#[test]
+fn a_hanging_github_api_costs_a_warning_never_the_job() {
+    let _release = ReleaseOnDrop;
+    let lab = Lab::service(&[]);
+    let (repo, event) = pull_request(&lab);
+    scenario(&[
+        "forge-hang",
+        "--method",
+        "POST",
+        "--path-regex",
+        &format!("/repos/{repo}/issues/7/comments"),
+        "--count",
+        "100",
+        "--delay-ms",
+        "300000",
+    ]);
+    let mut cmd = lab.command(&["deploy", "--image", &lab.image("v2")]);
+    cmd.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_TOKEN", "ghs_faketoken")
+        .env("GITHUB_REPOSITORY", &repo)
+        .env("GITHUB_API_URL", forge_url())
+        .env("GITHUB_SERVER_URL", "https://github.example")
+        .env("GITHUB_RUN_ID", "99")
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", &event)
+        .env("GITHUB_SHA", "1111111111111111111111111111111111111111")
+        .env("DEPLOYER_ENVIRONMENT", "staging");
+    let started = Instant::now();
+    let done = run(cmd);
+    let took = started.elapsed().as_secs_f64();
+    eprintln!("exit {} after {took:.1} s", done.code);
+    done.code(0);
+    let hangs = scenario(&["forge-hangs"]);
+    let fired: u64 = hangs
+        .as_array()
+        .or_else(|| hangs["hangs"].as_array())
+        .into_iter()
+        .flatten()
+        .filter(|h| h["path_regex"].as_str().is_some_and(|p| p.contains(&repo)))
+        .filter_map(|h| h["fired"].as_u64())
+        .sum();
+    assert!(fired >= 1, "the comment never reached the hang: {hangs}");
+    assert!(
+        took < 45.0,
+        "a hanging GitHub held the job {took:.1} s\n{}",
+        done.stderr
+    );
+    assert!(
+        done.stderr.contains("warning") || done.stderr.contains("could not"),
+        "a report that cannot be posted is a warning\n{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn a_huge_timeout_is_refused_with_the_limit_not_a_panic() {
+    let lab = Lab::service(&[]);
+    for huge in ["9999999999999999999s", "5124095576030432h"] {
+        let done = lab.deployer(&["deploy", "--image", &lab.image("v2"), "--timeout", huge]);
+        assert!(!done.stderr.contains("panicked"), "{}", done.stderr);
+        done.code(2).says("--timeout").says("at most 168 hours");
+    }
+    lab.assert_no_writes();
+}
