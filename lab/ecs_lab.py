@@ -308,6 +308,8 @@ def list_tasks(self, cluster_str=None, container_instance=None, family=None, sta
 
 def health_for(self, target, ec2_backend):
     state = STATE.targets.get((self.arn, target["Id"]))
+    if state is None:  # an instance target (EC2 bridge/host) is keyed by instanceId:port
+        state = STATE.targets.get((self.arn, f"{target['Id']}:{target.get('Port')}"))
     if state is None:
         return _orig_health_for(self, target, ec2_backend)
     return elbv2_models.FakeHealthStatus(
@@ -346,8 +348,12 @@ def target_groups_of(service):
 def start_task(backend, service, dep):
     cluster = backend.clusters[service.cluster_name]
     task_def = backend.describe_task_definition(dep["taskDefinition"])
+    placed = place_on_instance(backend, service, task_def)  # EC2 bridge/host networking
+    if placed is False:
+        return None
     net = spread_over_subnets(service, task_def, service.network_configuration or None)
-    task = LabTask(cluster, task_def, None, None, backend, group=f"service:{service.name}",
+    task = LabTask(cluster, task_def, placed[0].container_instance_arn if placed else None, None, backend,
+                   group=f"service:{service.name}",
                    launch_type=service.launch_type or "FARGATE", started_by=dep["id"],
                    networking_configuration=net if task_def.network_mode == "awsvpc" else None)
     set_zone(task)
@@ -360,6 +366,7 @@ def start_task(backend, service, dep):
     task.lab_unhealthy_since = None
     task.lab_healthy_since = None
     task.lab_service = service.name
+    task.lab_instance_id = placed[0].ec2_instance_id if placed else None
     task.containers = [
         {
             "containerArn": f"{task.task_arn.replace(':task/', ':container/')}/{uuid.uuid4()}",
@@ -369,12 +376,116 @@ def start_task(backend, service, dep):
             "lastStatus": "PENDING",
             "healthStatus": "UNKNOWN",
             "essential": c.get("essential", True),
+            **({"networkBindings": placed[1].get(c.get("name"), [])} if placed else {}),
         }
         for c in task_def.container_definitions
     ]
     backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
     add_event(service, f"(service {service.name}) has started 1 tasks: (task {task.id}).")
     return task
+
+
+# ---- EC2 container instances, bridge/host networking, instance targets (issue 15; lab/README.md "Service shapes")
+
+UNPLACED = {}  # service arn -> when the last "unable to place a task" event was added
+EPHEMERAL = 32768  # the first dynamic host port (bridge networking, hostPort 0)
+
+
+def place_on_instance(backend, service, task_def):
+    """EC2 bridge/host networking: (container instance, {container: networkBindings}) for a new task,
+    round-robin over the cluster's instances with its host ports free; False (and ECS's "unable to place"
+    event, at most every 5 s) when none has them; None for awsvpc or Fargate tasks."""
+    if (service.launch_type or "FARGATE") != "EC2" or task_def.network_mode not in ("bridge", "host"):
+        return None
+    instances = sorted(backend.container_instances.get(service.cluster_name, {}).values(),
+                       key=lambda ci: ci.container_instance_arn)
+    used = {}
+    for task in backend.tasks.get(service.cluster_name, {}).values():
+        arn = getattr(task, "container_instance_arn", None)
+        if arn and task.last_status != "STOPPED":
+            for c in task.containers:
+                used.setdefault(arn, set()).update(b["hostPort"] for b in c.get("networkBindings") or [])
+    n = STATE.placements.get(service.arn, 0)
+    for i in range(len(instances)):
+        ci = instances[(n + i) % len(instances)]
+        taken = set(used.get(ci.container_instance_arn, set()))
+        bindings, fits = {}, True
+        for c in task_def.container_definitions:
+            for pm in c.get("portMappings") or []:
+                port = pm.get("containerPort")
+                host = port if task_def.network_mode == "host" else (pm.get("hostPort") or 0)
+                if host == 0:
+                    host = EPHEMERAL
+                    while host in taken:
+                        host += 1
+                if host in taken:
+                    fits = False
+                taken.add(host)
+                bindings.setdefault(c.get("name"), []).append(
+                    {"bindIP": "0.0.0.0", "containerPort": port, "hostPort": host, "protocol": pm.get("protocol", "tcp")})
+        if fits:
+            STATE.placements[service.arn] = n + 1
+            return ci, bindings
+    if time.time() - UNPLACED.get(service.arn, 0) >= 5:
+        UNPLACED[service.arn] = time.time()
+        why = ("No Container Instances were found in your cluster." if not instances else
+               f"The closest matching (container-instance {instances[0].container_instance_arn.split('/')[-1]}) "
+               "is already using a port required by your task.")
+        add_event(service, f"(service {service.name}) was unable to place a task because no container instance met "
+                           f"all of its requirements. {why} For more information, see the Troubleshooting section of "
+                           "the Amazon ECS Developer Guide.")
+        record("unable_to_place", service=service.name)
+    return False
+
+
+def target_of(task, tg, port):
+    """A task's target in a group: (id, port, key). An instance group takes a placed EC2 task as
+    instanceId:hostPort (keyed so; several tasks share an instance); anything else by its IP."""
+    instance = getattr(task, "lab_instance_id", None)
+    if instance and tg.target_type == "instance":
+        host = next((b["hostPort"] for c in task.containers for b in c.get("networkBindings") or []
+                     if b["containerPort"] == (port or tg.port)), None)
+        return instance, host, f"{instance}:{host}"
+    ip = task_ip(task)
+    return ip, port or tg.port, ip
+
+
+def failed_check(tg):
+    """An unhealthy target's reason: NLB (TCP/UDP/TLS checks) or ALB (HTTP codes)."""
+    if (tg.protocol or "").upper() in ("TCP", "UDP", "TLS", "TCP_UDP"):
+        return {"state": "unhealthy", "reason": "Target.FailedHealthChecks", "description": "Health checks failed"}
+    return {"state": "unhealthy", "reason": "Target.ResponseCodeMismatch",
+            "description": "Health checks failed with these codes: [502]"}
+
+
+def container_checks(service, dep, task, task_def, clock):
+    """No load balancer: the task's health is its containers' health checks (HEALTHY after health_s, or
+    UNHEALTHY with the `unhealthy_container` fault, and stopped unhealthy_kill_s later); with no check it
+    stays UNKNOWN and counts as healthy once RUNNING, as ECS does. True when the task was stopped."""
+    t = STATE.timing
+    checked = [c.get("name") for c in task_def.container_definitions if c.get("healthCheck")]
+    if not checked:
+        if task.lab_healthy_since is None:
+            task.lab_healthy_since = clock
+        return False
+    if clock - task.lab_running_since < t["health_s"] or task.health_status != "UNKNOWN":
+        if task.lab_unhealthy_since and clock - task.lab_unhealthy_since >= t["unhealthy_kill_s"]:
+            stop_task(service, dep, task, "Task failed container health checks", "ServiceSchedulerInitiated",
+                      failed=True)
+            return True
+        return False
+    sick = fault_for(task_def, {"unhealthy_container"})
+    for c in task.containers:
+        if c["name"] in checked:
+            c["healthStatus"] = "UNHEALTHY" if sick and image_matches(sick["image"], c["image"]) else "HEALTHY"
+    if any(c.get("healthStatus") == "UNHEALTHY" for c in task.containers):
+        task.health_status = "UNHEALTHY"
+        task.lab_unhealthy_since = clock
+        record("failure_signal", service=service.name, deployment=dep["id"], cause="unhealthy container")
+    else:
+        task.health_status = "HEALTHY"
+        task.lab_healthy_since = clock
+    return False
 
 
 def spread_over_subnets(service, task_def, net):
@@ -437,8 +548,8 @@ def stop_task(service, dep, task, reason, stop_code="ServiceSchedulerInitiated",
             c["exitCode"] = exit_codes.get(c["name"], 0)
         if container_reason:
             c["reason"] = container_reason
-    ip = task_ip(task)
-    for tg, _port in target_groups_of(service):
+    for tg, port in target_groups_of(service):
+        ip = target_of(task, tg, port)[2]
         if (tg.arn, ip) in STATE.targets:
             STATE.targets[(tg.arn, ip)] = {"state": "draining", "reason": "Target.DeregistrationInProgress",
                                            "description": "Target deregistration is in progress",
@@ -513,9 +624,9 @@ def tick_service(backend, service):
                 task.lab_running_since = clock
                 for c in task.containers:
                     c["lastStatus"] = "RUNNING"
-                ip = task_ip(task)
                 for tg, port in target_groups_of(service):
-                    tg.targets[ip] = {"Id": ip, "Port": port or tg.port}
+                    target_id, target_port, ip = target_of(task, tg, port)
+                    tg.targets[ip] = {"Id": target_id, "Port": target_port}
                     STATE.targets[(tg.arn, ip)] = {"state": "initial", "reason": "Elb.RegistrationInProgress",
                                                    "description": "Target registration is in progress",
                                                    "since": clock}
@@ -528,15 +639,16 @@ def tick_service(backend, service):
                 stop_task(service, dep, task, "Essential container in task exited", "EssentialContainerExited",
                           exit_codes={name: crash.get("exit_code", 1)}, failed=True)
                 continue
-            ip = task_ip(task)
+            if not list(target_groups_of(service)):
+                if container_checks(service, dep, task, task_def, clock):
+                    continue
             unhealthy = fault_for(task_def, {"unhealthy"})
-            for tg, _port in target_groups_of(service):
+            for tg, port in target_groups_of(service):
+                ip = target_of(task, tg, port)[2]
                 state = STATE.targets.get((tg.arn, ip))
                 if state and state["state"] == "initial" and clock - state["since"] >= t["health_s"]:
                     if unhealthy:
-                        STATE.targets[(tg.arn, ip)] = {
-                            "state": "unhealthy", "reason": "Target.ResponseCodeMismatch",
-                            "description": "Health checks failed with these codes: [502]"}
+                        STATE.targets[(tg.arn, ip)] = failed_check(tg)
                         if task.lab_unhealthy_since is None:
                             task.lab_unhealthy_since = clock
                             record("failure_signal", service=service.name, deployment=dep["id"],
@@ -548,8 +660,9 @@ def tick_service(backend, service):
                 stop_task(service, dep, task, f"Task failed ELB health checks in (target-group {tg_arn})",
                           "ServiceSchedulerInitiated", failed=True)
                 continue
-            if all(STATE.targets.get((tg.arn, ip), {}).get("state") == "healthy"
-                   for tg, _ in target_groups_of(service)):
+            groups = list(target_groups_of(service))
+            if groups and all(STATE.targets.get((tg.arn, target_of(task, tg, port)[2]), {}).get("state") == "healthy"
+                              for tg, port in groups):
                 if task.lab_healthy_since is None:
                     task.lab_healthy_since = clock
                 task.health_status = "HEALTHY"

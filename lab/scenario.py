@@ -25,6 +25,7 @@ import urllib.request
 import boto3
 
 import strategy_scenario  # lab/strategy_scenario.py: --strategy BLUE_GREEN|LINEAR|CANARY, hook-fault, service-deployment
+import shape_scenario  # lab/shape_scenario.py: --launch-type EC2, --network-mode, --nlb, --no-load-balancer, --health-check
 
 ENDPOINT = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5055")
 REGION = os.environ.get("AWS_REGION", "us-east-1")
@@ -96,6 +97,8 @@ def revisions(args):
 def create(args):
     if args.strategy:  # deployment strategies: lab/strategy_scenario.py
         return strategy_scenario.create(args, sys.modules[__name__])
+    if shape_scenario.wanted(args):  # EC2, NLB, no load balancer, health checks: lab/shape_scenario.py
+        return shape_scenario.create(args, sys.modules[__name__])
     ecs = client("ecs")
     net = network(args.service, not args.no_lb)
     subnets, sg, tg_arn = net["subnets"], net["security_group"], net["target_group_arn"]
@@ -230,6 +233,7 @@ def main():
     c.add_argument("--family", default="", help="task definition family (default: the service name); reused if it exists")
     c.add_argument("--task-definition", default="", help="run this task definition ARN")
     strategy_scenario.add_create_args(c)  # --strategy, --bake-minutes, --pause-hook, ...
+    shape_scenario.add_create_args(c)  # --launch-type, --network-mode, --instances, --nlb, --no-load-balancer, ...
     strategy_scenario.add_subcommands(sub)  # hook-fault, service-deployment
     n = sub.add_parser("network", help="a VPC, two subnets in two zones, a security group, an ALB target group")
     n.add_argument("--name", required=True)

@@ -4,9 +4,9 @@
 //! `rollback_target` says which task definition ran before we touched the service. Neither does I/O,
 //! so every edge case is a table row in the tests below.
 
-use crate::ecs_state::{
-    DeploymentStatus, HealthStatus, RolloutState, Status, TargetState, TaskStatus,
-};
+use crate::ecs_state::{DeploymentStatus, RolloutState, Status, TaskStatus};
+pub(crate) use crate::health::{ContainerView, Gate, TargetView, TaskView};
+use crate::health::{Health, Sick};
 use crate::ids::{DeploymentId, ServiceDeploymentArn, TaskDefinitionArn};
 use crate::strategy::{HookView, ServiceDeploymentView};
 use std::time::Duration;
@@ -22,84 +22,6 @@ pub(crate) struct DeploymentView {
     pub(crate) running: i32,
     pub(crate) pending: i32,
     pub(crate) failed: i32,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub(crate) struct ContainerView {
-    pub(crate) name: String,
-    pub(crate) exit_code: Option<i32>,
-    pub(crate) reason: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub(crate) struct TaskView {
-    pub(crate) arn: String,
-    pub(crate) started_by: String,
-    pub(crate) last_status: TaskStatus,
-    pub(crate) health_status: Option<HealthStatus>,
-    pub(crate) stopped_reason: Option<String>,
-    pub(crate) stop_code: Option<String>,
-    pub(crate) containers: Vec<ContainerView>,
-    pub(crate) ip: Option<String>,
-    /// How long the task has been RUNNING when the snapshot was taken.
-    pub(crate) running_for: Option<Duration>,
-    /// Where it runs: its availability zone, and its subnet (awsvpc).
-    pub(crate) zone: Option<String>,
-    pub(crate) subnet: Option<String>,
-}
-
-impl TaskView {
-    pub(crate) fn id(&self) -> &str {
-        self.arn.rsplit('/').next().unwrap_or(&self.arn)
-    }
-
-    /// Stopped by ECS because a newer deployment replaced it: not a failure of this task.
-    fn scaled_in(&self) -> bool {
-        self.stopped_reason
-            .as_deref()
-            .is_some_and(|r| r.starts_with("Scaling activity initiated by"))
-    }
-
-    pub(crate) fn failed(&self) -> bool {
-        self.last_status == TaskStatus::Stopped && !self.scaled_in()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub(crate) struct TargetView {
-    pub(crate) target_group: String,
-    pub(crate) id: String,
-    pub(crate) port: Option<i32>,
-    pub(crate) state: TargetState,
-    pub(crate) reason: Option<String>,
-    pub(crate) description: Option<String>,
-}
-
-impl TargetView {
-    /// `10.0.1.17:8080 in web-tg: unhealthy (Target.ResponseCodeMismatch: Health checks failed …)`
-    pub(crate) fn describe(&self) -> String {
-        let reason = match (&self.reason, &self.description) {
-            (Some(r), Some(d)) => format!(" ({r}: {d})"),
-            (Some(r), None) => format!(" ({r})"),
-            (None, Some(d)) => format!(" ({d})"),
-            (None, None) => String::new(),
-        };
-        let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
-        format!(
-            "{}{port} in {}: {}{reason}",
-            self.id,
-            self.target_group_name(),
-            self.state
-        )
-    }
-
-    pub(crate) fn target_group_name(&self) -> &str {
-        // arn:…:targetgroup/NAME/ID
-        self.target_group
-            .split('/')
-            .nth(1)
-            .unwrap_or(&self.target_group)
-    }
 }
 
 /// One look at the service: what DescribeServices, DescribeTasks and DescribeTargetHealth said.
@@ -124,6 +46,21 @@ pub(crate) struct Snapshot {
     /// Some(how long we have watched) while no read has shown our deployment yet. ECS reads are
     /// eventually consistent: right after UpdateService a read may still show the service before it.
     pub(crate) ours_unseen_for: Option<Duration>,
+    /// What a new task must show to count as healthy (target health, container checks, RUNNING).
+    pub(crate) gate: Gate,
+    /// The last service event since the watch began saying ECS could not place a task.
+    pub(crate) placement: Option<String>,
+}
+
+impl Snapshot {
+    pub(crate) fn health(&self) -> Health<'_> {
+        Health {
+            gate: &self.gate,
+            target_groups: &self.target_groups,
+            targets: &self.targets,
+            grace: self.health_check_grace,
+        }
+    }
 }
 
 /// How long a deployment UpdateService returned may stay invisible to reads before its absence
@@ -170,6 +107,12 @@ pub(crate) enum Failure {
         limit: u32,
     },
     UnhealthyTarget(TargetView),
+    /// No load balancer: a container health check of a task of ours said UNHEALTHY.
+    UnhealthyContainer {
+        task: String,
+        container: String,
+        check: Option<String>,
+    },
     Timeout {
         waited: Duration,
         progress: String,
@@ -219,6 +162,17 @@ impl Failure {
                 )
             }
             Failure::UnhealthyTarget(t) => format!("target {}", t.describe()),
+            Failure::UnhealthyContainer {
+                task,
+                container,
+                check,
+            } => {
+                let check = check
+                    .as_ref()
+                    .map(|c| format!(" (health check: {c})"))
+                    .unwrap_or_default();
+                format!("container {container} of task {task} is UNHEALTHY{check}")
+            }
             Failure::Timeout { waited, progress } => {
                 format!(
                     "the rollout did not finish within {}s ({progress})",
@@ -316,21 +270,9 @@ pub(crate) enum Verdict {
     Paused(HookView),
 }
 
-/// True when this running task is healthy in every target group of the service.
+/// True when this running task passes the service's gate (`health::task_healthy`).
 pub(crate) fn task_healthy(snapshot: &Snapshot, task: &TaskView) -> bool {
-    if task.health_status == Some(HealthStatus::Unhealthy) {
-        return false;
-    }
-    match &task.ip {
-        // Without an IP (bridge/host networking) targets are instances; ECS's own gate decides.
-        None => true,
-        Some(ip) => snapshot.target_groups.iter().all(|tg| {
-            snapshot
-                .targets
-                .iter()
-                .any(|t| &t.target_group == tg && &t.id == ip && t.state == TargetState::Healthy)
-        }),
-    }
+    crate::health::task_healthy(&snapshot.health(), task)
 }
 
 /// The watched deployment's tasks that run.
@@ -343,7 +285,8 @@ pub(crate) fn running(snapshot: &Snapshot) -> Vec<&TaskView> {
 }
 
 /// Client-side fail-fast, whatever the strategy: `--max-failed-tasks` of ours stopped, or a
-/// running task of ours unhealthy in a target group after the health-check grace period.
+/// running task of ours unhealthy after the health-check grace period (a target of its, or a
+/// container health check with no load balancer).
 pub(crate) fn tasks_failed(snapshot: &Snapshot, watched: &Watched) -> Option<Failure> {
     let failed = snapshot.tasks.iter().filter(|t| t.failed()).count();
     if failed >= watched.max_failed_tasks as usize {
@@ -352,16 +295,20 @@ pub(crate) fn tasks_failed(snapshot: &Snapshot, watched: &Watched) -> Option<Fai
             limit: watched.max_failed_tasks,
         });
     }
+    let health = snapshot.health();
     running(snapshot).into_iter().find_map(|task| {
-        let past_grace = task
-            .running_for
-            .is_some_and(|d| d >= snapshot.health_check_grace);
-        let ip = task.ip.as_ref().filter(|_| past_grace)?;
-        snapshot
-            .targets
-            .iter()
-            .find(|t| &t.id == ip && t.state == TargetState::Unhealthy)
-            .map(|t| Failure::UnhealthyTarget(t.clone()))
+        crate::health::task_sick(&health, task).map(|sick| match sick {
+            Sick::Target(t) => Failure::UnhealthyTarget(t),
+            Sick::Container {
+                task,
+                container,
+                check,
+            } => Failure::UnhealthyContainer {
+                task,
+                container,
+                check,
+            },
+        })
     })
 }
 

@@ -13,6 +13,7 @@ mod github;
 mod refusals;
 mod report;
 mod run;
+mod shapes;
 mod ship;
 mod strategies;
 mod system;

@@ -557,3 +557,32 @@ pub(crate) async fn continue_service_deployment(
         })?;
     Ok(())
 }
+
+/// The EC2 instance id of each of these container instances (DescribeContainerInstances, 100 a
+/// call); ones ECS no longer knows are left out.
+pub(crate) async fn container_instances(
+    aws: &Aws,
+    cluster: &str,
+    arns: &[String],
+) -> Result<std::collections::HashMap<String, String>> {
+    let mut found = std::collections::HashMap::new();
+    for chunk in arns.chunks(100) {
+        crate::aws::pace::call(crate::aws::pace::Group::EcsTaskReads).await;
+        let described = aws
+            .ecs
+            .describe_container_instances()
+            .cluster(cluster)
+            .set_container_instances(Some(chunk.to_vec()))
+            .send()
+            .await
+            .with_context(|| {
+                format!("failed to describe the container instances of cluster `{cluster}`")
+            })?;
+        for ci in described.container_instances() {
+            if let (Some(arn), Some(id)) = (ci.container_instance_arn(), ci.ec2_instance_id()) {
+                found.insert(arn.to_string(), id.to_string());
+            }
+        }
+    }
+    Ok(found)
+}

@@ -4,6 +4,7 @@
 use crate::aws::Aws;
 use crate::aws::{ecs, elb, pace, reads};
 use crate::ecs_state::TaskStatus;
+use crate::health::{Gate, container_checks};
 use crate::ids::ServiceDeploymentArn;
 use crate::report::output::Output;
 use crate::rollout::{ContainerView, Snapshot, TargetView, TaskView};
@@ -39,6 +40,11 @@ pub(crate) struct Watcher {
     ours_seen: bool,
     /// A staged deployment's target revision and the target groups its tasks are in.
     green: Option<(String, Vec<String>)>,
+    /// Container instance ARN → EC2 instance id (EC2 bridge/host tasks; never changes for a task).
+    instances: HashMap<String, String>,
+    /// No load balancer: the gate of each task definition watched, and whether it was said.
+    gates: HashMap<String, Gate>,
+    gate_said: bool,
 }
 
 /// A deployment's counts as DescribeServices gives them: what tells a look whether to list tasks.
@@ -258,6 +264,8 @@ impl Watcher {
                     })?,
             );
         }
+        self.learn_instances(aws, &target.cluster, &described, deployment_id)
+            .await?;
         let mut tasks: Vec<TaskView> = self
             .stopped
             .values()
@@ -298,6 +306,17 @@ impl Watcher {
         if lists.running || lists.stopped {
             self.listed_at = Some(Instant::now());
         }
+        let gate = match ours.and_then(|d| d.task_definition()) {
+            Some(td) if target_groups.is_empty() => self.no_lb_gate(aws, td, out).await?,
+            _ if target_groups.is_empty() => Gate::StaysRunning(crate::health::MIN_RUNNING),
+            _ => Gate::Targets,
+        };
+        let placement = self
+            .events
+            .iter()
+            .rev()
+            .find(|(_, m)| m.contains("unable to place a task"))
+            .map(|(_, m)| m.clone());
         let config = service.deployment_configuration();
         let ecs_rolls_back = config.is_some_and(|c| {
             c.deployment_circuit_breaker()
@@ -322,6 +341,8 @@ impl Watcher {
             ours_unseen_for,
             current_service_deployment: service.current_service_deployment().map(String::from),
             service_deployment: staged,
+            gate,
+            placement,
             subnets: service
                 .network_configuration()
                 .and_then(|n| n.awsvpc_configuration())
@@ -352,6 +373,49 @@ impl Watcher {
             .iter()
             .filter_map(|lb| lb.target_group_arn().map(String::from))
             .collect())
+    }
+
+    /// The EC2 instance of each task of ours with host ports (bridge/host networking) not known
+    /// yet: one DescribeContainerInstances for all of them, each remembered for the watch.
+    async fn learn_instances(
+        &mut self,
+        aws: &Aws,
+        cluster: &str,
+        described: &[aws_sdk_ecs::types::Task],
+        deployment_id: &str,
+    ) -> Result<()> {
+        let mut unknown: Vec<String> = described
+            .iter()
+            .filter(|t| t.started_by() == Some(deployment_id) && !host_ports(t).is_empty())
+            .filter_map(|t| t.container_instance_arn())
+            .filter(|arn| !self.instances.contains_key(*arn))
+            .map(String::from)
+            .collect();
+        unknown.sort();
+        unknown.dedup();
+        if !unknown.is_empty() {
+            self.instances
+                .extend(ecs::container_instances(aws, cluster, &unknown).await?);
+        }
+        Ok(())
+    }
+
+    /// A service with no load balancer gates on its task definition's container health checks,
+    /// else on tasks staying RUNNING (read once per task definition, said once per watch).
+    async fn no_lb_gate(&mut self, aws: &Aws, task_definition: &str, out: &Output) -> Result<Gate> {
+        if !self.gates.contains_key(task_definition) {
+            let td = ecs::describe_task_definition(aws, task_definition).await?;
+            let gate = Gate::of(&[], container_checks(&td));
+            self.gates.insert(task_definition.to_string(), gate);
+        }
+        let gate = self.gates[task_definition].clone();
+        if !self.gate_said {
+            self.gate_said = true;
+            if let Some(line) = gate.announce() {
+                out.info(&line);
+            }
+        }
+        Ok(gate)
     }
 
     fn task_view(&mut self, task: &aws_sdk_ecs::types::Task) -> TaskView {
@@ -400,12 +464,26 @@ impl Watcher {
                     name: c.name().unwrap_or_default().to_string(),
                     exit_code: c.exit_code(),
                     reason: c.reason().map(String::from),
+                    health_status: c.health_status().map(|h| h.as_str().into()),
                 })
                 .collect(),
             ip,
+            instance: task
+                .container_instance_arn()
+                .and_then(|arn| self.instances.get(arn).cloned()),
+            host_ports: host_ports(task),
             running_for,
         }
     }
+}
+
+/// The host ports of a task's containers (bridge/host networking; none for awsvpc).
+fn host_ports(task: &aws_sdk_ecs::types::Task) -> Vec<i32> {
+    task.containers()
+        .iter()
+        .flat_map(|c| c.network_bindings())
+        .filter_map(|b| b.host_port())
+        .collect()
 }
 
 /// ListTasks of the service when `wanted`, else nothing.

@@ -82,15 +82,27 @@ pub(crate) async fn until_done(
         Stop::Signal => Failure::Interrupted,
         Stop::Deadline => Failure::Timeout {
             waited: wait.timeout(),
-            progress: pacing
-                .last_error
-                .map_or(pacing.last_progress, |e| format!("last error: {e}")),
+            progress: stalled_because(
+                pacing
+                    .last_error
+                    .map_or(pacing.last_progress, |e| format!("last error: {e}")),
+                last.placement.as_deref(),
+            ),
         },
     };
     WatchEnd {
         ended: Ended::Failed(failure),
         snapshot: last,
         watcher,
+    }
+}
+
+/// A stalled rollout's progress, with the cause when ECS said it could not place a task (EC2
+/// capacity: no container instance with the CPU, memory or ports the task needs).
+fn stalled_because(progress: String, placement: Option<&str>) -> String {
+    match placement {
+        Some(event) => format!("{progress}; the cause: ECS could not place a task: {event}"),
+        None => progress,
     }
 }
 
