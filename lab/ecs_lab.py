@@ -782,10 +782,13 @@ def error_response(start_response, service, kind, message=None):
         status, code, msg = "400 Bad Request", "ThrottlingException", "Rate exceeded"
     elif kind == "invalid":
         status, code, msg = "400 Bad Request", "InvalidParameterException", message
+    elif kind == "denied":  # IAM said no: AccessDeniedException (JSON APIs), AccessDenied (query APIs)
+        status, code, msg = "400 Bad Request", "AccessDeniedException", "User: lab is not authorized (lab fault)"
     else:
         status, code, msg = "500 Internal Server Error", "ServerException", "Service Unavailable (lab fault)"
-    if service == "elasticloadbalancing":
-        code = {"throttle": "Throttling", "invalid": "ValidationError"}.get(kind, "InternalFailure")
+    if service in ("elasticloadbalancing", "iam"):
+        code = {"throttle": "Throttling", "invalid": "ValidationError", "denied": "AccessDenied"}.get(kind, "InternalFailure")
+        status = "403 Forbidden" if kind == "denied" else status
         body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{msg}</Message>"
                 f"</Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>").encode()
         ctype = "text/xml"

@@ -21,7 +21,7 @@ from moto.ecs.models import ecs_backends
 from moto.elbv2.models import elbv2_backends
 
 ECS_TARGET = "AmazonEC2ContainerServiceV20141113."
-ERROR_KINDS = ("throttle", "error5xx")
+ERROR_KINDS = ("throttle", "error5xx", "denied")
 KINDS = ERROR_KINDS + ("delay", "hang", "stale", "apply_then_error")
 DEFAULT_DELAY_MS = {"delay": 500, "hang": 600_000}
 IDS = itertools.count(1)
@@ -172,6 +172,9 @@ def request_names(service, action, doc):
     _add_task_definition(names, doc.get("taskDefinition"))
     if isinstance(doc.get("repositoryName"), str):
         names.add(doc["repositoryName"])
+    for key in ("RoleName", "SecretId", "Name", "logGroupNamePrefix"):  # IAM, Secrets Manager, SSM, Logs
+        if isinstance(doc.get(key), str):
+            names.add(doc[key])
     for ref in doc.get("tasks") or []:
         if not isinstance(ref, str):
             continue

@@ -2,6 +2,8 @@
 
   scenario.py create --cluster C --service S [--desired 2] [--image app:v1] [--containers 1]
                      [--breaker off|on|rollback] [--alarms off|on|rollback] [--no-lb] [--controller ECS]
+                     [--misconfigure KIND]   (a service `deployer verify` refuses; KIND below)
+  scenario.py misconfigurations                            (the kinds --misconfigure takes, and what each seeds)
   scenario.py fault  --image SUBSTR --kind exit|cannot_pull|pending|unhealthy|alarm [--exit-code N] [--log LINE]...
   scenario.py api-fault --action DescribeServices --kind throttle|error5xx|delay|hang|stale|apply_then_error
                      [--count N] [--delay-ms MS] [--jitter-ms MS] [--after] [--apply] [--drop] [--match NAME]...
@@ -52,9 +54,73 @@ def container(name, image, port):
     }
 
 
-def network(name, with_lb=True):
-    """A VPC with two subnets in two zones, a security group, the log group, and an ALB target group."""
+EXECUTION_ROLE = "ecsTaskExecutionRole"
+ECS_TASKS_TRUST = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+
+# What `create --misconfigure KIND` seeds: each is something `deployer verify` refuses (its finding code).
+MISCONFIGURATIONS = {
+    "missing-secret": "a secrets[].valueFrom naming a Secrets Manager secret that does not exist (secret-not-found); "
+                      "the container also has an SSM parameter and a secret (with :json-key::) that do exist",
+    "missing-log-group": "awslogs-group /ecs/SERVICE-missing, which does not exist (log-group-not-found)",
+    "unpushed-tag": "image ACCOUNT.dkr.ecr.REGION.amazonaws.com/SERVICE:never-pushed; the repository exists, the tag "
+                    "does not (image-not-found)",
+    "untrusted-role": "taskRoleArn SERVICE-task, a role that trusts ec2.amazonaws.com only (role-not-trusted)",
+    "wrong-port": "the container maps port 9090; the service's load balancer sends to 8080 (lb-port-missing)",
+    "bad-fargate-pair": "FARGATE with cpu 256 and memory 4096, a pair Fargate does not offer (fargate-size-invalid)",
+    "instance-target-group": "an instance target group under an awsvpc service (target-type-mismatch)",
+}
+
+
+def execution_role():
+    """The role the lab's task definitions name, trusting ecs-tasks.amazonaws.com (made once)."""
+    iam = client("iam")
+    try:
+        iam.create_role(RoleName=EXECUTION_ROLE, AssumeRolePolicyDocument=json.dumps(ECS_TASKS_TRUST))
+    except iam.exceptions.EntityAlreadyExistsException:
+        pass
+
+
+def misconfigure(kind, service, td, containers):
+    """Puts misconfiguration KIND into the task definition arguments (and makes what it needs)."""
+    web = containers[0]
+    if kind == "missing-secret":
+        sm, ssm = client("secretsmanager"), client("ssm")
+        present = sm.create_secret(Name=f"{service}-present", SecretString='{"password": "never-read"}')["ARN"]
+        ssm.put_parameter(Name=f"/{service}/api-key", Value="never-read", Type="SecureString")
+        web["secrets"] = [
+            {"name": "API_KEY", "valueFrom": f"/{service}/api-key"},
+            {"name": "PRESENT", "valueFrom": f"{present}:password::"},
+            {"name": "DB_PASSWORD",
+             "valueFrom": f"arn:aws:secretsmanager:{REGION}:123456789012:secret:{service}-db-AbCdEf"},
+        ]
+    elif kind == "missing-log-group":
+        web["logConfiguration"]["options"]["awslogs-group"] = f"/ecs/{service}-missing"
+    elif kind == "unpushed-tag":
+        ecr = client("ecr")
+        try:
+            ecr.create_repository(repositoryName=service)
+        except ecr.exceptions.RepositoryAlreadyExistsException:
+            pass
+        web["image"] = f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{service}:never-pushed"
+    elif kind == "untrusted-role":
+        trust = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        role = client("iam").create_role(RoleName=f"{service}-task", AssumeRolePolicyDocument=json.dumps(trust))
+        td["taskRoleArn"] = role["Role"]["Arn"]
+    elif kind == "wrong-port":
+        web["portMappings"] = [{"containerPort": 9090, "protocol": "tcp"}]
+    elif kind == "bad-fargate-pair":
+        td["memory"] = "4096"
+    elif kind not in ("instance-target-group", ""):
+        sys.exit(f"unknown --misconfigure {kind!r} (one of {', '.join(MISCONFIGURATIONS)})")
+
+
+def network(name, with_lb=True, target_type="ip"):
+    """A VPC with two subnets in two zones, a security group, the log group, the execution role, and
+    an ALB target group."""
     ec2, elb, logs = client("ec2"), client("elbv2"), client("logs")
+    execution_role()
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{az}")
                ["Subnet"]["SubnetId"] for i, az in ((1, "a"), (2, "b"))]
@@ -68,7 +134,7 @@ def network(name, with_lb=True):
         alb = elb.create_load_balancer(Name=f"{name}-alb"[:32], Subnets=subnets, SecurityGroups=[sg])
         alb_arn = alb["LoadBalancers"][0]["LoadBalancerArn"]
         tg_arn = elb.create_target_group(Name=f"{name}-tg"[:32], Protocol="HTTP", Port=8080, VpcId=vpc,
-                                         TargetType="ip", HealthCheckPath="/health")["TargetGroups"][0]["TargetGroupArn"]
+                                         TargetType=target_type, HealthCheckPath="/health")["TargetGroups"][0]["TargetGroupArn"]
         elb.create_listener(LoadBalancerArn=alb_arn, Protocol="HTTP", Port=80,
                             DefaultActions=[{"Type": "forward", "TargetGroupArn": tg_arn}])
     return {"vpc": vpc, "subnets": subnets, "security_group": sg, "target_group_arn": tg_arn}
@@ -100,7 +166,8 @@ def create(args):
     if shape_scenario.wanted(args):  # EC2, NLB, no load balancer, health checks: lab/shape_scenario.py
         return shape_scenario.create(args, sys.modules[__name__])
     ecs = client("ecs")
-    net = network(args.service, not args.no_lb)
+    net = network(args.service, not args.no_lb,
+                  "instance" if args.misconfigure == "instance-target-group" else "ip")
     subnets, sg, tg_arn = net["subnets"], net["security_group"], net["target_group_arn"]
     ecs.create_cluster(clusterName=args.cluster)
     names = ["web"] + [f"side{i}" for i in range(1, args.containers)]
@@ -111,11 +178,13 @@ def create(args):
             existing = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]["taskDefinitionArn"]
         except Exception:
             existing = None
-    td = existing or ecs.register_task_definition(
+    td_args = dict(
         family=family, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
-        executionRoleArn="arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
+        executionRoleArn=f"arn:aws:iam::123456789012:role/{EXECUTION_ROLE}",
         containerDefinitions=[container(n, args.image if i == 0 else f"sidecar:{i}", 8080 + i)
-                              for i, n in enumerate(names)])["taskDefinition"]["taskDefinitionArn"]
+                              for i, n in enumerate(names)])
+    misconfigure(args.misconfigure, args.service, td_args, td_args["containerDefinitions"])
+    td = existing or ecs.register_task_definition(**td_args)["taskDefinition"]["taskDefinitionArn"]
     if args.task_definition:
         td = args.task_definition
     load_balancers = []
@@ -232,6 +301,9 @@ def main():
     c.add_argument("--no-lb", action="store_true")
     c.add_argument("--family", default="", help="task definition family (default: the service name); reused if it exists")
     c.add_argument("--task-definition", default="", help="run this task definition ARN")
+    c.add_argument("--misconfigure", default="", choices=[""] + list(MISCONFIGURATIONS),
+                   help="seed one misconfiguration `deployer verify` refuses (see `misconfigurations`)")
+    sub.add_parser("misconfigurations", help="the kinds `create --misconfigure` takes")
     strategy_scenario.add_create_args(c)  # --strategy, --bake-minutes, --pause-hook, ...
     shape_scenario.add_create_args(c)  # --launch-type, --network-mode, --instances, --nlb, --no-load-balancer, ...
     strategy_scenario.add_subcommands(sub)  # hook-fault, service-deployment
@@ -305,6 +377,8 @@ def main():
         return
     if args.cmd == "create":
         create(args)
+    elif args.cmd == "misconfigurations":
+        print(json.dumps(MISCONFIGURATIONS))
     elif args.cmd == "network":
         print(json.dumps(network(args.name)))
     elif args.cmd == "register":

@@ -244,7 +244,7 @@ fn first_deploy_files(lab_dir: &Lab, name: &str, extra_service: &str) -> (String
         &format!("{net_name}-task.json"),
         &serde_json::json!({
             "family": name, "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
-            "cpu": "256", "memory": "512",
+            "cpu": "256", "memory": "512", "executionRoleArn": "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
             "containerDefinitions": [{
                 "name": "api", "image": "registry.lab/app:first", "essential": true,
                 "portMappings": [{"containerPort": 8080, "name": "api"}],
