@@ -44,6 +44,22 @@ pub(crate) enum Command {
     Run(Box<RunArgs>),
     /// Give an image already in ECR another tag, without pulling it
     Promote(PromoteArgs),
+    /// Check what a deploy would register against AWS (images, roles, secrets, log groups, load balancer, Fargate sizes) before anything changes; writes nothing
+    Verify(DeployArgs),
+    /// Write deployer.toml, the task definition and the service definition from a live service
+    Init(InitArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct InitArgs {
+    #[command(flatten)]
+    pub(crate) target: ServiceArgs,
+    /// Directory to write deployer.toml, task-definition.json and service-definition.json into
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub(crate) dir: PathBuf,
+    /// Overwrite files that already exist
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -196,6 +212,9 @@ pub(crate) struct DeployArgs {
     /// BLUE_GREEN, LINEAR, CANARY with a PAUSE hook at POST_TEST_TRAFFIC_SHIFT: run this shell command while test traffic reaches the new tasks; exit 0 lets the deployment go on, anything else rolls it back
     #[arg(long, env = "DEPLOYER_SMOKE_TEST", value_name = "COMMAND")]
     pub(crate) smoke_test: Option<String>,
+    /// Skip the checks `deployer verify` makes before the first write
+    #[arg(long, env = "DEPLOYER_NO_VERIFY")]
+    pub(crate) no_verify: bool,
 }
 
 #[derive(Args, Debug, Clone)]

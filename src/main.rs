@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod config;
 mod ecs_state;
+mod findings;
 mod health;
 mod ids;
 mod image_ref;

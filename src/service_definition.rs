@@ -10,7 +10,7 @@ use std::path::Path;
 const JSON_OBJECT_START: char = '{';
 
 /// The keys CreateService takes (the request's JSON names).
-const CREATE_SERVICE_KEYS: [&str; 26] = [
+pub(crate) const CREATE_SERVICE_KEYS: [&str; 26] = [
     "cluster",
     "serviceName",
     "taskDefinition",

@@ -17,3 +17,4 @@ mod shapes;
 mod ship;
 mod strategies;
 mod system;
+mod verify;

@@ -352,3 +352,35 @@ async fn blocking(
     }
     Ok(blocking)
 }
+
+/// Whether the image (tag or digest) is in its ECR repository, in its account and region.
+pub(crate) async fn image_exists(
+    aws: &crate::aws::Aws,
+    image: &crate::findings::EcrImage,
+) -> crate::findings::Seen<()> {
+    use crate::findings::Seen;
+    let config = aws_sdk_ecr::config::Builder::from(&aws.sdk)
+        .region(aws_config::Region::new(image.region.clone()));
+    let ecr = aws_sdk_ecr::Client::from_conf(config.build());
+    let id = if image.by_digest {
+        ImageIdentifier::builder().image_digest(&image.reference)
+    } else {
+        ImageIdentifier::builder().image_tag(&image.reference)
+    };
+    let result = ecr
+        .describe_images()
+        .registry_id(&image.account)
+        .repository_name(&image.repository)
+        .image_ids(id.build())
+        .send()
+        .await;
+    match result {
+        Ok(out) if !out.image_details().is_empty() => Seen::Found(()),
+        Ok(_) => Seen::Missing,
+        Err(err) => crate::aws::iam::seen(
+            err,
+            &["ImageNotFoundException", "RepositoryNotFoundException"],
+            "ecr:DescribeImages",
+        ),
+    }
+}

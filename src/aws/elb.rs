@@ -86,6 +86,44 @@ fn listener_of(arn: &str) -> String {
     }
 }
 
+/// The target type and protocol of each target group (DescribeTargetGroups, 20 a call).
+pub(crate) async fn target_groups(
+    aws: &Aws,
+    arns: &[String],
+) -> crate::findings::Seen<Vec<crate::findings::TargetGroup>> {
+    use crate::findings::{Seen, TargetGroup};
+    let mut groups = Vec::new();
+    for chunk in arns.chunks(20) {
+        pace::call(pace::Group::ElbDescribes).await;
+        let result = aws
+            .elb
+            .describe_target_groups()
+            .set_target_group_arns(Some(chunk.to_vec()))
+            .send()
+            .await;
+        match result {
+            Ok(out) => groups.extend(out.target_groups().iter().map(|g| {
+                TargetGroup {
+                    arn: g.target_group_arn().unwrap_or_default().to_string(),
+                    target_type: g
+                        .target_type()
+                        .map(|t| t.as_str().to_string())
+                        .unwrap_or_default(),
+                    protocol: g.protocol().map(|p| p.as_str().to_string()),
+                }
+            })),
+            Err(err) => {
+                return crate::aws::iam::seen(
+                    err,
+                    &["TargetGroupNotFound"],
+                    "elasticloadbalancing:DescribeTargetGroups",
+                );
+            }
+        }
+    }
+    Seen::Found(groups)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -101,3 +101,34 @@ pub(crate) async fn since(
         .collect();
     Some((lines, page.next_forward_token().map(String::from)))
 }
+
+/// Whether the log group exists (DescribeLogGroups by prefix, the exact name among them).
+pub(crate) async fn group_exists(
+    aws: &Aws,
+    group: &str,
+    region: Option<&str>,
+) -> crate::findings::Seen<()> {
+    use crate::findings::Seen;
+    let result = aws
+        .logs(region)
+        .describe_log_groups()
+        .log_group_name_prefix(group)
+        .send()
+        .await;
+    match result {
+        Ok(out)
+            if out
+                .log_groups()
+                .iter()
+                .any(|g| g.log_group_name() == Some(group)) =>
+        {
+            Seen::Found(())
+        }
+        Ok(_) => Seen::Missing,
+        Err(err) => crate::aws::iam::seen(
+            err,
+            &["ResourceNotFoundException"],
+            "logs:DescribeLogGroups",
+        ),
+    }
+}

@@ -6,9 +6,11 @@
 pub(crate) mod ecr;
 pub(crate) mod ecs;
 pub(crate) mod elb;
+pub(crate) mod iam;
 pub(crate) mod logs;
 pub(crate) mod pace;
 pub(crate) mod reads;
+pub(crate) mod secrets;
 pub(crate) mod wire;
 
 use aws_config::retry::RetryConfig;

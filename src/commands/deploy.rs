@@ -32,6 +32,9 @@ pub(crate) async fn deploy(
         Ok(start) => start,
         Err(err) => return result.refuse(&err),
     };
+    if let Err(err) = super::verify::before_deploy(cfg, aws, &start, out).await {
+        return result.refuse(&err);
+    }
     result.previous_task_definition_arn = start.previous().map(String::from);
     if start.unchanged() && !cfg.force_new_deployment {
         result.task_definition_arn = start.previous().map(String::from);

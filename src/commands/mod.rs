@@ -1,10 +1,12 @@
 //! The commands: the only code that sequences steps.
 
 pub(crate) mod deploy;
+pub(crate) mod init;
 pub(crate) mod rollback;
 pub(crate) mod run;
 pub(crate) mod status;
 pub(crate) mod system;
+pub(crate) mod verify;
 
 use crate::aws::Aws;
 use crate::cli::{Command, Invocation};
@@ -64,6 +66,14 @@ pub(crate) async fn dispatch(
             )
             .await
         }
+        Command::Verify(args) => match config::deploy(args, &sub, &file) {
+            Ok(cfg) => verify::command(&cfg, &Aws::load().await, out).await,
+            Err(err) => RunResult::refused(format!("{err:#}")),
+        },
+        Command::Init(args) => match config::target(&args.target, &sub, &file) {
+            Ok(target) => init::command(&target, args, &Aws::load().await, out).await,
+            Err(err) => RunResult::refused(format!("{err:#}")),
+        },
         Command::Status(args) => match config::target(args, &sub, &file) {
             Ok(target) => status::command(&target, &Aws::load().await, out).await,
             Err(err) => RunResult::refused(format!("{err:#}")),

@@ -23,6 +23,8 @@ pub(crate) struct DeployConfig {
     pub(crate) until: Option<String>,
     /// `--smoke-test COMMAND`.
     pub(crate) smoke_test: Option<String>,
+    /// Run `verify`'s checks before the first write (not `--no-verify`).
+    pub(crate) verify: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +115,7 @@ pub(crate) fn deploy(args: &DeployArgs, matches: &ArgMatches, file: &File) -> Re
         timeout,
         max_failed_tasks,
         rollback: !flag("no_rollback", args.no_rollback, f.no_rollback),
+        verify: !flag("no_verify", args.no_verify, f.no_verify),
         wait_for_idle: flag("wait_for_idle", args.wait_for_idle, f.wait_for_idle),
         force_new_deployment: flag(
             "force_new_deployment",

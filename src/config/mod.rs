@@ -54,6 +54,7 @@ pub(crate) struct FileConfig {
     keep_revisions: Option<u32>,
     until: Option<String>,
     smoke_test: Option<String>,
+    no_verify: Option<bool>,
     create_missing: Option<bool>,
     service_definition: Option<PathBuf>,
     depends_on: Option<Vec<String>>,
@@ -226,7 +227,8 @@ impl FileConfig {
             force_new_deployment,
             keep_revisions,
             until,
-            create_missing
+            create_missing,
+            no_verify
         );
     }
 }

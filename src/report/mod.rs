@@ -42,6 +42,8 @@ pub(crate) struct Report {
     pub(crate) warnings: Vec<String>,
     /// A staged (blue/green, linear, canary) deployment's lifecycle stages, with when each began.
     pub(crate) stages: Vec<(u128, String)>,
+    /// `verify`'s findings (errors and warnings), with their stable codes.
+    pub(crate) findings: Vec<crate::findings::Finding>,
 }
 
 impl Report {
@@ -155,6 +157,17 @@ impl Report {
         }
     }
 
+    /// `verify`'s errors and warnings, a line each.
+    fn verify_findings(&self, md: &mut String) {
+        for f in &self.findings {
+            let level = match f.level {
+                crate::findings::Level::Error => "❌ error",
+                crate::findings::Level::Warning => "⚠️ warning",
+            };
+            let _ = writeln!(md, "\n{level} {}", one_line(&f.line()));
+        }
+    }
+
     /// The PR/MR comment and the job summary.
     pub(crate) fn markdown(&self, environment: &str, run_url: Option<&str>) -> String {
         let mut md = String::new();
@@ -192,6 +205,7 @@ impl Report {
         {
             let _ = writeln!(md, "\n⚠️ {whose}{}", one_line(warning));
         }
+        self.verify_findings(&mut md);
         self.failure_details(&mut md, "");
         for service in &self.services {
             if let Some(why) = service.why().filter(|_| service.failure_text.is_some()) {
@@ -262,6 +276,7 @@ impl Report {
             "failure": self.failure,
             "services": self.services.iter().map(Report::json).collect::<Vec<_>>(),
             "warnings": self.warnings,
+            "findings": self.findings.iter().map(crate::findings::Finding::to_json).collect::<Vec<_>>(),
         })
     }
 }

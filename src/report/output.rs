@@ -307,6 +307,26 @@ impl Output {
         self.event(json!({"event": "warning", "message": message}));
     }
 
+    /// `verify`'s findings: a line each on stderr, recorded for the report (PR comment, JSON report),
+    /// and one `{"event": "verify", "findings": [...]}` line on stdout.
+    pub(crate) fn findings(&self, findings: &[crate::findings::Finding]) {
+        self.record(|r| r.findings.extend(findings.iter().cloned()));
+        for f in findings {
+            let prefix = match (f.level, self.color) {
+                (crate::findings::Level::Error, true) => "\x1b[31merror:\x1b[0m ",
+                (crate::findings::Level::Error, false) => "error: ",
+                (crate::findings::Level::Warning, true) => "\x1b[33mwarning:\x1b[0m ",
+                (crate::findings::Level::Warning, false) => "warning: ",
+            };
+            self.line(prefix, &f.line());
+        }
+        let list: Vec<Value> = findings
+            .iter()
+            .map(crate::findings::Finding::to_json)
+            .collect();
+        self.event(json!({"event": "verify", "findings": list}));
+    }
+
     /// Keeps a secret out of CI logs (GitHub Actions masks it from here on).
     pub(crate) fn mask(&self, secret: &str) {
         if self.ci == Ci::GitHub && !secret.is_empty() {

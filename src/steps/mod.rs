@@ -3,10 +3,12 @@
 
 pub(crate) mod create;
 pub(crate) mod failure_report;
+pub(crate) mod init;
 pub(crate) mod preflight;
 pub(crate) mod recover;
 pub(crate) mod run_task;
 pub(crate) mod ship;
 pub(crate) mod smoke_test;
 pub(crate) mod tidy;
+pub(crate) mod verify;
 pub(crate) mod watch;
