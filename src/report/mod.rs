@@ -397,6 +397,33 @@ mod tests {
     }
 
     #[test]
+    fn verify_findings_are_listed_in_the_comment_and_the_json_report() {
+        let finding = |code, level| crate::findings::Finding {
+            code,
+            level,
+            container: Some("web".into()),
+            field: "secrets[0].valueFrom".into(),
+            value: "db".into(),
+            problem: "no such secret".into(),
+            what_to_do: "create it".into(),
+        };
+        let mut refused = report(Outcome::Refused);
+        refused.findings = vec![
+            finding("secret-not-found", crate::findings::Level::Error),
+            finding("check-denied", crate::findings::Level::Warning),
+        ];
+        let md = refused.markdown("staging", None);
+        assert!(
+            md.contains("❌ error [secret-not-found] container `web`, secrets[0].valueFrom = `db`: no such secret; create it"),
+            "{md}"
+        );
+        assert!(md.contains("⚠️ warning [check-denied]"), "{md}");
+        let json = refused.json();
+        assert_eq!(json["findings"][0]["code"], "secret-not-found");
+        assert_eq!(json["findings"][1]["severity"], "warning");
+    }
+
+    #[test]
     fn a_system_has_one_comment_with_a_row_per_service() {
         let mut api = report(Outcome::RolledBack);
         api.result.as_mut().unwrap().service = Some("api".into());
