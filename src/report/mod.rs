@@ -159,12 +159,17 @@ impl Report {
 
     /// `verify`'s errors and warnings, a line each.
     fn verify_findings(&self, md: &mut String) {
-        for f in &self.findings {
+        let own = self.findings.iter().map(|f| (String::new(), f));
+        let services = self.services.iter().flat_map(|s| {
+            let whose = format!("`{}`: ", s.subject());
+            s.findings.iter().map(move |f| (whose.clone(), f))
+        });
+        for (whose, f) in own.chain(services) {
             let level = match f.level {
                 crate::findings::Level::Error => "❌ error",
                 crate::findings::Level::Warning => "⚠️ warning",
             };
-            let _ = writeln!(md, "\n{level} {}", one_line(&f.line()));
+            let _ = writeln!(md, "\n{level} {whose}{}", one_line(&f.line()));
         }
     }
 
@@ -418,6 +423,16 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("⚠️ warning [check-denied]"), "{md}");
+        let system = Report {
+            system: Some("shop".into()),
+            services: vec![refused.clone()],
+            ..Default::default()
+        };
+        let md = system.markdown("staging", None);
+        assert!(
+            md.contains("❌ error `prod/web`: [secret-not-found]"),
+            "{md}"
+        );
         let json = refused.json();
         assert_eq!(json["findings"][0]["code"], "secret-not-found");
         assert_eq!(json["findings"][1]["severity"], "warning");
