@@ -574,7 +574,7 @@ mod tests {
         let in_progress = || dep("ours", "PRIMARY", NEW, Some("IN_PROGRESS"), 2);
         let old_active = || dep("old", "ACTIVE", OLD, Some("COMPLETED"), 2);
         let healthy_pair = || vec![target(1, "healthy"), target(2, "healthy")];
-        let cases: Vec<(&str, Snapshot, &str)> = vec![
+        let mut cases: Vec<(&str, Snapshot, &str)> = vec![
             (
                 "completed, both healthy",
                 snap(
@@ -747,6 +747,99 @@ mod tests {
                 "in_progress",
             ),
         ];
+        let on_instance = |n: u8, port: i32| TaskView {
+            ip: None,
+            instance: Some("i-1".into()),
+            host_ports: vec![port],
+            ..task(n, "RUNNING")
+        };
+        let instance_target = |port: i32, state: &str| TargetView {
+            id: "i-1".into(),
+            port: Some(port),
+            ..target(1, state)
+        };
+        let no_lb = |gate: Gate, tasks: Vec<TaskView>| Snapshot {
+            target_groups: vec![],
+            gate,
+            ..snap(vec![completed()], tasks, vec![])
+        };
+        let checked = |n: u8, status: &str| TaskView {
+            health_status: Some(status.into()),
+            containers: vec![ContainerView {
+                name: "web".into(),
+                health_status: Some(status.into()),
+                ..Default::default()
+            }],
+            ..task(n, "RUNNING")
+        };
+        let check = || Gate::ContainerChecks(vec![("web".into(), "CMD true".into())]);
+        cases.extend([
+            (
+                "EC2 bridge: both instance targets healthy",
+                snap(
+                    vec![completed()],
+                    vec![on_instance(1, 32768), on_instance(2, 32769)],
+                    vec![
+                        instance_target(32768, "healthy"),
+                        instance_target(32769, "healthy"),
+                    ],
+                ),
+                "healthy",
+            ),
+            (
+                "EC2 bridge: an instance target of ours unhealthy",
+                snap(
+                    vec![in_progress(), old_active()],
+                    vec![on_instance(1, 32768)],
+                    vec![instance_target(32768, "unhealthy")],
+                ),
+                "UnhealthyTarget",
+            ),
+            (
+                "load-balanced task with neither IP nor instance",
+                snap(
+                    vec![completed()],
+                    vec![
+                        TaskView {
+                            ip: None,
+                            ..task(1, "RUNNING")
+                        },
+                        task(2, "RUNNING"),
+                    ],
+                    healthy_pair(),
+                ),
+                "in_progress",
+            ),
+            (
+                "no LB: both containers HEALTHY",
+                no_lb(check(), vec![checked(1, "HEALTHY"), checked(2, "HEALTHY")]),
+                "healthy",
+            ),
+            (
+                "no LB: a container UNHEALTHY",
+                no_lb(
+                    check(),
+                    vec![checked(1, "HEALTHY"), checked(2, "UNHEALTHY")],
+                ),
+                "UnhealthyContainer",
+            ),
+            (
+                "no LB, no check: RUNNING 60 s of 10",
+                no_lb(
+                    Gate::StaysRunning(Duration::from_secs(10)),
+                    vec![task(1, "RUNNING"), task(2, "RUNNING")],
+                ),
+                "healthy",
+            ),
+            (
+                "no LB, no check: RUNNING 60 s of 120",
+                no_lb(
+                    Gate::StaysRunning(Duration::from_secs(120)),
+                    vec![task(1, "RUNNING"), task(2, "RUNNING")],
+                ),
+                "in_progress",
+            ),
+        ]);
         for (name, snapshot, expected) in cases {
             assert_eq!(kind(&verdict(&snapshot, &watched())), expected, "{name}");
         }
