@@ -227,6 +227,22 @@ impl SecretRef {
     }
 }
 
+/// The account of an ARN (`arn:aws:ssm:REGION:ACCOUNT:…`), or None for a bare name.
+pub(crate) fn arn_account(arn: &str) -> Option<&str> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    (parts.len() >= 6 && parts[0] == "arn" && !parts[4].is_empty()).then(|| parts[4])
+}
+
+/// An SSM parameter shared from another account cannot be looked up by name here (DescribeParameters
+/// lists the caller's own), and reading it would read its value: it is not checked.
+pub(crate) fn other_account_parameter(value_from: &str, home: Option<&str>) -> Option<String> {
+    let account = arn_account(value_from)?;
+    let ssm = value_from.split(':').nth(2) == Some("ssm");
+    (ssm && home.is_some_and(|home| home != account)).then(|| {
+        format!("an SSM parameter of account {account}, not the task's: a parameter is looked up by name in the task's own account only")
+    })
+}
+
 /// Each `secrets[].valueFrom` of each container: (container, field, valueFrom).
 pub(crate) fn secrets(td: &Value) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
@@ -1007,6 +1023,19 @@ mod tests {
         ] {
             assert_eq!(SecretRef::parse(&from), want, "{from}");
         }
+    }
+
+    #[test]
+    fn a_parameter_of_another_account_is_not_looked_up() {
+        let other = "arn:aws:ssm:us-east-1:222222222222:parameter/shared/db";
+        let own = "arn:aws:ssm:us-east-1:111111111111:parameter/db";
+        let home = Some("111111111111");
+        assert!(other_account_parameter(other, home).is_some_and(|w| w.contains("222222222222")));
+        assert_eq!(other_account_parameter(own, home), None);
+        assert_eq!(other_account_parameter("/db", home), None);
+        assert_eq!(other_account_parameter(other, None), None);
+        let secret = "arn:aws:secretsmanager:us-east-1:222222222222:secret:db-AbCdEf";
+        assert_eq!(other_account_parameter(secret, home), None);
     }
 
     #[test]

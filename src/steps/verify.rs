@@ -10,6 +10,7 @@ use crate::target::Target;
 use crate::task_definition::TaskDefinition;
 use anyhow::Result;
 use futures_util::future::join_all;
+use serde_json::Value;
 
 /// What verify checks: the new task definition, and the service it goes into (None: the live one).
 pub(crate) struct Subject<'a> {
@@ -54,6 +55,11 @@ async fn read(aws: &Aws, subject: &Subject<'_>, out: &Output) -> Result<Facts> {
         })
         .collect();
     let secret_refs = findings::secrets(&td);
+    let home = td
+        .get("executionRoleArn")
+        .and_then(Value::as_str)
+        .and_then(findings::arn_account)
+        .map(String::from);
     let groups = findings::log_groups(&td);
     let wiring = findings::load_balancers(&service);
     let mut tg_arns: Vec<String> = wiring.iter().map(|w| w.0.clone()).collect();
@@ -74,8 +80,11 @@ async fn read(aws: &Aws, subject: &Subject<'_>, out: &Output) -> Result<Facts> {
                 iam::trust_policy(aws, arn).await,
             )
         })),
-        join_all(secret_refs.iter().map(|(c, field, from)| async move {
-            let seen = secrets::exists(aws, &SecretRef::parse(from)).await;
+        join_all(secret_refs.iter().map(|(c, field, from)| async {
+            let seen = match findings::other_account_parameter(from, home.as_deref()) {
+                Some(why) => Seen::Failed(why),
+                None => secrets::exists(aws, &SecretRef::parse(from)).await,
+            };
             (c.clone(), field.clone(), from.clone(), seen)
         })),
         join_all(groups.iter().map(|(c, group, region)| async move {
