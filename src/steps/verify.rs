@@ -9,8 +9,9 @@ use crate::service_definition::ServiceDefinition;
 use crate::target::Target;
 use crate::task_definition::TaskDefinition;
 use anyhow::Result;
+use aws_sdk_ecs::types::Service;
 use futures_util::future::join_all;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// What verify checks: the new task definition, and the service it goes into (None: the live one).
 pub(crate) struct Subject<'a> {
@@ -36,10 +37,8 @@ async fn read(aws: &Aws, subject: &Subject<'_>, out: &Output) -> Result<Facts> {
     let td = subject.task_definition.0.clone();
     let service = match subject.creating {
         Some(definition) => definition.0.clone(),
-        None => {
-            let mut raw = ecs::describe_service_raw(aws, subject.target).await?;
-            raw["services"][0].take()
-        }
+        // The batched DescribeServices: several services deploying at once share one call.
+        None => as_json(&ecs::describe_service(aws, subject.target).await?),
     };
     let (ecr_images, other) = findings::images(&td);
     for (container, image) in &other {
@@ -113,6 +112,49 @@ async fn read(aws: &Aws, subject: &Subject<'_>, out: &Output) -> Result<Facts> {
         target_groups,
         zones,
         rollback: subject.rollback,
+    })
+}
+
+/// What the checks read of a live service, in DescribeServices' JSON names (the names a service
+/// definition file uses too).
+fn as_json(service: &Service) -> Value {
+    let load_balancers: Vec<Value> = service
+        .load_balancers()
+        .iter()
+        .map(|lb| {
+            json!({
+                "targetGroupArn": lb.target_group_arn(),
+                "containerName": lb.container_name(),
+                "containerPort": lb.container_port(),
+                "advancedConfiguration": {
+                    "alternateTargetGroupArn": lb.advanced_configuration().and_then(|a| a.alternate_target_group_arn()),
+                },
+            })
+        })
+        .collect();
+    let providers: Vec<Value> = service
+        .capacity_provider_strategy()
+        .iter()
+        .map(|p| json!({"capacityProvider": p.capacity_provider()}))
+        .collect();
+    let config = service.deployment_configuration();
+    let breaker = config.and_then(|c| c.deployment_circuit_breaker());
+    let alarms = config.and_then(|c| c.alarms());
+    let subnets = service
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .map(|a| a.subnets().to_vec())
+        .unwrap_or_default();
+    json!({
+        "desiredCount": service.desired_count(),
+        "launchType": service.launch_type().map(|l| l.as_str()),
+        "capacityProviderStrategy": providers,
+        "loadBalancers": load_balancers,
+        "networkConfiguration": {"awsvpcConfiguration": {"subnets": subnets}},
+        "deploymentConfiguration": {
+            "deploymentCircuitBreaker": breaker.map(|b| json!({"enable": b.enable(), "rollback": b.rollback()})),
+            "alarms": alarms.map(|a| json!({"enable": a.enable(), "rollback": a.rollback()})),
+        },
     })
 }
 
