@@ -40,6 +40,8 @@ pub(crate) enum Command {
     Rollback(RollbackArgs),
     /// Show the service's deployments, tasks, target health and last events
     Status(ServiceArgs),
+    /// Let a BLUE_GREEN, LINEAR or CANARY deployment waiting at a PAUSE hook go on, and wait until it is done
+    Continue(ContinueArgs),
     /// The whole job: build the image, push it to ECR, deploy it by digest (settings from deployer.toml)
     Run(Box<RunArgs>),
     /// Give an image already in ECR another tag, without pulling it
@@ -215,6 +217,30 @@ pub(crate) struct DeployArgs {
     /// Skip the checks `deployer verify` makes before the first write
     #[arg(long, env = "DEPLOYER_NO_VERIFY")]
     pub(crate) no_verify: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct ContinueArgs {
+    #[command(flatten)]
+    pub(crate) target: ServiceArgs,
+    /// Give up waiting after this long, e.g. 15m
+    #[arg(long, env = "DEPLOYER_TIMEOUT", value_name = "DURATION")]
+    pub(crate) timeout: Option<String>,
+    /// Count the deployment failed once this many of its tasks have stopped
+    #[arg(long, env = "DEPLOYER_MAX_FAILED_TASKS", value_name = "N")]
+    pub(crate) max_failed_tasks: Option<u32>,
+}
+
+impl ContinueArgs {
+    /// The same settings as `rollback` takes, with no `--to`.
+    pub(crate) fn as_rollback(&self) -> RollbackArgs {
+        RollbackArgs {
+            target: self.target.clone(),
+            to: None,
+            timeout: self.timeout.clone(),
+            max_failed_tasks: self.max_failed_tasks,
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]

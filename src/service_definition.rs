@@ -79,6 +79,7 @@ impl ServiceDefinition {
         }
         check_load_balancers(map)?;
         check_network(map)?;
+        check_strategy(map)?;
         Ok(ServiceDefinition(value))
     }
 
@@ -185,6 +186,43 @@ fn check_load_balancers(map: &Map<String, Value>) -> Result<()> {
     Ok(())
 }
 
+/// `deploymentConfiguration.strategy` and its settings as ECS takes them: BLUE_GREEN with a bake
+/// time, hooks on stages that take them, linear/canary settings only with their strategy, and a
+/// load-balanced staged service naming its alternate target group and production listener rule.
+fn check_strategy(map: &Map<String, Value>) -> Result<()> {
+    let config = map.get("deploymentConfiguration").unwrap_or(&Value::Null);
+    let shape = crate::strategy::Shape::from_definition(config, map.get("loadBalancers"))
+        .map_err(|why| anyhow::anyhow!("`deploymentConfiguration`: {why}"))?;
+    shape
+        .check(None, false)
+        .map_err(|why| anyhow::anyhow!("`deploymentConfiguration`: {why}"))?;
+    if !shape.staged() {
+        return Ok(());
+    }
+    for (i, lb) in map
+        .get("loadBalancers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let advanced = &lb["advancedConfiguration"];
+        for field in [
+            "alternateTargetGroupArn",
+            "productionListenerRule",
+            "roleArn",
+        ] {
+            if advanced.get(field).and_then(Value::as_str).is_none() {
+                bail!(
+                    "`loadBalancers[{i}].advancedConfiguration.{field}` is missing; a {} service needs it",
+                    config["strategy"].as_str().unwrap_or("staged")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// An awsvpc network lists a subnet, and `assignPublicIp` is ENABLED or DISABLED.
 fn check_network(map: &Map<String, Value>) -> Result<()> {
     let Some(vpc) = map
@@ -255,6 +293,75 @@ mod tests {
             }
             let err = format!("{:#}", ServiceDefinition::check(bad, &target).unwrap_err());
             assert!(err.contains(expect), "{change}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_staged_service_definition_is_checked_as_ecs_would() {
+        let target = Target {
+            cluster: "shop".into(),
+            service: "api".into(),
+        };
+        let lb = |advanced: Value| {
+            json!([{"targetGroupArn": "arn:tg1", "containerName": "api", "containerPort": 8080,
+                "advancedConfiguration": advanced}])
+        };
+        let wired = json!({"alternateTargetGroupArn": "arn:tg2", "productionListenerRule": "arn:rule",
+            "roleArn": "arn:role"});
+        let with = |config: Value, advanced: Value| {
+            json!({"serviceName": "api", "desiredCount": 2, "deploymentConfiguration": config,
+                "loadBalancers": lb(advanced)})
+        };
+        // (deploymentConfiguration, advancedConfiguration) → refused with (None: accepted)
+        let cases = [
+            (
+                json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5}),
+                wired.clone(),
+                None,
+            ),
+            (
+                json!({"strategy": "BLUE_GREEN"}),
+                wired.clone(),
+                Some("no bakeTimeInMinutes"),
+            ),
+            (
+                json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5}),
+                json!({}),
+                Some("alternateTargetGroupArn` is missing"),
+            ),
+            (
+                json!({"strategy": "LINEAR", "bakeTimeInMinutes": 5, "linearConfiguration": {"stepPercent": 25.0}}),
+                wired.clone(),
+                None,
+            ),
+            (
+                json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5, "canaryConfiguration": {"canaryPercent": 5.0}}),
+                wired.clone(),
+                Some("`canaryConfiguration` is for the CANARY strategy"),
+            ),
+            (
+                json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5,
+                "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["PRODUCTION_TRAFFIC_SHIFT"]}]}),
+                wired.clone(),
+                Some("a PAUSE hook on PRODUCTION_TRAFFIC_SHIFT"),
+            ),
+            (
+                json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5,
+                "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]}]}),
+                wired.clone(),
+                None,
+            ),
+            (json!({"strategy": "SHADOW"}), json!({}), Some("`SHADOW`")),
+        ];
+        for (config, advanced, want) in cases {
+            let checked = ServiceDefinition::check(with(config.clone(), advanced), &target);
+            match want {
+                None => assert!(checked.is_ok(), "{config}: {:?}", checked.err()),
+                Some(text) => {
+                    let err = format!("{:#}", checked.expect_err("refused"));
+                    assert!(err.contains(text), "{config}: {err}");
+                }
+            }
         }
     }
 }

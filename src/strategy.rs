@@ -172,6 +172,71 @@ impl Shape {
     }
 }
 
+impl Shape {
+    /// Pure: the shape a create-service file declares (`deploymentConfiguration`, `loadBalancers`).
+    pub(crate) fn from_definition(
+        config: &serde_json::Value,
+        load_balancers: Option<&serde_json::Value>,
+    ) -> Result<Shape, String> {
+        let minutes = |v: &serde_json::Value| v.as_u64().map(|m| Duration::from_secs(m * 60));
+        let name = config["strategy"].as_str().unwrap_or("ROLLING");
+        let linear = &config["linearConfiguration"];
+        let canary = &config["canaryConfiguration"];
+        if !linear.is_null() && name != "LINEAR" {
+            return Err(format!(
+                "`linearConfiguration` is for the LINEAR strategy, not {name}"
+            ));
+        }
+        if !canary.is_null() && name != "CANARY" {
+            return Err(format!(
+                "`canaryConfiguration` is for the CANARY strategy, not {name}"
+            ));
+        }
+        let strategy = match name {
+            "ROLLING" => Strategy::Rolling,
+            "BLUE_GREEN" => Strategy::BlueGreen,
+            "LINEAR" => Strategy::Linear {
+                step_percent: linear["stepPercent"].as_f64().unwrap_or(10.0),
+                step_bake: minutes(&linear["stepBakeTimeInMinutes"])
+                    .unwrap_or(Duration::from_secs(360)),
+            },
+            "CANARY" => Strategy::Canary {
+                canary_percent: canary["canaryPercent"].as_f64().unwrap_or(5.0),
+                canary_bake: minutes(&canary["canaryBakeTimeInMinutes"])
+                    .unwrap_or(Duration::from_secs(600)),
+            },
+            other => Strategy::Other(other.to_string()),
+        };
+        let hooks = config["lifecycleHooks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|h| Hook {
+                pause: h["targetType"] == "PAUSE",
+                stages: h["lifecycleStages"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect(),
+            })
+            .collect();
+        let advanced = load_balancers
+            .and_then(|lbs| lbs.as_array())
+            .and_then(|lbs| lbs.first())
+            .map(|lb| &lb["advancedConfiguration"]);
+        let text = |field: &str| advanced.and_then(|a| a[field].as_str()).map(String::from);
+        Ok(Shape {
+            strategy,
+            bake: minutes(&config["bakeTimeInMinutes"]),
+            alternate: text("alternateTargetGroupArn"),
+            test_listener_rule: text("testListenerRule"),
+            production_listener_rule: text("productionListenerRule"),
+            hooks,
+        })
+    }
+}
+
 /// A lifecycle hook of the deployment, as DescribeServiceDeployments tells it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct HookView {

@@ -387,3 +387,38 @@ fn rollback_command_rolls_back_a_deployment_waiting_at_a_pause_hook() {
         deploy.stderr
     );
 }
+
+#[test]
+fn status_shows_a_waiting_pause_hook_and_continue_lets_the_deployment_finish() {
+    let lab = staged(
+        "BLUE_GREEN",
+        &[
+            "--bake-minutes",
+            "1",
+            "--pause-hook",
+            "POST_TEST_TRAFFIC_SHIFT",
+            "--hook-timeout-minutes",
+            "120",
+        ],
+    );
+    let image = lab.image("v2");
+    let child = spawn(&lab, &["deploy", "--image", &image, "--timeout", "60s"]);
+    wait_for_stage(&lab, &["POST_TEST_TRAFFIC_SHIFT"]);
+    lab.deployer(&["status"])
+        .code(0)
+        .says("service deployment arn:")
+        .says("POST_TEST_TRAFFIC_SHIFT")
+        .says("PAUSE hook ecs-pause-");
+    lab.deployer(&["continue", "--timeout", "30s"])
+        .code(0)
+        .says("ContinueServiceDeployment CONTINUE")
+        .says("deployed");
+    assert_eq!(service_deployment(&lab)["status"], "SUCCESSFUL");
+    finish(child)
+        .code(0)
+        .says("deployed: the new tasks are running and healthy");
+    // Nothing waits any more: continue refuses, with nothing changed.
+    lab.deployer(&["continue"])
+        .code(2)
+        .says("has no deployment waiting at a PAUSE hook");
+}

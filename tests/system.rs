@@ -338,6 +338,26 @@ fn from_nothing_to_healthy_with_create_missing() {
         .code(2)
         .says("`desiredCount` is \"two\"");
     assert_eq!(writes(), 0, "nothing may be created on a refusal");
+    // So is a blue/green service ECS would reject (no bake time), and one not wired for it.
+    let (_, staged) = first_deploy_files(
+        dir,
+        name,
+        r#"{"deploymentConfiguration": {"strategy": "BLUE_GREEN"}}"#,
+    );
+    deploy(&["--create-missing", "--service-definition", &staged])
+        .code(2)
+        .says(
+            "`deploymentConfiguration`: the service's BLUE_GREEN strategy has no bakeTimeInMinutes",
+        );
+    let (_, unwired) = first_deploy_files(
+        dir,
+        name,
+        r#"{"deploymentConfiguration": {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5}}"#,
+    );
+    deploy(&["--create-missing", "--service-definition", &unwired])
+        .code(2)
+        .says("advancedConfiguration.alternateTargetGroupArn` is missing");
+    assert_eq!(writes(), 0, "nothing may be created on a refusal");
 
     let run = deploy(&["--create-missing", "--service-definition", svc]);
     run.code(0)

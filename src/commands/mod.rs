@@ -2,6 +2,7 @@
 
 pub(crate) mod deploy;
 pub(crate) mod init;
+pub(crate) mod proceed;
 pub(crate) mod rollback;
 pub(crate) mod run;
 pub(crate) mod status;
@@ -66,6 +67,10 @@ pub(crate) async fn dispatch(
             )
             .await
         }
+        Command::Continue(args) => match config::rollback(&args.as_rollback(), &sub, &file) {
+            Ok(cfg) => proceed::command(&cfg, &Aws::load().await, out, &Interrupt::listen()).await,
+            Err(err) => RunResult::refused(format!("{err:#}")),
+        },
         Command::Verify(args) => match config::deploy(args, &sub, &file) {
             Ok(cfg) => verify::command(&cfg, &Aws::load().await, out).await,
             Err(err) => RunResult::refused(format!("{err:#}")),

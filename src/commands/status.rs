@@ -52,6 +52,26 @@ pub(crate) async fn command(target: &Target, aws: &Aws, out: &Output) -> RunResu
                 .unwrap_or_default()
         );
     }
+    let staged = match service.current_service_deployment() {
+        Some(arn) if ecs::shape(&service).staged() => ecs::describe_service_deployment(aws, arn)
+            .await
+            .ok()
+            .flatten(),
+        _ => None,
+    };
+    if let Some(sd) = &staged {
+        let _ = writeln!(
+            text,
+            "  service deployment {}: {}, {}{}",
+            sd.arn,
+            sd.status,
+            sd.describe(),
+            sd.reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        );
+    }
     let targets = match elb::target_health(aws, &snapshot.target_groups).await {
         Ok(targets) => targets,
         Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
@@ -83,6 +103,9 @@ pub(crate) async fn command(target: &Target, aws: &Aws, out: &Output) -> RunResu
         "targets": targets.iter().map(|t| json!({"target_group": t.target_group, "id": t.id, "port": t.port,
             "state": t.state, "reason": t.reason})).collect::<Vec<_>>(),
         "events": events.iter().map(|e| e.message().unwrap_or_default()).collect::<Vec<_>>(),
+        "service_deployment": staged.as_ref().map(|sd| json!({"arn": sd.arn, "status": sd.status,
+            "stage": sd.stage, "reason": sd.reason, "production_weight": sd.production_weight,
+            "waiting_hook": sd.waiting_hook().map(|h| json!({"id": h.id, "expires": h.expires}))})),
     });
     out.block("status", text.trim_end(), detail);
     let mut result = result.finish(Outcome::Reported, None);

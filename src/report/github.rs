@@ -7,9 +7,9 @@
 
 use crate::outcome::Outcome;
 use crate::report::Report;
+use crate::report::ci::{CONNECT_TIMEOUT, READ_TIMEOUT};
 use crate::report::ci::{env, run_url};
 use crate::report::output::Output;
-use crate::report::publish::{CONNECT_TIMEOUT, READ_TIMEOUT};
 use anyhow::{Context, Result};
 use octocrab::Octocrab;
 use serde_json::{Value, json};

@@ -5,8 +5,8 @@
 
 use crate::report::Report;
 use crate::report::ci::env;
+use crate::report::ci::{CONNECT_TIMEOUT, READ_TIMEOUT};
 use crate::report::output::Output;
-use crate::report::publish::{CONNECT_TIMEOUT, READ_TIMEOUT};
 use anyhow::{Context, Result};
 use octocrab::Octocrab;
 use serde_json::{Value, json};

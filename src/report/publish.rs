@@ -14,9 +14,6 @@ use std::time::Duration;
 
 /// Every report together (files, GitHub, GitLab) gets this long; then the run ends with a warning.
 pub(crate) const BUDGET: Duration = Duration::from_secs(30);
-/// How long a GitHub or GitLab connection may take to open, and a response may go unread.
-pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `all`, bounded by `BUDGET`: a hanging GitHub or GitLab API costs the job a warning, never the
 /// job itself, and never the exit code.
