@@ -150,7 +150,8 @@ def register(args):
         defs[0]["image"] = image
         arns.append(ecs.register_task_definition(
             family=td["family"], networkMode=td["networkMode"], requiresCompatibilities=td.get("requiresCompatibilities", []),
-            cpu=td.get("cpu"), memory=td.get("memory"), containerDefinitions=defs)["taskDefinition"]["taskDefinitionArn"])
+            cpu=td.get("cpu"), memory=td.get("memory"), containerDefinitions=defs,
+            **{k: td[k] for k in ("executionRoleArn", "taskRoleArn") if td.get(k)})["taskDefinition"]["taskDefinitionArn"])
     print(json.dumps({"task_definition_arns": arns}))
 
 
@@ -222,8 +223,9 @@ def update(args):
     defs[0]["image"] = args.image
     new = ecs.register_task_definition(family=td["family"], networkMode=td["networkMode"],
                                        requiresCompatibilities=td.get("requiresCompatibilities", []),
-                                       cpu=td.get("cpu"), memory=td.get("memory"),
-                                       containerDefinitions=defs)["taskDefinition"]["taskDefinitionArn"]
+                                       cpu=td.get("cpu"), memory=td.get("memory"), containerDefinitions=defs,
+                                       **{k: td[k] for k in ("executionRoleArn", "taskRoleArn") if td.get(k)},
+                                       )["taskDefinition"]["taskDefinitionArn"]
     ecs.update_service(cluster=args.cluster, service=args.service, taskDefinition=new)
     print(json.dumps({"task_definition_arn": new}))
 

@@ -177,7 +177,8 @@ fn a_file_deployed_twice_is_unchanged_the_second_time() {
     let file = lab.write(
         "td.json",
         &format!(
-            r#"{{"family": "{}", "networkMode": "awsvpc", "containerDefinitions": [{{"name": "web", "image": "{}", "memory": 256,
+            r#"{{"family": "{}", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "512",
+               "containerDefinitions": [{{"name": "web", "image": "{}", "memory": 256,
                "portMappings": [{{"containerPort": 8080}}], "environment": [{{"name": "A", "value": "1"}}]}}]}}"#,
             lab.service,
             lab.image("file")

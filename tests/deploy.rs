@@ -321,7 +321,8 @@ fn missing_endpoint_is_an_error_not_a_hang() {
 fn a_stale_read_right_after_the_update_is_not_taken_for_a_rollback() {
     let lab = Lab::service(&[]);
     let image = lab.image("v2");
-    // The update is applied, then its answer held 2 s: time to arm the stale reads after it.
+    // The update is applied, then its answer held 6 s: time to arm the stale reads after it, even
+    // on a loaded machine (each lab query below starts a Python process).
     crate::lab::scenario(&[
         "api-fault",
         "--action",
@@ -330,7 +331,7 @@ fn a_stale_read_right_after_the_update_is_not_taken_for_a_rollback() {
         "hang",
         "--apply",
         "--delay-ms",
-        "2000",
+        "6000",
         "--match",
         &lab.service,
     ]);
