@@ -55,6 +55,7 @@ from werkzeug.serving import run_simple
 import ecr_registry
 import faults
 import strategies  # lab/strategies.py: BLUE_GREEN/LINEAR/CANARY and the service-deployment APIs
+import codedeploy  # lab/codedeploy.py: CodeDeploy blue/green for CODE_DEPLOY services
 
 LOCK = threading.RLock()
 
@@ -742,7 +743,7 @@ def controller():
                 for _account, regions in list(ecs_backends.items()):
                     for _region, backend in list(regions.items()):
                         for service in list(backend.services.values()):
-                            if service.status == "ACTIVE" and service.deployments:
+                            if service.status == "ACTIVE" and (service.deployments or service.task_sets):
                                 tick_service(backend, service)
                         for tasks in list(backend.tasks.values()):
                             for task in list(tasks.values()):
@@ -1048,6 +1049,7 @@ def main():
 
 # Deployment strategies (lab/strategies.py) wrap a few functions above by name; keep this after them.
 strategies.install(__import__("sys").modules[__name__])
+codedeploy.install(__import__("sys").modules[__name__])
 
 if __name__ == "__main__":
     main()
