@@ -27,6 +27,7 @@ import urllib.request
 import boto3
 
 import strategy_scenario  # lab/strategy_scenario.py: --strategy BLUE_GREEN|LINEAR|CANARY, hook-fault, service-deployment
+import codedeploy_scenario  # lab/codedeploy_scenario.py: --controller CODE_DEPLOY, codedeploy
 import shape_scenario  # lab/shape_scenario.py: --launch-type EC2, --network-mode, --nlb, --no-load-balancer, --health-check
 
 ENDPOINT = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5055")
@@ -162,6 +163,8 @@ def revisions(args):
 
 
 def create(args):
+    if codedeploy_scenario.wanted(args):  # CodeDeploy blue/green: lab/codedeploy_scenario.py
+        return codedeploy_scenario.create(args, sys.modules[__name__])
     if args.strategy:  # deployment strategies: lab/strategy_scenario.py
         return strategy_scenario.create(args, sys.modules[__name__])
     if shape_scenario.wanted(args):  # EC2, NLB, no load balancer, health checks: lab/shape_scenario.py
@@ -309,6 +312,8 @@ def main():
     strategy_scenario.add_create_args(c)  # --strategy, --bake-minutes, --pause-hook, ...
     shape_scenario.add_create_args(c)  # --launch-type, --network-mode, --instances, --nlb, --no-load-balancer, ...
     strategy_scenario.add_subcommands(sub)  # hook-fault, service-deployment
+    codedeploy_scenario.add_create_args(c)  # --ready-wait, --termination-wait-minutes, --auto-rollback
+    codedeploy_scenario.add_subcommands(sub)  # codedeploy
     n = sub.add_parser("network", help="a VPC, two subnets in two zones, a security group, an ALB target group")
     n.add_argument("--name", required=True)
     rg = sub.add_parser("register", help="register revisions of FAMILY (copies of its latest with another image)")
@@ -376,6 +381,8 @@ def main():
     fp.add_argument("--number", type=int, action="append", default=[])
     args = p.parse_args()
     if strategy_scenario.run(args, sys.modules[__name__]):
+        return
+    if codedeploy_scenario.run(args, sys.modules[__name__]):
         return
     if args.cmd == "create":
         create(args)
