@@ -385,7 +385,7 @@ def step(backend, service, d, clock):
         green.status = "ACTIVE" if green.status == "DRAINING" else green.status
         if failing(d, green, clock, "exit"):
             return
-        if green.running_count >= green.computed_desired_count and age >= s:
+        if green.running_count >= green.computed_desired_count and registered(backend, service, green) and age >= s:
             go_next(d, name, clock)
         return
     if name == "AllowTestTraffic":
@@ -426,6 +426,16 @@ def step(backend, service, d, clock):
                                        f"{green.id} to {green.computed_desired_count}.")
             if age >= s:
                 go_next(d, name, clock)
+
+
+def registered(backend, service, ts):
+    """Every running task of the task set is registered and its first health check is done (healthy or not):
+    Install ends there; a target that is unhealthy fails the test traffic (or production traffic) event."""
+    tg = strategies.target_group(service, ts.lab_tg)
+    if tg is None:
+        return True
+    running = [x for x in tasks_of(backend, service, ts.id) if x.last_status == "RUNNING"]
+    return all(lab.STATE.targets.get((tg.arn, lab.task_ip(x)), {}).get("state") not in (None, "initial") for x in running)
 
 
 def healthy(backend, service, ts):
