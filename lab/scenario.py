@@ -252,6 +252,8 @@ def service(args):
     td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
     print(json.dumps({"task_definition_arn": svc["taskDefinition"], "running": svc["runningCount"],
                       "images": {c["name"]: c["image"] for c in td["containerDefinitions"]},
+                      "environment": {c["name"]: {e["name"]: e["value"] for e in c.get("environment", [])}
+                                      for c in td["containerDefinitions"]},
                       "desired": svc["desiredCount"],
                       "deployments": [{"id": d["id"], "status": d["status"], "rollout_state": d.get("rolloutState"),
                                        "task_definition": d["taskDefinition"]} for d in svc["deployments"]]},
@@ -263,7 +265,7 @@ def image_digest(args):
         detail = client("ecr").describe_images(repositoryName=args.repository,
                                                imageIds=[{"imageTag": args.tag}])["imageDetails"][0]
         print(json.dumps({"digest": detail["imageDigest"]}))
-    except client("ecr").exceptions.ImageNotFoundException:
+    except (client("ecr").exceptions.ImageNotFoundException, client("ecr").exceptions.RepositoryNotFoundException):
         print(json.dumps({"digest": None}))
 
 

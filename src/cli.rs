@@ -88,11 +88,10 @@ pub(crate) struct RunArgs {
         value_name = "TEMPLATE"
     )]
     pub(crate) tags: Vec<String>,
-    /// Build argument KEY=VALUE (repeatable)
+    /// Build argument KEY=VALUE (repeatable; the value is taken whole, commas included). DEPLOYER_BUILD_ARG: one per line
     #[arg(
         long = "build-arg",
         env = "DEPLOYER_BUILD_ARG",
-        value_delimiter = ',',
         value_name = "KEY=VALUE"
     )]
     pub(crate) build_args: Vec<String>,
@@ -164,13 +163,8 @@ pub(crate) struct DeployArgs {
         value_name = "[CONTAINER=]IMAGE_REF"
     )]
     pub(crate) images: Vec<String>,
-    /// Set an environment variable, as CONTAINER:KEY=VALUE (repeatable)
-    #[arg(
-        long = "env",
-        env = "DEPLOYER_ENV",
-        value_delimiter = ',',
-        value_name = "CONTAINER:KEY=VALUE"
-    )]
+    /// Set an environment variable, as CONTAINER:KEY=VALUE (repeatable; the value is taken whole, commas included). DEPLOYER_ENV: one per line, or comma-separated where the next item starts CONTAINER:KEY=
+    #[arg(long = "env", env = "DEPLOYER_ENV", value_name = "CONTAINER:KEY=VALUE")]
     pub(crate) envs: Vec<String>,
     /// Start from this task definition file (JSON or YAML) instead of the one the service runs now
     #[arg(long, env = "DEPLOYER_TASK_DEFINITION", value_name = "FILE")]

@@ -7,8 +7,12 @@
 pub(crate) enum Kind {
     /// `--flag VALUE`
     Value,
-    /// `--flag VALUE` once per line or comma-separated item
+    /// `--flag VALUE` once per line or comma-separated item (images, tags: no commas inside)
     List,
+    /// `--flag VALUE` once per line (`build-args`: a value may hold commas)
+    Lines,
+    /// `--flag VALUE` once per `env_items` item (`env`: a value may hold commas)
+    EnvList,
     /// `--flag` when the input is true
     Switch,
     /// `--flag` when the input is false (e.g. `rollback: false` → `--no-rollback`)
@@ -79,7 +83,7 @@ pub(crate) const INPUTS: &[(&str, &str, Kind, &str)] = &[
     (
         "build-args",
         "--build-arg",
-        Kind::List,
+        Kind::Lines,
         "Build arguments, KEY=VALUE per line",
     ),
     (
@@ -97,20 +101,20 @@ pub(crate) const INPUTS: &[(&str, &str, Kind, &str)] = &[
     (
         "env",
         "--env",
-        Kind::List,
+        Kind::EnvList,
         "Environment variables, CONTAINER:KEY=VALUE per line",
     ),
     (
         "wait-for-minutes",
         "--timeout",
         Kind::Minutes,
-        "Minutes to wait for a healthy rollout before rolling back",
+        "Minutes to wait for a healthy rollout before rolling back; unset: DEPLOYER_TIMEOUT, deployer.toml, else 15",
     ),
     (
         "max-failed-tasks",
         "--max-failed-tasks",
         Kind::Value,
-        "Roll back once this many new tasks stopped",
+        "Roll back once this many new tasks stopped; unset: DEPLOYER_MAX_FAILED_TASKS, deployer.toml, else 2",
     ),
     (
         "rollback",
@@ -224,6 +228,16 @@ pub(crate) fn flags(lookup: impl Fn(&str) -> Option<String>) -> Result<Vec<Strin
                     args.extend([flag.to_string(), item.to_string()]);
                 }
             }
+            Kind::Lines => {
+                for item in lines(&value) {
+                    args.extend([flag.to_string(), item]);
+                }
+            }
+            Kind::EnvList => {
+                for item in env_items(&value) {
+                    args.extend([flag.to_string(), item]);
+                }
+            }
             Kind::Switch => {
                 if truth()? {
                     args.push(flag.to_string());
@@ -244,6 +258,56 @@ pub(crate) fn flags(lookup: impl Fn(&str) -> Option<String>) -> Result<Vec<Strin
         }
     }
     Ok(args)
+}
+
+/// A list given one item per line (`DEPLOYER_BUILD_ARG`, the `build-args` input): only a newline
+/// separates, so a value keeps its commas. Blank lines are skipped.
+pub(crate) fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// `DEPLOYER_ENV` and the `env` input: items separated by newlines, or by a comma followed by the
+/// start of a new `CONTAINER:KEY=` item. Any other comma belongs to the value, so
+/// `web:OPTS=a=1,b=2` is one item, `web:A=1,web:B=2` two. A bare `KEY=VALUE` item (single-container
+/// task definitions) is separated by newlines only.
+pub(crate) fn env_items(text: &str) -> Vec<String> {
+    let mut items = Vec::new();
+    for line in text.lines() {
+        let mut start = 0;
+        for (at, _) in line.match_indices(',') {
+            if starts_qualified_item(&line[at + 1..]) {
+                items.push(line[start..at].to_string());
+                start = at + 1;
+            }
+        }
+        items.push(line[start..].to_string());
+    }
+    items
+        .into_iter()
+        .map(|item| item.trim().to_string())
+        .filter(|item| !item.is_empty())
+        .collect()
+}
+
+/// True when `text` starts `CONTAINER:KEY=` (a container name, a colon, a variable name, `=`).
+fn starts_qualified_item(text: &str) -> bool {
+    let text = text.trim_start();
+    let Some((container, rest)) = text.split_once(':') else {
+        return false;
+    };
+    let Some((key, _)) = rest.split_once('=') else {
+        return false;
+    };
+    let name = |s: &str, extra: &[char]| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || extra.contains(&c))
+    };
+    name(container, &['-']) && name(key, &['.', '-'])
 }
 
 #[cfg(test)]
@@ -292,12 +356,23 @@ mod tests {
             .collect();
         let table: Vec<String> = INPUTS.iter().map(|(name, ..)| name.to_string()).collect();
         assert_eq!(declared, table);
-        for (name, _, _, description) in INPUTS {
+        for (name, _, kind, description) in INPUTS {
             assert_eq!(
                 action["inputs"][name]["description"].as_str(),
                 Some(*description),
                 "input {name}"
             );
+            // R16: a default would become a flag on every run and override DEPLOYER_* and
+            // deployer.toml; only switches may default, to the value that sends no flag.
+            let default = action["inputs"][name]["default"].as_str();
+            match kind {
+                Kind::Switch => assert!(matches!(default, None | Some("false")), "input {name}"),
+                Kind::NegatedSwitch => {
+                    assert!(matches!(default, None | Some("true")), "input {name}")
+                }
+                Kind::Environment => {}
+                _ => assert_eq!(default, None, "input {name} must have no default"),
+            }
         }
         let outputs: Vec<String> = action["outputs"]
             .as_mapping()
@@ -330,6 +405,47 @@ mod tests {
             let row = format!("| `{name}` | {flag} | {description} |");
             assert!(readme.contains(&row), "README lacks the row {row}");
         }
+    }
+
+    /// R15: a comma inside a value never splits it; the README's forms still do.
+    #[test]
+    fn env_and_build_arg_lists_keep_commas_in_values() {
+        let cases: &[(&str, &[&str])] = &[
+            ("web:OPTS=a=1,b=2", &["web:OPTS=a=1,b=2"]),
+            ("web:A=1,web:B=2", &["web:A=1", "web:B=2"]),
+            ("web:A=1, worker:B=2", &["web:A=1", "worker:B=2"]),
+            (
+                "web:URL=postgres://h/db?x=1,y=2\nweb:B=2",
+                &["web:URL=postgres://h/db?x=1,y=2", "web:B=2"],
+            ),
+            ("A=1\nB=x,y", &["A=1", "B=x,y"]),
+            ("A=1,B=2", &["A=1,B=2"]),
+            ("web:JAVA=-Dfoo=1,-Dbar=2", &["web:JAVA=-Dfoo=1,-Dbar=2"]),
+            ("web:A=1,\n\n", &["web:A=1,"]),
+            ("", &[]),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(env_items(text), *expected, "{text:?}");
+        }
+        assert_eq!(lines("X=a,b\n Y=c \n\n"), ["X=a,b", "Y=c"]);
+        let args = flags_for(&[
+            ("INPUT_ENV", "web:URL=postgres://h/db?x=1,y=2\nweb:B=2"),
+            ("INPUT_BUILD-ARGS", "FEATURES=a,b\nMODE=x"),
+        ])
+        .unwrap();
+        assert_eq!(
+            args,
+            [
+                "--build-arg",
+                "FEATURES=a,b",
+                "--build-arg",
+                "MODE=x",
+                "--env",
+                "web:URL=postgres://h/db?x=1,y=2",
+                "--env",
+                "web:B=2"
+            ]
+        );
     }
 
     #[test]

@@ -112,9 +112,13 @@ fn staged_recovery(
 
 /// Pure: how a failed deploy ends. Back on the previous revision is exit 1; not back is exit 3;
 /// a signal is exit 130 (the rollback was started either way).
-pub(crate) fn final_outcome(failure: &Failure, restored: &Restored) -> Outcome {
+/// A signal ends the run with 130 only when the rollback it started is healthy, or still going
+/// because a second signal stopped the wait (`wait_stopped`); a rollback that failed, timed out or
+/// was never started (`--no-rollback`, a failed UpdateService) is exit 3, whatever stopped the deploy.
+pub(crate) fn final_outcome(failure: &Failure, restored: &Restored, wait_stopped: bool) -> Outcome {
     match (failure, restored) {
-        (Failure::Interrupted, _) => Outcome::Interrupted,
+        (Failure::Interrupted, Restored::Healthy) => Outcome::Interrupted,
+        (Failure::Interrupted, Restored::Failed(_)) if wait_stopped => Outcome::Interrupted,
         (_, Restored::Healthy) => Outcome::RolledBack,
         (_, Restored::Failed(_)) => Outcome::RollbackFailed,
     }
@@ -251,16 +255,22 @@ mod tests {
         let back = Restored::Healthy;
         let not_back = Restored::Failed("the rollback did not complete".into());
         let stopped = Failure::TasksStopped { count: 2, limit: 2 };
-        for (failure, restored, want) in [
-            (&stopped, &back, RolledBack),
-            (&stopped, &not_back, RollbackFailed),
-            (&Failure::Interrupted, &back, Interrupted),
-            (&Failure::Interrupted, &not_back, Interrupted),
+        let signal = &Failure::Interrupted;
+        // (failure, restored, a second signal stopped the wait) → outcome
+        for (failure, restored, wait_stopped, want) in [
+            (&stopped, &back, false, RolledBack),
+            (&stopped, &not_back, false, RollbackFailed),
+            (&stopped, &not_back, true, RollbackFailed),
+            (signal, &back, false, Interrupted),
+            // The rollback a signal started failed (or never started): a person must look.
+            (signal, &not_back, false, RollbackFailed),
+            // A second signal stopped the wait: ECS goes on with the rollback.
+            (signal, &not_back, true, Interrupted),
         ] {
             assert_eq!(
-                final_outcome(failure, restored),
+                final_outcome(failure, restored, wait_stopped),
                 want,
-                "{failure:?} {restored:?}"
+                "{failure:?} {restored:?} {wait_stopped}"
             );
         }
     }

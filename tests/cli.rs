@@ -20,17 +20,94 @@ fn nothing_to_deploy_exits_0_without_writes() {
 #[test]
 fn force_new_deployment_redeploys_the_same_revision() {
     let lab = Lab::service(&[]);
+    let before: Vec<String> = lab.describe()["deployments"]
+        .as_array()
+        .expect("deployments")
+        .iter()
+        .map(|d| d["id"].as_str().expect("an id").to_string())
+        .collect();
     let run = lab.deployer(&["deploy", "--force-new-deployment", "--output", "json"]);
     run.code(0);
+    let result = run.result();
+    // A binary that ignored the flag would say "unchanged" and write nothing (tests-audit A2).
+    assert_eq!(result["outcome"], "deployed");
     assert_eq!(
-        run.result()["task_definition_arn"],
+        result["task_definition_arn"],
         lab.task_definition_arn.as_str()
     );
+    let deployment = result["deployment_id"].as_str().expect("a deployment id");
     assert!(
-        lab.writes()
-            .iter()
-            .all(|w| w["action"] != "ecs:RegisterTaskDefinition")
+        !before.iter().any(|id| id == deployment),
+        "{deployment} is not a new deployment ({before:?})"
     );
+    let writes: Vec<String> = lab
+        .writes()
+        .iter()
+        .map(|w| w["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(writes, ["ecs:UpdateService"], "{writes:?}");
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+}
+
+/// R15: a comma inside an `--env` value is part of the value, never a second variable.
+#[test]
+fn env_values_keep_their_commas() {
+    let lab = Lab::service(&[]);
+    lab.deployer(&["deploy", "--env", "web:OPTS=a=1,b=2"])
+        .code(0)
+        .says("deployed");
+    let env = lab.environment("web");
+    assert_eq!(env["OPTS"], "a=1,b=2", "{env:?}");
+    assert_eq!(env["GREETING"], "hello", "{env:?}");
+    assert_eq!(env.len(), 2, "no variable `b`: {env:?}");
+    // DEPLOYER_ENV: a comma separates only before the next CONTAINER:KEY=.
+    let mut cmd = lab.command(&["deploy"]);
+    cmd.env(
+        "DEPLOYER_ENV",
+        "web:URL=postgres://h/db?x=1,y=2,web:MODE=fast\nweb:LIST=a,b",
+    );
+    crate::lab::run(cmd).code(0).says("deployed");
+    let env = lab.environment("web");
+    assert_eq!(env["URL"], "postgres://h/db?x=1,y=2", "{env:?}");
+    assert_eq!(env["MODE"], "fast", "{env:?}");
+    assert_eq!(env["LIST"], "a,b", "{env:?}");
+    assert_eq!(env.len(), 5, "{env:?}");
+}
+
+/// R9: a service at desiredCount 0 is "deployed" with nothing proven: said on the terminal, in
+/// the JSON lines and in the report; the exit code stays 0.
+#[test]
+fn desired_count_zero_is_said_to_prove_nothing() {
+    let lab = Lab::service(&["--desired", "0"]);
+    let report = lab.dir.path().join("report.json");
+    let mut cmd = lab.command(&["deploy", "--image", &lab.image("v2"), "--output", "json"]);
+    cmd.env("DEPLOYER_REPORT", &report);
+    let run = crate::lab::run(cmd);
+    run.code(0)
+        .says("warning: desiredCount is 0: no task was started, nothing was proven");
+    assert_eq!(run.result()["outcome"], "deployed");
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.contains("\"event\":\"warning\"")
+                && l.contains("desiredCount is 0: no task was started, nothing was proven")),
+        "{}",
+        run.stdout
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("the JSON report")).unwrap();
+    assert!(
+        report["warnings"]
+            .as_array()
+            .expect("warnings")
+            .iter()
+            .any(|w| w == "desiredCount is 0: no task was started, nothing was proven"),
+        "{report}"
+    );
+    let healthy = Lab::service(&[]);
+    let run = healthy.deployer(&["deploy", "--image", &healthy.image("v2")]);
+    run.code(0);
+    assert!(!run.stderr.contains("desiredCount is 0"), "{}", run.stderr);
 }
 
 #[test]

@@ -168,12 +168,10 @@ fn failing_build_step_exits_2_with_the_step_and_its_output() {
         .says("compiling the app")
         .says("returned a non-zero code: 3")
         .says("refused: nothing was changed");
-    assert!(
-        lab.writes()
-            .iter()
-            .all(|w| w["action"] != "ecs:UpdateService"
-                && w["action"] != "ecs:RegisterTaskDefinition")
-    );
+    // "Nothing was changed" includes ECR: the repository is created only once the build succeeded
+    // (tests-audit A1; `writes()` sees the repository's writes).
+    lab.assert_no_writes();
+    assert_eq!(digest(&repo, "latest"), None);
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
 }
 
@@ -181,14 +179,58 @@ fn failing_build_step_exits_2_with_the_step_and_its_output() {
 fn missing_dockerfile_exits_2() {
     let lab = Lab::service(&[]);
     app(&lab, DOCKERFILE);
-    let repo = format!("app-{}", lab.tag);
+    let repo = lab.repository();
     let mut args = run_args(&repo);
     args.extend(["--create-repository", "--dockerfile", "Dockerfile.prod"]);
     lab.deployer(&args)
         .code(2)
         .says("Dockerfile")
-        .says("Dockerfile.prod` not found");
+        .says("Dockerfile.prod` not found")
+        .says("refused: nothing was changed");
+    // No ecr:CreateRepository either: the Dockerfile is looked for first.
     lab.assert_no_writes();
+}
+
+/// R17: `run` checks the files and containers before it creates, builds or pushes anything.
+#[test]
+fn bad_input_is_refused_before_the_repository_build_or_push() {
+    let lab = Lab::service(&[]);
+    let sha = app(&lab, DOCKERFILE);
+    let repo = lab.repository();
+    lab.write(
+        "malformed.json",
+        "{\"family\": \"web\", \"containerDefinitions\": [",
+    );
+    lab.write(
+        "two.json",
+        "{\"family\": \"web\", \"containerDefinitions\": [{\"name\": \"web\", \"image\": \"x\"}, {\"name\": \"side\", \"image\": \"y\"}]}",
+    );
+    for (extra, says) in [
+        (
+            vec!["--task-definition", "malformed.json"],
+            "malformed.json",
+        ),
+        (
+            vec!["--service-definition", "malformed.json"],
+            "malformed.json",
+        ),
+        (vec!["--container", "nope"], "invalid --container `nope`"),
+        (
+            vec!["--task-definition", "two.json"],
+            "has 2 containers (web, side)",
+        ),
+        (vec!["--run-task", "nope"], "invalid --run-task `nope`"),
+    ] {
+        let mut args = run_args(&repo);
+        args.push("--create-repository");
+        args.extend(extra.iter().copied());
+        lab.deployer(&args)
+            .code(2)
+            .says(says)
+            .says("refused: nothing was changed");
+        lab.assert_no_writes();
+        assert_eq!(digest(&repo, &sha[..12]), None, "{extra:?}: nothing pushed");
+    }
 }
 
 #[test]
@@ -206,7 +248,7 @@ fn missing_repository_says_what_to_do() {
 #[test]
 fn invalid_registry_credentials_are_a_clear_error() {
     let lab = Lab::service(&[]);
-    app(&lab, DOCKERFILE);
+    let sha = app(&lab, DOCKERFILE);
     let repo = format!("app-{}", lab.tag);
     let mut args = run_args(&repo);
     args.push("--create-repository");
@@ -217,7 +259,16 @@ fn invalid_registry_credentials_are_a_clear_error() {
         .says(&format!("failed to push `127.0.0.1:5077/{repo}"))
         .says("unauthorized");
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
-    assert_eq!(digest(&repo, "latest"), None);
+    // The tag deployer pushes is `{sha}`, not `latest` (tests-audit A3).
+    assert_eq!(digest(&repo, &sha[..12]), None);
+    assert!(
+        lab.writes()
+            .iter()
+            .all(|w| w["action"] != "ecs:UpdateService"
+                && w["action"] != "ecs:RegisterTaskDefinition"),
+        "{:?}",
+        lab.writes()
+    );
 }
 
 #[test]

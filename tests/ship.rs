@@ -122,6 +122,57 @@ fn the_binary_reads_action_inputs_as_flags() {
         .says("invalid input `rollback`: `perhaps` is not true or false");
 }
 
+/// What the runner sets for a Docker action step: an `INPUT_<NAME>` for every input action.yml
+/// declares, its default (or empty) unless `with` gives it.
+fn runner_inputs(cmd: &mut Command, with: &[(&str, &str)]) {
+    let action: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(repo().join("action.yml")).unwrap()).unwrap();
+    for (name, input) in action["inputs"].as_mapping().expect("inputs") {
+        let name = name.as_str().unwrap();
+        let given = with.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        let value = given
+            .or_else(|| input["default"].as_str().filter(|d| !d.contains("${{")))
+            .unwrap_or("");
+        cmd.env(format!("INPUT_{}", name.to_uppercase()), value);
+    }
+}
+
+/// R16: inputs the workflow leaves out send no flag, so deployer.toml (and DEPLOYER_*) apply:
+/// `timeout = "20s"` ends a stuck rollout after 20 s, not after a 15-minute input default.
+#[test]
+fn action_inputs_left_out_leave_deployer_toml_in_force() {
+    let lab = Lab::service(&[]);
+    let image = lab.image("stuck-action");
+    lab.fault(&image, "pending", &[]);
+    lab.write("deployer.toml", "timeout = \"20s\"\nmax-failed-tasks = 3\n");
+    let mut cmd = crate::lab::deployer(lab.dir.path());
+    cmd.args(["run", "--output", "json"])
+        .env("GITHUB_ACTIONS", "true");
+    runner_inputs(
+        &mut cmd,
+        &[
+            ("cluster", &lab.cluster),
+            ("service", &lab.service),
+            ("image", &format!("web={image}")),
+        ],
+    );
+    let started = std::time::Instant::now();
+    let out = run(cmd);
+    out.code(1).says("the rollout did not finish within 20s");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(120),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+    // A value given in `with` is still a flag, above the file.
+    let mut cmd = crate::lab::deployer(lab.dir.path());
+    cmd.args(["plan", "--output", "json"])
+        .env("GITHUB_ACTIONS", "true");
+    runner_inputs(&mut cmd, &[("wait-for-minutes", "ten")]);
+    run(cmd).code(2).says("invalid input `wait-for-minutes`");
+}
+
 /// The GitLab template, included and extended as a user would, run by gitlab-ci-local in shell
 /// mode against the lab. Services are cleared: a prebuilt image needs no Docker-in-Docker, and
 /// nothing may be pulled from outside this machine.

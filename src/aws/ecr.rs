@@ -22,6 +22,38 @@ pub(crate) struct Credentials {
     pub(crate) server: String,
 }
 
+/// The repository, or None when ECR has no repository of that name (a read only).
+pub(crate) async fn find_repository(
+    ecr: &aws_sdk_ecr::Client,
+    name: &str,
+) -> Result<Option<Repository>> {
+    match ecr
+        .describe_repositories()
+        .repository_names(name)
+        .send()
+        .await
+    {
+        Ok(out) => {
+            let repo = out
+                .repositories()
+                .first()
+                .with_context(|| format!("ECR returned no repository `{name}`"))?;
+            Ok(Some(Repository {
+                name: name.to_string(),
+                uri: repo.repository_uri().unwrap_or_default().to_string(),
+            }))
+        }
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_repository_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(err).with_context(|| format!("failed to describe ECR repository `{name}`")),
+    }
+}
+
 pub(crate) async fn repository(
     ecr: &aws_sdk_ecr::Client,
     name: &str,

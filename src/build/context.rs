@@ -82,8 +82,8 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
     }
 }
 
-/// The context as an uncompressed tar, the Dockerfile always included (as Docker does).
-pub(crate) fn tar(dir: &Path, dockerfile: &str) -> Result<Vec<u8>> {
+/// The context is a directory and holds the Dockerfile: checked before anything is created or built.
+pub(crate) fn check(dir: &Path, dockerfile: &str) -> Result<()> {
     if !dir.is_dir() {
         bail!("build context `{}` is not a directory", dir.display());
     }
@@ -95,6 +95,12 @@ pub(crate) fn tar(dir: &Path, dockerfile: &str) -> Result<Vec<u8>> {
             dir.display()
         );
     }
+    Ok(())
+}
+
+/// The context as an uncompressed tar, the Dockerfile always included (as Docker does).
+pub(crate) fn tar(dir: &Path, dockerfile: &str) -> Result<Vec<u8>> {
+    check(dir, dockerfile)?;
     let ignore = match std::fs::read_to_string(dir.join(".dockerignore")) {
         Ok(text) => DockerIgnore::parse(&text),
         Err(_) => DockerIgnore::default(),

@@ -86,13 +86,24 @@ pub(crate) async fn deploy(
         }
     };
     // 6. Roll back (or follow ECS's rollback), say why it failed, and wait for the rollback.
-    let (restored, summary) =
+    let (restored, wait_stopped, summary) =
         recover(cfg, aws, &start, &failure, end, out, (interrupt, signals)).await;
     result.restored = Some(restored == Restored::Healthy);
-    result.finish(recovery::final_outcome(&failure, &restored), Some(summary))
+    let outcome = recovery::final_outcome(&failure, &restored, wait_stopped);
+    let reason = match (&restored, outcome) {
+        // Interrupted, and the rollback did not complete: the reason says why (exit 3).
+        (Restored::Failed(why), Outcome::RollbackFailed) if failure == Failure::Interrupted => {
+            format!("{summary}; {why}")
+        }
+        _ => summary,
+    };
+    result.finish(outcome, Some(reason))
 }
 
-/// After a healthy deploy: `--keep-revisions` and the zone-spread warning.
+/// The warning for a service at desiredCount 0: its deploy proves nothing.
+pub(crate) const DESIRED_ZERO: &str = "desiredCount is 0: no task was started, nothing was proven";
+
+/// After a healthy deploy: `--keep-revisions`, the zone-spread warning, and desiredCount 0 said.
 async fn tidy(
     cfg: &DeployConfig,
     aws: &Aws,
@@ -103,6 +114,10 @@ async fn tidy(
 ) {
     let previous = start.previous();
     let (new, snapshot) = (&start.new, &end.snapshot);
+    if snapshot.desired == 0 {
+        // Healthy by arithmetic only (0 of 0): say so; the outcome stays deployed (R9).
+        out.warn(DESIRED_ZERO);
+    }
     tidy::after_healthy(
         cfg,
         aws,
@@ -279,7 +294,7 @@ async fn recover(
     end: WatchEnd,
     out: &Output,
     (interrupt, signals): (&Interrupt, u32),
-) -> (Restored, String) {
+) -> (Restored, bool, String) {
     out.step(&format!("deploy failed: {}", failure.summary()));
     let previous = start.previous();
     let plan = recovery::recovery(
@@ -293,6 +308,7 @@ async fn recover(
     let events = &end.watcher.events;
     let report = failure_report::report(aws, failure, &end.snapshot, &start.new, events).await;
     out.block("failure", &report.text, report.detail);
+    let mut wait_stopped = false;
     let restored = match restoring {
         Ok(Restoring::Watch(started)) => {
             // After a signal, a second one stops the wait (the rollback goes on in ECS).
@@ -303,7 +319,11 @@ async fn recover(
             };
             let wait = Wait::new(cfg.timeout, interrupt, seen);
             let target = (&cfg.target, cfg.max_failed_tasks);
-            rollback::restore(aws, target, &started, &wait, end.watcher.seen_events(), out).await
+            let restored =
+                rollback::restore(aws, target, &started, &wait, end.watcher.seen_events(), out)
+                    .await;
+            wait_stopped = interrupt.count() > seen;
+            restored
         }
         Ok(Restoring::Done(restored)) => restored,
         Err(err) => Restored::Failed(format!("{err:#}")),
@@ -311,7 +331,7 @@ async fn recover(
     if let Restored::Failed(why) = &restored {
         out.warn(why);
     }
-    (restored, report.summary)
+    (restored, wait_stopped, report.summary)
 }
 
 pub(crate) async fn plan(

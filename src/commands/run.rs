@@ -1,15 +1,17 @@
 //! `deployer run`: ship the images (`steps::ship`), then the same runbook as `deployer deploy`,
 //! with the pushed images put in. Also `deployer promote`.
 
-use crate::aws::{Aws, ecr};
+use crate::aws::{Aws, ecr, ecs};
 use crate::commands::deploy;
 use crate::config::{DeployConfig, RunConfig};
 use crate::outcome::{Outcome, RunResult};
 use crate::report::output::Output;
+use crate::service_definition::ServiceDefinition;
 use crate::signal::{Interrupt, Stop, Wait};
 use crate::steps::ship;
 use crate::target::ImageChange;
-use anyhow::Result;
+use crate::task_definition::TaskDefinition;
+use anyhow::{Result, bail};
 use std::time::Duration;
 
 pub(crate) async fn command(
@@ -20,6 +22,11 @@ pub(crate) async fn command(
 ) -> RunResult {
     // Signals count from process start (the listener is set up just before this): a cancel during
     // the build, the push or the scan wait ends the run there, before any ECS write.
+    // Bad input is refused before anything is created, built or pushed (R17).
+    if let Err(err) = check_inputs(cfg, aws).await {
+        return RunResult::for_target(&cfg.deploy.target)
+            .finish(Outcome::Refused, Some(format!("{err:#}")));
+    }
     let wait = Wait::new(cfg.deploy.timeout, interrupt, 0);
     let shipped = Wait::new(Duration::MAX, interrupt, 0)
         .until(with_images_until(cfg, aws, out, &wait))
@@ -45,6 +52,57 @@ pub(crate) async fn command(
         Ok(Err(err)) => RunResult::for_target(&cfg.deploy.target)
             .finish(Outcome::Refused, Some(format!("{err:#}"))),
     }
+}
+
+/// What pre-flight would refuse once the images are pushed, checked before anything is created,
+/// built or pushed: the task-definition and service-definition files, the container each build
+/// goes into, `--image`/`--env` containers, `--run-task`'s container, and each build's context and
+/// Dockerfile. With no task-definition file the service's live one is read (reads only).
+pub(crate) async fn check_inputs(cfg: &RunConfig, aws: &Aws) -> Result<()> {
+    let deploy = &cfg.deploy;
+    for build in &cfg.builds {
+        crate::build::context::check(&build.context, &build.dockerfile)?;
+    }
+    if let Some(path) = &deploy.service_definition {
+        ServiceDefinition::load(path, &deploy.target)?;
+    }
+    let source = match &deploy.task_definition_file {
+        Some(path) => TaskDefinition::load(path)?,
+        // A service --create-missing is to create needs a file; pre-flight says so.
+        None if deploy.create_missing => return Ok(()),
+        None => {
+            let service = ecs::describe_service(aws, &deploy.target).await?;
+            ecs::describe_task_definition(aws, service.task_definition().unwrap_or_default())
+                .await?
+        }
+    };
+    let names = source.container_names();
+    let family = source.family();
+    // Each build's image goes into its container.
+    for build in &cfg.builds {
+        match &build.container {
+            Some(name) if !names.contains(name) => bail!(
+                "invalid --container `{name}`: task definition `{family}` has only: {}",
+                names.join(", ")
+            ),
+            None if names.len() != 1 => bail!(
+                "task definition `{family}` has {} containers ({}): name the one that gets the built image with --container NAME (or `container` under [build])",
+                names.len(),
+                names.join(", ")
+            ),
+            _ => {}
+        }
+    }
+    source.apply(&deploy.images, &deploy.envs)?;
+    if let Some(container) = deploy.run_task.as_ref().and_then(|r| r.container.as_ref())
+        && !names.contains(container)
+    {
+        bail!(
+            "invalid --run-task `{container}`: task definition family `{family}` has no such container (it has: {})",
+            names.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Builds and pushes what the run builds; returns the deploy with the pushed images put in.

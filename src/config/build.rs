@@ -105,7 +105,16 @@ fn build_config(
         tags
     };
     let build_args = if given("build_args") {
-        args.build_args
+        let items: Vec<String> = if from_environment(matches, "build_args") {
+            // DEPLOYER_BUILD_ARG: one per line, so a value keeps its commas (R15).
+            args.build_args
+                .iter()
+                .flat_map(|text| crate::inputs::lines(text))
+                .collect()
+        } else {
+            args.build_args.clone()
+        };
+        items
             .iter()
             .map(|kv| {
                 kv.split_once('=')

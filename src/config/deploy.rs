@@ -175,9 +175,17 @@ fn changes(
     let images = pick(matches, "images", &args.images, || {
         f.image.clone().map(OneOrMany::into_vec).unwrap_or_default()
     });
-    let envs = pick(matches, "envs", &args.envs, || {
-        f.env.clone().map(OneOrMany::into_vec).unwrap_or_default()
-    });
+    let envs = if from_environment(matches, "envs") {
+        // DEPLOYER_ENV: a comma splits only before a new CONTAINER:KEY= item (R15).
+        args.envs
+            .iter()
+            .flat_map(|text| crate::inputs::env_items(text))
+            .collect()
+    } else {
+        pick(matches, "envs", &args.envs, || {
+            f.env.clone().map(OneOrMany::into_vec).unwrap_or_default()
+        })
+    };
     Ok((
         images
             .iter()

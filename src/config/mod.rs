@@ -204,6 +204,11 @@ fn find_upward(name: &Path) -> Option<PathBuf> {
     }
 }
 
+/// True when this argument's value came from its `DEPLOYER_*` variable (one text, split by the caller).
+fn from_environment(matches: &ArgMatches, id: &str) -> bool {
+    matches!(matches.value_source(id), Some(ValueSource::EnvVariable))
+}
+
 /// True when the user set this argument on the command line or through its `DEPLOYER_*` variable.
 fn given(matches: &ArgMatches, id: &str) -> bool {
     matches!(

@@ -32,17 +32,25 @@ pub(crate) async fn ship(
         &commit.sha[..commit.sha.len().min(12)],
         tags.join(", ")
     ));
-    let repo = ecr::repository(&aws.ecr, &build.repository, build.create_repository).await?;
+    // The context and Dockerfile first: nothing is created for a build that cannot start.
+    context::check(&build.context, &build.dockerfile)?;
+    // With --create-repository a missing repository is created only once the image is built.
+    let found = if build.create_repository {
+        ecr::find_repository(&aws.ecr, &build.repository).await?
+    } else {
+        Some(ecr::repository(&aws.ecr, &build.repository, false).await?)
+    };
     // The "already in ECR" shortcut is only sound for a tag unique to the commit: a mutable tag
     // such as `{branch}` names whatever was pushed last, so that is always built and pushed.
     let commit_unique = build.tags[0].contains("{sha}") || build.tags[0].contains("{full_sha}");
-    let existing = if commit_unique {
-        ecr::digest_of(&aws.ecr, &repo.name, primary).await?
-    } else {
-        None
+    let existing = match &found {
+        Some(repo) if commit_unique => ecr::digest_of(&aws.ecr, &repo.name, primary)
+            .await?
+            .map(|digest| (digest, repo)),
+        _ => None,
     };
-    let digest = match existing {
-        Some(digest) => {
+    let (repo, digest) = match existing {
+        Some((digest, repo)) => {
             out.info(&format!(
                 "{}:{primary} is already in ECR ({digest}): no build, no push",
                 repo.uri
@@ -53,9 +61,15 @@ pub(crate) async fn ship(
                     out.info(&format!("tagged it {tag} too (no pull)"));
                 }
             }
-            digest
+            (
+                ecr::Repository {
+                    name: repo.name.clone(),
+                    uri: repo.uri.clone(),
+                },
+                digest,
+            )
         }
-        None => build_and_push(build, &commit, &repo, &tags, aws, out).await?,
+        None => build_and_push(build, &commit, found, &tags, aws, out).await?,
     };
     if let Some(max) = build.max_severity {
         out.step("waiting for the ECR image scan");
@@ -84,14 +98,16 @@ pub(crate) async fn ship(
     })
 }
 
+/// Builds the image, creates the repository when it is missing (`--create-repository`, only once
+/// the build succeeded), pushes every tag; returns the repository and the pushed digest.
 async fn build_and_push(
     build: &BuildConfig,
     commit: &Commit,
-    repo: &ecr::Repository,
+    found: Option<ecr::Repository>,
     tags: &[String],
     aws: &Aws,
     out: &Output,
-) -> Result<String> {
+) -> Result<(ecr::Repository, String)> {
     let docker = docker::connect().await?;
     let context = context::tar(&build.context, &build.dockerfile)?;
     let mut labels = build.labels.clone();
@@ -106,7 +122,12 @@ async fn build_and_push(
         .fmt(aws_smithy_types::date_time::Format::DateTime)
         .unwrap_or_default();
     labels.insert("org.opencontainers.image.created".into(), created);
-    let image = format!("{}:{}", repo.uri, tags[0]);
+    // Until the repository exists, the image is built under a local name and tagged after.
+    let local = format!("deployer-build/{}", build.repository);
+    let built_as = found
+        .as_ref()
+        .map_or(local.as_str(), |repo| repo.uri.as_str());
+    let image = format!("{built_as}:{}", tags[0]);
     out.step(&format!(
         "building {image} ({} KiB of context)",
         context.len() / 1024
@@ -125,6 +146,19 @@ async fn build_and_push(
         out,
     )
     .await?;
+    let repo = match found {
+        Some(repo) => repo,
+        None => {
+            let repo = ecr::repository(&aws.ecr, &build.repository, true).await?;
+            out.info(&format!(
+                "created ECR repository `{}` (scan on push)",
+                repo.name
+            ));
+            docker::tag(&docker, &image, &repo.uri, &tags[0]).await?;
+            repo
+        }
+    };
+    let image = format!("{}:{}", repo.uri, tags[0]);
     for tag in &tags[1..] {
         docker::tag(&docker, &image, &repo.uri, tag).await?;
     }
@@ -145,10 +179,11 @@ async fn build_and_push(
             pushed = Some(digest);
         }
     }
-    match pushed.flatten() {
-        Some(digest) => Ok(digest),
+    let digest = match pushed.flatten() {
+        Some(digest) => digest,
         None => ecr::digest_of(&aws.ecr, &repo.name, &tags[0])
             .await?
-            .with_context(|| format!("pushed {image}, but ECR does not list it")),
-    }
+            .with_context(|| format!("pushed {image}, but ECR does not list it"))?,
+    };
+    Ok((repo, digest))
 }

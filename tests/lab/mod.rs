@@ -114,9 +114,12 @@ impl Run {
     }
 }
 
+/// A name unique to this process and call. It ends with a letter, so no name is a prefix of
+/// another (`…x3z` is not a prefix of `…x31z`): a fault scoped to one test's name or image never
+/// reaches another's (tests-audit C1).
 pub fn unique(prefix: &str) -> String {
     format!(
-        "{prefix}{}x{}",
+        "{prefix}{}x{}z",
         std::process::id() % 100_000,
         COUNTER.fetch_add(1, Ordering::SeqCst)
     )
@@ -152,7 +155,9 @@ impl Lab {
             tag: unique("t"),
             task_definition_arn: made["task_definition_arn"]
                 .as_str()
-                .unwrap_or_default()
+                .unwrap_or_else(|| {
+                    panic!("scenario.py create printed no task_definition_arn: {made}")
+                })
                 .to_string(),
             cluster,
             service,
@@ -174,34 +179,59 @@ impl Lab {
         scenario(&args);
     }
 
-    /// What the service runs now, as the lab says.
-    pub fn running_task_definition(&self) -> String {
+    /// The service as the lab describes it (`scenario.py service`).
+    pub fn describe(&self) -> Value {
         scenario(&[
             "service",
             "--cluster",
             &self.cluster,
             "--service",
             &self.service,
-        ])["task_definition_arn"]
+        ])
+    }
+
+    /// What the service runs now, as the lab says.
+    #[track_caller]
+    pub fn running_task_definition(&self) -> String {
+        let described = self.describe();
+        described["task_definition_arn"]
             .as_str()
-            .unwrap_or_default()
+            .unwrap_or_else(|| panic!("the lab names no task definition: {described}"))
             .to_string()
     }
 
-    /// Write calls (any non-read API call) since set-up that named this test's cluster, service or family.
+    /// The environment of `container` in the task definition the service runs now.
+    #[track_caller]
+    pub fn environment(&self, container: &str) -> serde_json::Map<String, Value> {
+        let described = self.describe();
+        described["environment"][container]
+            .as_object()
+            .unwrap_or_else(|| panic!("no container {container} in {described}"))
+            .clone()
+    }
+
+    /// The ECR repository name a `run` test of this lab pushes to.
+    pub fn repository(&self) -> String {
+        format!("app-{}", self.tag)
+    }
+
+    /// Write calls (any non-read API call) since set-up that named this test's cluster, service,
+    /// family or ECR repository (`repository()`).
     pub fn writes(&self) -> Vec<Value> {
         self.all_writes().split_off(self.setup_writes)
     }
 
-    /// In the order the lab saw them; a write naming both the cluster and the service once.
+    /// In the order the lab saw them; a write naming several of the names once.
     fn all_writes(&self) -> Vec<Value> {
         let mut all: Vec<Value> = Vec::new();
-        for name in [&self.cluster, &self.service] {
-            if let Value::Array(found) = scenario(&["writes", "--name", name]) {
-                for write in found {
-                    if !all.contains(&write) {
-                        all.push(write);
-                    }
+        for name in [&self.cluster, &self.service, &self.repository()] {
+            let found = scenario(&["writes", "--name", name]);
+            let Value::Array(found) = found else {
+                panic!("scenario.py writes printed no list: {found}");
+            };
+            for write in found {
+                if !all.contains(&write) {
+                    all.push(write);
                 }
             }
         }
