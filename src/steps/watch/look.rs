@@ -35,6 +35,8 @@ pub(crate) struct Watcher {
     /// The last target health read, and when.
     targets: Vec<TargetView>,
     health_read_at: Option<Instant>,
+    /// Looks at a COMPLETED rollout since the last full read (None: none since it said COMPLETED).
+    looks_since_full: Option<u32>,
     /// When the first look began, and whether any look has shown the watched deployment.
     first_look: Option<Instant>,
     ours_seen: bool,
@@ -74,6 +76,17 @@ pub(crate) fn health_due(
     every: Duration,
 ) -> bool {
     any_running && (completed || since_read.or(since_running).is_none_or(|d| d >= every))
+}
+
+/// A COMPLETED rollout with no verdict yet is read in full at least once in this many looks.
+const FULL_EVERY: u32 = 3;
+
+/// Pure: whether this look reads everything afresh: ListTasks RUNNING and STOPPED, DescribeTasks of
+/// every task listed (those known too), then target health. The first look that sees COMPLETED does,
+/// then every `FULL_EVERY`th look until a verdict, so a skipped listing, a task ECS replaced between
+/// looks or an answer that came late can never hold the verdict on a stale read.
+pub(crate) fn full_read_due(completed: bool, looks_since_full: Option<u32>) -> bool {
+    completed && looks_since_full.is_none_or(|n| n + 1 >= FULL_EVERY)
 }
 
 /// Pure: whether two looks saw the same thing; how long tasks have been running does not count,
@@ -234,17 +247,33 @@ impl Watcher {
                     && t.last_status().map(TaskStatus::from) != Some(TaskStatus::Stopped)
             })
             .count();
-        let lists = lists_needed(
-            self.counts,
-            counts,
-            live_known,
-            self.listed_at.map(|at| at.elapsed()),
-        );
+        let full = full_read_due(completed, self.looks_since_full);
+        self.looks_since_full = match (completed, full) {
+            (false, _) => None,
+            (true, true) => Some(0),
+            (true, false) => self.looks_since_full.map(|n| n + 1),
+        };
+        let lists = match full {
+            true => Lists {
+                running: true,
+                stopped: true,
+            },
+            false => lists_needed(
+                self.counts,
+                counts,
+                live_known,
+                self.listed_at.map(|at| at.elapsed()),
+            ),
+        };
         let (running, stopped) = tokio::join!(
             listed(aws, target, lists.running, DesiredStatus::Running),
             listed(aws, target, lists.stopped, DesiredStatus::Stopped),
         );
-        let mut seen: HashSet<String> = self.live.iter().cloned().collect();
+        // A full read describes the known tasks again too, after the listing.
+        let mut seen: HashSet<String> = match full {
+            true => HashSet::new(),
+            false => self.live.iter().cloned().collect(),
+        };
         let unseen: Vec<String> = running?
             .into_iter()
             .chain(stopped?)
@@ -253,6 +282,8 @@ impl Watcher {
             })
             .collect();
         if !unseen.is_empty() {
+            // A task described again replaces its first answer of this look.
+            described.retain(|t| !t.task_arn().is_some_and(|a| unseen.iter().any(|u| u == a)));
             described.extend(
                 reads::tasks(&aws.ecs, &target.cluster, &unseen)
                     .await
@@ -289,7 +320,10 @@ impl Watcher {
         }
         let any_running = tasks.iter().any(|t| t.last_status == TaskStatus::Running);
         let since_running = self.first_running.values().min().map(|at| at.elapsed());
-        if read_health && target_groups == known_groups {
+        if full && !target_groups.is_empty() {
+            self.targets = elb::target_health(aws, &target_groups).await?;
+            self.health_read_at = Some(Instant::now());
+        } else if read_health && target_groups == known_groups {
             self.targets = health?;
             self.health_read_at = Some(Instant::now());
         } else if health_due(any_running, completed, since_read, since_running, every)
@@ -601,6 +635,43 @@ mod tests {
                 due,
                 "{why}"
             );
+        }
+    }
+
+    #[test]
+    fn a_completed_rollout_is_read_in_full_every_few_looks() {
+        for (completed, since_full, due, why) in [
+            (
+                false,
+                None,
+                false,
+                "in progress: the counts decide what is read",
+            ),
+            (true, None, true, "the first look that sees COMPLETED"),
+            (true, Some(0), false, "read in full at the last look"),
+            (
+                true,
+                Some(2),
+                true,
+                "the third look since: read in full again",
+            ),
+            (true, Some(1), false, "two looks since"),
+            (true, Some(7), true, "however the counts and pacing went"),
+            (false, Some(1), false, "no longer COMPLETED"),
+        ] {
+            assert_eq!(full_read_due(completed, since_full), due, "{why}");
+        }
+        // Whatever the pacing, no more than FULL_EVERY looks at COMPLETED go without a full read.
+        let mut since = None;
+        let mut gap = 0;
+        for _ in 0..20 {
+            let full = full_read_due(true, since);
+            since = match full {
+                true => Some(0),
+                false => since.map(|n: u32| n + 1),
+            };
+            gap = if full { 0 } else { gap + 1 };
+            assert!(gap < FULL_EVERY);
         }
     }
 
