@@ -10,6 +10,7 @@ mod cli;
 mod deploy;
 mod faults;
 mod github;
+mod races;
 mod refusals;
 mod report;
 mod run;

@@ -12,8 +12,8 @@ use crate::task_definition::TaskDefinition;
 use anyhow::{Context, Result, bail};
 use aws_sdk_ecs::types::{
     CapacityProviderStrategyItem, ClusterSetting, ClusterSettingName,
-    DeploymentLifecycleHookAction, DeploymentLifecycleHookTargetType, DeploymentStrategy, Service,
-    StopServiceDeploymentStopType,
+    DeploymentLifecycleHookAction, DeploymentLifecycleHookTargetType, DeploymentStrategy,
+    DesiredStatus, Service, StopServiceDeploymentStopType,
 };
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -327,12 +327,18 @@ pub(crate) async fn describe_service_raw(aws: &Aws, target: &Target) -> Result<V
 }
 
 /// RunTask with a request sent as written; returns the task's ARN.
+/// One RunTask attempt: the SDK does not retry it, as an answer lost after ECS started the task
+/// would start a second one where ECS does not de-duplicate by `clientToken`; the caller looks for
+/// the task (`one_off_tasks`) before it tries again with the same token.
 pub(crate) async fn run_task(aws: &Aws, task_definition: &str, body: Value) -> Result<String> {
+    let once = aws_sdk_ecs::config::Builder::new()
+        .retry_config(aws_sdk_ecs::config::retry::RetryConfig::disabled());
     let started = aws
         .ecs
         .run_task()
         .task_definition(task_definition)
         .customize()
+        .config_override(once)
         .interceptor(RawRequest(body.to_string().into_bytes()))
         .send()
         .await
@@ -350,6 +356,52 @@ pub(crate) async fn run_task(aws: &Aws, task_definition: &str, body: Value) -> R
         .and_then(|t| t.task_arn())
         .map(String::from)
         .context("RunTask returned no task")
+}
+
+/// The tasks deployer started (`startedBy` deployer) in `group` from `task_definition`, created
+/// at or after `since`, RUNNING or STOPPED: what a RunTask whose answer was lost may have started.
+pub(crate) async fn one_off_tasks(
+    aws: &Aws,
+    cluster: &str,
+    (task_definition, group): (&str, &str),
+    since: std::time::SystemTime,
+) -> Result<Vec<String>> {
+    let mut arns = Vec::new();
+    for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+        let listed = aws
+            .ecs
+            .list_tasks()
+            .cluster(cluster)
+            .started_by("deployer")
+            .desired_status(status)
+            .send()
+            .await
+            .with_context(|| format!("failed to list the one-off tasks in cluster `{cluster}`"))?;
+        arns.extend(listed.task_arns().iter().cloned());
+    }
+    if arns.is_empty() {
+        return Ok(arns);
+    }
+    arns.truncate(100);
+    let described = aws
+        .ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(arns))
+        .send()
+        .await
+        .with_context(|| format!("failed to describe the one-off tasks in cluster `{cluster}`"))?;
+    Ok(described
+        .tasks()
+        .iter()
+        .filter(|t| t.group() == Some(group) && t.task_definition_arn() == Some(task_definition))
+        .filter(|t| {
+            t.created_at()
+                .and_then(|at| std::time::SystemTime::try_from(*at).ok())
+                .is_some_and(|at| at >= since)
+        })
+        .filter_map(|t| t.task_arn().map(String::from))
+        .collect())
 }
 
 /// One task as DescribeTasks tells it; None when ECS does not know it (yet).

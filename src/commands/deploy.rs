@@ -14,7 +14,7 @@ use crate::signal::{Interrupt, Wait};
 use crate::steps::preflight::{self, Prepared};
 use crate::steps::recover::{self, Restoring};
 use crate::steps::watch::{self, WatchEnd, look::Watcher};
-use crate::steps::{create, failure_report, run_task, smoke_test, tidy};
+use crate::steps::{create, failure_report, recheck, run_task, smoke_test, tidy};
 use serde_json::json;
 use std::time::SystemTime;
 
@@ -61,7 +61,8 @@ pub(crate) async fn deploy(
         let why = "interrupted before the service was updated; the service was not changed";
         return result.finish(Outcome::Interrupted, Some(why.into()));
     }
-    let updated = match update(cfg, aws, &start, &task_definition, out).await {
+    let write_wait = Wait::new(cfg.timeout, interrupt, signals);
+    let updated = match guarded_update(cfg, aws, &start, &task_definition, out, &write_wait).await {
         Ok(updated) => updated,
         Err(err) => return result.refuse(&err),
     };
@@ -220,6 +221,43 @@ async fn update(
         out.info(&format!("service deployment {arn}"));
     }
     Ok(updated)
+}
+
+/// `update`, guarded on both sides: refused when the service's PRIMARY deployment is no longer
+/// the one pre-flight recorded (another deploy went ahead during `--run-task` or `--wait-for-idle`);
+/// after a write error, the service is read again, and a write ECS applied although its answer was
+/// lost is watched (and rolled back) like any other, not reported as "nothing changed".
+async fn guarded_update(
+    cfg: &DeployConfig,
+    aws: &Aws,
+    start: &Prepared,
+    task_definition: &TaskDefinitionArn,
+    out: &Output,
+    wait: &Wait,
+) -> anyhow::Result<Updated> {
+    let before = start.live.as_ref().and_then(|l| l.primary.clone());
+    if let (Some(live), Some(primary)) = (&start.live, &before) {
+        let recorded = (primary, &live.task_definition_arn);
+        recheck::unchanged_since_preflight(aws, &cfg.target, recorded).await?;
+    }
+    let err = match update(cfg, aws, start, task_definition, out).await {
+        Ok(updated) => return Ok(updated),
+        Err(err) => err,
+    };
+    let ours = (before.as_ref(), task_definition);
+    let Some((deployment_id, service_deployment)) =
+        recheck::write_took_effect(aws, &cfg.target, ours, wait).await
+    else {
+        return Err(err);
+    };
+    out.warn(&format!(
+        "{err:#}; but the service now runs deployment {deployment_id} of {task_definition}: the write took effect, watching it"
+    ));
+    out.info(&format!("deployment {deployment_id}"));
+    Ok(Updated {
+        deployment_id,
+        service_deployment,
+    })
 }
 
 /// What the watch follows: our deployment; on a staged (BLUE_GREEN, LINEAR, CANARY) service, the

@@ -5,6 +5,7 @@ pub(crate) mod create;
 pub(crate) mod failure_report;
 pub(crate) mod init;
 pub(crate) mod preflight;
+pub(crate) mod recheck;
 pub(crate) mod recover;
 pub(crate) mod run_task;
 pub(crate) mod ship;

@@ -4,8 +4,8 @@
 
 use crate::aws::{Aws, ecs};
 use crate::config::DeployConfig;
-use crate::ecs_state::Status;
-use crate::ids::TaskDefinitionArn;
+use crate::ecs_state::{DeploymentStatus, Status};
+use crate::ids::{DeploymentId, TaskDefinitionArn};
 use crate::report::output::Output;
 use crate::rollout::{self, Busy};
 use crate::service_definition::ServiceDefinition;
@@ -26,6 +26,8 @@ pub(crate) struct Live {
     pub(crate) event_ids: HashSet<String>,
     /// How the service rolls out (ROLLING, BLUE_GREEN, LINEAR, CANARY; its hooks).
     pub(crate) shape: Shape,
+    /// The PRIMARY deployment pre-flight saw: UpdateService is refused if it is no longer PRIMARY.
+    pub(crate) primary: Option<DeploymentId>,
 }
 
 /// What the deploy starts from, read before any write.
@@ -247,6 +249,10 @@ pub(crate) async fn live(
         task_definition,
         event_ids: ecs::event_ids(&service),
         shape: ecs::shape(&service),
+        primary: ecs::deployments(&service)
+            .into_iter()
+            .find(|d| d.status == DeploymentStatus::Primary)
+            .map(|d| d.id),
     })
 }
 

@@ -11,7 +11,7 @@ use crate::task_definition::TaskDefinition;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How one container of the one-off task ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,19 +116,36 @@ pub(crate) async fn run(aws: &Aws, task: OneOff<'_>, wait: &Wait, out: &Output) 
         _ => "the new task definition".to_string(),
     };
     out.step(&format!("running a one-off task before the update: {what}"));
-    let body = request(target, task_definition_arn, spec, &network, &placement);
-    let task_arn = ecs::run_task(aws, task_definition_arn, body).await?;
+    let mut body = request(target, task_definition_arn, spec, &network, &placement);
+    body["clientToken"] = json!(client_token());
+    let task_arn = start(aws, (target, task_definition_arn), body, wait, out).await?;
     let task_id = task_arn.rsplit('/').next().unwrap_or(&task_arn).to_string();
     out.info(&format!("one-off task {task_id}"));
     let mut tokens: HashMap<String, Option<String>> = HashMap::new();
+    let started = Instant::now();
     let stopped = loop {
         let task = ecs::describe_task(aws, &target.cluster, &task_arn)
             .await
-            .with_context(|| format!("failed to describe one-off task {task_id}"))?
-            .context("the one-off task disappeared")?;
-        stream_logs(aws, td, &task_id, &mut tokens, out).await;
-        if task.last_status().map(TaskStatus::from) == Some(TaskStatus::Stopped) {
-            break task;
+            .with_context(|| format!("failed to describe one-off task {task_id}"))?;
+        // ECS reads are eventually consistent: right after RunTask, DescribeTasks may not know
+        // the task yet. It is polled for a while, not abandoned (it may be running a migration).
+        let task = match task {
+            Some(task) => Some(task),
+            None if started.elapsed() < NOT_YET_VISIBLE => None,
+            None => {
+                let _ =
+                    ecs::stop_task(aws, &target.cluster, &task_arn, "deployer: not visible").await;
+                bail!(
+                    "the one-off task {task_id} was not visible to DescribeTasks within {}s of RunTask; it was stopped and the service was not changed",
+                    NOT_YET_VISIBLE.as_secs()
+                )
+            }
+        };
+        if let Some(task) = task {
+            stream_logs(aws, td, &task_id, &mut tokens, out).await;
+            if task.last_status().map(TaskStatus::from) == Some(TaskStatus::Stopped) {
+                break task;
+            }
         }
         if let Err(stop) = wait.pause(Duration::from_millis(500)).await {
             let (reason, said) = match stop {
@@ -155,6 +172,59 @@ pub(crate) async fn run(aws: &Aws, task: OneOff<'_>, wait: &Wait, out: &Output) 
     }
     let stopped_reason = stopped.stopped_reason().unwrap_or("stopped");
     bail!(failure_text(aws, td, &task_id, stopped_reason, &failures).await)
+}
+
+/// How long a one-off task RunTask returned may stay unknown to DescribeTasks.
+const NOT_YET_VISIBLE: Duration = Duration::from_secs(30);
+
+/// RunTask attempts before giving up (each after looking for a task the last one started).
+const RUN_ATTEMPTS: u32 = 4;
+
+/// A token unique to this run's RunTask (ECS's idempotency key, at most 64 characters): the time
+/// in nanoseconds and the process id.
+fn client_token() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("deployer-{nanos:x}-{:x}", std::process::id())
+}
+
+/// RunTask, once per attempt with the same `clientToken`. After an error (a lost answer, a
+/// timeout, a 5xx) the task may have started anyway: deployer looks for it first and follows it,
+/// and tries again only when there is none, so a migration never runs twice.
+async fn start(
+    aws: &Aws,
+    (target, task_definition): (&Target, &str),
+    body: Value,
+    wait: &Wait,
+    out: &Output,
+) -> Result<String> {
+    let sent = std::time::SystemTime::now() - Duration::from_secs(5);
+    let group = format!("deployer:{}", target.service);
+    let mut attempt = 1;
+    loop {
+        let err = match ecs::run_task(aws, task_definition, body.clone()).await {
+            Ok(arn) => return Ok(arn),
+            Err(err) if format!("{err}").starts_with("ECS could not start") => return Err(err),
+            Err(err) => err,
+        };
+        let found = ecs::one_off_tasks(aws, &target.cluster, (task_definition, &group), sent)
+            .await
+            .unwrap_or_default();
+        if let Some(arn) = found.first() {
+            out.warn(&format!(
+                "RunTask failed ({err:#}), but it started the one-off task: following {arn}"
+            ));
+            return Ok(arn.clone());
+        }
+        if attempt >= RUN_ATTEMPTS || wait.pause(Duration::from_secs(1)).await.is_err() {
+            return Err(err);
+        }
+        out.warn(&format!(
+            "RunTask failed ({err:#}) and started no task: trying again with the same client token"
+        ));
+        attempt += 1;
+    }
 }
 
 /// How each container of the stopped task ended.
