@@ -208,6 +208,16 @@ pub(crate) struct DeployArgs {
     /// BLUE_GREEN, LINEAR, CANARY with a PAUSE hook at POST_TEST_TRAFFIC_SHIFT: run this shell command while test traffic reaches the new tasks; exit 0 lets the deployment go on, anything else rolls it back
     #[arg(long, env = "DEPLOYER_SMOKE_TEST", value_name = "COMMAND")]
     pub(crate) smoke_test: Option<String>,
+    /// CODE_DEPLOY services: the CodeDeploy application (default AppECS-CLUSTER-SERVICE)
+    #[arg(long, env = "DEPLOYER_CODEDEPLOY_APPLICATION", value_name = "NAME")]
+    pub(crate) codedeploy_application: Option<String>,
+    /// CODE_DEPLOY services: the CodeDeploy deployment group (default DgpECS-CLUSTER-SERVICE)
+    #[arg(
+        long,
+        env = "DEPLOYER_CODEDEPLOY_DEPLOYMENT_GROUP",
+        value_name = "NAME"
+    )]
+    pub(crate) codedeploy_deployment_group: Option<String>,
     /// Skip the checks `deployer verify` makes before the first write
     #[arg(long, env = "DEPLOYER_NO_VERIFY")]
     pub(crate) no_verify: bool,

@@ -6,6 +6,7 @@
 mod aws;
 mod build;
 mod cli;
+mod codedeploy;
 mod commands;
 mod config;
 mod ecs_state;

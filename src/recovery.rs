@@ -34,6 +34,10 @@ pub(crate) enum Recovery {
     FollowServiceDeployment(ServiceDeploymentArn),
     /// ECS rolled the service deployment back (ROLLBACK_SUCCESSFUL): nothing left to do.
     AlreadyBack,
+    /// CODE_DEPLOY in flight: StopDeployment with auto-rollback, then watch CodeDeploy's rollback.
+    CodeDeployStop(String),
+    /// CodeDeploy rolls the deployment back with this deployment: watch it.
+    FollowCodeDeploy(String),
 }
 
 /// Pure: the recovery for `failure`. `rollback` is `--rollback` (on unless `--no-rollback`);

@@ -8,6 +8,7 @@ use crate::ecs_state::{DeploymentStatus, RolloutState, Status, TaskStatus};
 pub(crate) use crate::health::{ContainerView, Gate, TargetView, TaskView};
 use crate::health::{Health, Sick};
 use crate::ids::{DeploymentId, ServiceDeploymentArn, TaskDefinitionArn};
+use crate::strategy::CodeDeployView;
 use crate::strategy::{HookView, ServiceDeploymentView};
 use std::time::Duration;
 
@@ -43,6 +44,8 @@ pub(crate) struct Snapshot {
     /// The watched service deployment (BLUE_GREEN, LINEAR, CANARY), and the service's current one.
     pub(crate) service_deployment: Option<ServiceDeploymentView>,
     pub(crate) current_service_deployment: Option<String>,
+    /// The watched CodeDeploy deployment (CODE_DEPLOY services).
+    pub(crate) codedeploy: Option<CodeDeployView>,
     /// Some(how long we have watched) while no read has shown our deployment yet. ECS reads are
     /// eventually consistent: right after UpdateService a read may still show the service before it.
     pub(crate) ours_unseen_for: Option<Duration>,
@@ -83,6 +86,8 @@ pub(crate) struct Watched {
     pub(crate) pause_at: Option<String>,
     /// Watching ECS roll the service deployment back: ROLLBACK_SUCCESSFUL is the good end.
     pub(crate) rollback: bool,
+    /// A CODE_DEPLOY service: the CodeDeploy deployment that tells the truth (`codedeploy::verdict`).
+    pub(crate) codedeploy: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +127,13 @@ pub(crate) enum Failure {
     SmokeTest {
         how: String,
         output: Vec<String>,
+    },
+    /// A CodeDeploy deployment Failed or was Stopped; `rollback` is the deployment CodeDeploy
+    /// started to roll it back, if any.
+    CodeDeploy {
+        status: String,
+        reason: String,
+        rollback: Option<String>,
     },
     /// A BLUE_GREEN, LINEAR or CANARY service deployment ended, or is ending, other than SUCCESSFUL.
     ServiceDeployment {
@@ -181,6 +193,16 @@ impl Failure {
             }
             Failure::Interrupted => "interrupted by a signal while watching".to_string(),
             Failure::SmokeTest { how, .. } => format!("the smoke test {how}"),
+            Failure::CodeDeploy {
+                status,
+                reason,
+                rollback: Some(by),
+            } => format!(
+                "the CodeDeploy deployment {status} ({reason}); CodeDeploy rolls it back ({by})"
+            ),
+            Failure::CodeDeploy { status, reason, .. } => {
+                format!("the CodeDeploy deployment {status}: {reason}")
+            }
             Failure::ServiceDeployment { status, reason } => match status.as_str() {
                 "ROLLBACK_SUCCESSFUL" => format!(
                     "ECS rolled the service deployment back ({reason}): the service runs the previous revision again"

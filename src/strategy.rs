@@ -33,6 +33,9 @@ pub(crate) fn stage_index(stage: &str) -> Option<usize> {
 
 /// `--until STAGE`, checked: one of the stages a deployment reports.
 pub(crate) fn parse_stage(text: &str) -> Result<String, String> {
+    if let Some(event) = parse_event(text) {
+        return Ok(event.to_string());
+    }
     let upper = text.trim().to_ascii_uppercase();
     match stage_index(&upper) {
         Some(_) if upper != "PRE_PRODUCTION_TRAFFIC_SHIFT" => Ok(upper),
@@ -44,6 +47,9 @@ pub(crate) fn parse_stage(text: &str) -> Result<String, String> {
                 .copied()
                 .collect::<Vec<_>>()
                 .join(", ")
+        ) + &format!(
+            " (or, for a CODE_DEPLOY service, one of {})",
+            EVENTS.join(", ")
         )),
     }
 }
@@ -82,6 +88,8 @@ pub(crate) struct Shape {
     pub(crate) test_listener_rule: Option<String>,
     pub(crate) production_listener_rule: Option<String>,
     pub(crate) hooks: Vec<Hook>,
+    /// Under the CODE_DEPLOY controller: CodeDeploy rolls it out, deployer watches CodeDeploy.
+    pub(crate) codedeploy: bool,
 }
 
 fn minutes(d: Duration) -> String {
@@ -89,13 +97,16 @@ fn minutes(d: Duration) -> String {
 }
 
 impl Shape {
-    /// Everything but ROLLING is watched through its service deployment.
+    /// Everything but ROLLING (under the ECS controller) is watched through its service deployment.
     pub(crate) fn staged(&self) -> bool {
-        !matches!(self.strategy, Strategy::Rolling)
+        !self.codedeploy && !matches!(self.strategy, Strategy::Rolling)
     }
 
     /// "blue/green, bake 10 min, alternate target group web-tg-2, PAUSE at POST_TEST_TRAFFIC_SHIFT"
     pub(crate) fn describe(&self) -> String {
+        if self.codedeploy {
+            return "CodeDeploy blue/green (the CODE_DEPLOY controller)".into();
+        }
         let mut parts = vec![match &self.strategy {
             Strategy::Rolling => "rolling update".to_string(),
             Strategy::BlueGreen => "blue/green".to_string(),
@@ -161,6 +172,22 @@ impl Shape {
                     ));
                 }
             }
+        }
+        let event = until.and_then(parse_event);
+        if self.codedeploy {
+            return match until {
+                Some(stage) if event.is_none() => Err(format!(
+                    "--until {stage}: a CODE_DEPLOY service reports CodeDeploy lifecycle events ({})",
+                    EVENTS.join(", ")
+                )),
+                _ => Ok(()),
+            };
+        }
+        if event.is_some() {
+            return Err(format!(
+                "--until {}: CodeDeploy lifecycle events are for CODE_DEPLOY services; this one reports ECS lifecycle stages",
+                until.unwrap_or_default()
+            ));
         }
         if until.is_some() && !self.staged() {
             return Err("--until needs a BLUE_GREEN, LINEAR or CANARY service; this one rolls (ROLLING reports no stages)".into());
@@ -233,6 +260,7 @@ impl Shape {
             test_listener_rule: text("testListenerRule"),
             production_listener_rule: text("productionListenerRule"),
             hooks,
+            codedeploy: false,
         })
     }
 }
@@ -305,6 +333,103 @@ impl ServiceDeploymentView {
             ));
         }
         text
+    }
+}
+
+/// CodeDeploy (the CODE_DEPLOY controller): its lifecycle events and one look at a deployment.
+/// The ECS lifecycle events of a CodeDeploy blue/green deployment, in order.
+pub(crate) const EVENTS: [&str; 10] = [
+    "BeforeInstall",
+    "Install",
+    "AfterInstall",
+    "AllowTestTraffic",
+    "AfterAllowTestTraffic",
+    "BeforeAllowTraffic",
+    "AllowTraffic",
+    "AfterAllowTraffic",
+    "BeforeBlockTraffic",
+    "AfterBlockTraffic",
+];
+
+/// `--until EVENT` for CodeDeploy, checked: one of the lifecycle events.
+pub(crate) fn parse_event(text: &str) -> Option<&'static str> {
+    EVENTS
+        .iter()
+        .find(|e| e.eq_ignore_ascii_case(text.trim()))
+        .copied()
+}
+
+/// One lifecycle event of the deployment's ECS target.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct EventView {
+    pub(crate) name: String,
+    pub(crate) status: String,
+    /// Diagnostics when it failed: code, message, log tail.
+    pub(crate) diagnostics: Option<String>,
+}
+
+/// One look at a CodeDeploy deployment (GetDeployment and GetDeploymentTarget).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct CodeDeployView {
+    pub(crate) id: String,
+    pub(crate) status: String,
+    pub(crate) error: Option<String>,
+    /// The deployment CodeDeploy started to roll this one back.
+    pub(crate) rollback_deployment: Option<String>,
+    pub(crate) events: Vec<EventView>,
+    /// Traffic on the replacement (green) task set, in percent.
+    pub(crate) green_weight: Option<f64>,
+}
+
+impl CodeDeployView {
+    /// Created, Queued, InProgress, Baking or Ready.
+    pub(crate) fn in_flight(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "Created" | "Queued" | "InProgress" | "Baking" | "Ready"
+        )
+    }
+
+    pub(crate) fn event_succeeded(&self, name: &str) -> bool {
+        self.events
+            .iter()
+            .any(|e| e.name == name && e.status == "Succeeded")
+    }
+
+    /// `AllowTestTraffic 0% → green`, or `Ready: waiting for ContinueDeployment`.
+    pub(crate) fn describe(&self) -> String {
+        if self.status == "Ready" {
+            return "Ready: test traffic on green, waiting for ContinueDeployment".into();
+        }
+        let now = self
+            .events
+            .iter()
+            .find(|e| e.status == "InProgress")
+            .or_else(|| self.events.iter().rev().find(|e| e.status == "Succeeded"))
+            .map_or_else(|| self.status.clone(), |e| e.name.clone());
+        match self.green_weight {
+            Some(w) if w > 0.0 => format!("{now} {w}% → green"),
+            _ => now,
+        }
+    }
+
+    /// Why it failed: the error, and each failed event's diagnostics.
+    pub(crate) fn why(&self) -> String {
+        let mut why = self
+            .error
+            .clone()
+            .unwrap_or_else(|| "no reason given".into());
+        for e in self.events.iter().filter(|e| e.status == "Failed") {
+            why.push_str(&format!(
+                "; {} failed{}",
+                e.name,
+                e.diagnostics
+                    .as_deref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            ));
+        }
+        why
     }
 }
 

@@ -7,6 +7,7 @@ mod lab;
 
 mod cancel;
 mod cli;
+mod codedeploy;
 mod deploy;
 mod faults;
 mod github;

@@ -137,6 +137,8 @@ pub(crate) async fn register(aws: &Aws, td: &TaskDefinition) -> Result<TaskDefin
 pub(crate) struct Updated {
     pub(crate) deployment_id: DeploymentId,
     pub(crate) service_deployment: Option<ServiceDeploymentArn>,
+    /// A CODE_DEPLOY service: the CodeDeploy deployment (no UpdateService is sent).
+    pub(crate) codedeploy: Option<String>,
 }
 
 /// Points the service at `task_definition` (the one UpdateService deployer sends).
@@ -167,6 +169,7 @@ pub(crate) async fn update(
             .service()
             .and_then(|s| s.current_service_deployment())
             .map(ServiceDeploymentArn::from),
+        codedeploy: None,
     })
 }
 
@@ -479,6 +482,9 @@ pub(crate) fn shape(service: &Service) -> Shape {
         production_listener_rule: advanced
             .and_then(|a| a.production_listener_rule())
             .map(String::from),
+        codedeploy: service
+            .deployment_controller()
+            .is_some_and(|c| c.r#type().as_str() == "CODE_DEPLOY"),
         hooks: config
             .map(|c| c.lifecycle_hooks())
             .unwrap_or_default()
@@ -637,4 +643,19 @@ pub(crate) async fn container_instances(
         }
     }
     Ok(found)
+}
+
+/// A CODE_DEPLOY service's task sets: id, status and task definition.
+pub(crate) fn task_sets(service: &Service) -> Vec<crate::codedeploy::TaskSet> {
+    service
+        .task_sets()
+        .iter()
+        .map(|s| {
+            (
+                s.id().unwrap_or_default().to_string(),
+                s.status().unwrap_or_default().to_string(),
+                s.task_definition().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
 }

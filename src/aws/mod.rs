@@ -3,6 +3,7 @@
 //! AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> are honoured by aws-config itself; that is how
 //! the lab and LocalStack users point deployer elsewhere.
 
+pub(crate) mod codedeploy;
 pub(crate) mod ecr;
 pub(crate) mod ecs;
 pub(crate) mod elb;
@@ -29,6 +30,7 @@ pub(crate) struct Aws {
     pub(crate) ec2: aws_sdk_ec2::Client,
     pub(crate) ecs: aws_sdk_ecs::Client,
     pub(crate) elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub(crate) codedeploy: aws_sdk_codedeploy::Client,
 }
 
 impl Aws {
@@ -60,6 +62,7 @@ impl Aws {
             ec2: aws_sdk_ec2::Client::new(&sdk),
             ecs: aws_sdk_ecs::Client::new(&sdk),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
+            codedeploy: aws_sdk_codedeploy::Client::new(&sdk),
             sdk,
         }
     }

@@ -14,7 +14,7 @@ use crate::signal::{Interrupt, Wait};
 use crate::steps::preflight::{self, Prepared};
 use crate::steps::recover::{self, Restoring};
 use crate::steps::watch::{self, WatchEnd, look::Watcher};
-use crate::steps::{create, failure_report, recheck, run_task, smoke_test, tidy};
+use crate::steps::{codedeploy, create, failure_report, recheck, run_task, smoke_test, tidy};
 use serde_json::json;
 use std::time::SystemTime;
 
@@ -209,6 +209,16 @@ async fn update(
             Updated {
                 deployment_id: create::service(aws, &cfg.target, &c.definition, arn, out).await?,
                 service_deployment: None,
+                codedeploy: None,
+            }
+        }
+        None if start.live.as_ref().is_some_and(|l| l.shape.codedeploy) => {
+            let names = (cfg.codedeploy.0.as_str(), cfg.codedeploy.1.as_str());
+            let id = codedeploy::deploy(aws, &cfg.target, task_definition, names, out).await?;
+            Updated {
+                deployment_id: Default::default(),
+                service_deployment: None,
+                codedeploy: Some(id),
             }
         }
         None => {
@@ -216,7 +226,9 @@ async fn update(
             ecs::update(aws, &cfg.target, task_definition, cfg.force_new_deployment).await?
         }
     };
-    out.info(&format!("deployment {}", updated.deployment_id));
+    if updated.codedeploy.is_none() {
+        out.info(&format!("deployment {}", updated.deployment_id));
+    }
     if let Some(arn) = &updated.service_deployment {
         out.info(&format!("service deployment {arn}"));
     }
@@ -257,6 +269,7 @@ async fn guarded_update(
     Ok(Updated {
         deployment_id,
         service_deployment,
+        codedeploy: None,
     })
 }
 
@@ -276,11 +289,16 @@ fn watched(
         max_failed_tasks: cfg.max_failed_tasks,
         service_deployment: updated.service_deployment.filter(|_| staged),
         until: cfg.until.clone(),
-        pause_at: cfg
-            .smoke_test
-            .as_ref()
-            .map(|_| "POST_TEST_TRAFFIC_SHIFT".to_string()),
+        pause_at: cfg.smoke_test.as_ref().map(|_| {
+            let stage = if updated.codedeploy.is_some() {
+                "READY_WAIT"
+            } else {
+                "POST_TEST_TRAFFIC_SHIFT"
+            };
+            stage.to_string()
+        }),
         rollback: false,
+        codedeploy: updated.codedeploy,
     }
 }
 
@@ -296,6 +314,27 @@ async fn watch_rollout(
     out: &Output,
 ) -> WatchEnd {
     let mut end = watch::until_done(aws, &cfg.target, &watched, watcher, wait, out).await;
+    if let (Ended::Paused(_), Some(command), Some(id)) =
+        (&end.ended, &cfg.smoke_test, &watched.codedeploy)
+    {
+        let names = (cfg.codedeploy.0.as_str(), cfg.codedeploy.1.as_str());
+        let shape = codedeploy::listeners(aws, names, out).await;
+        if let Err(failure) = smoke_test::run(aws, command, Some(&shape), wait, out).await {
+            end.ended = Ended::Failed(failure);
+            return end;
+        }
+        out.step("smoke test passed: continuing the CodeDeploy deployment (ContinueDeployment READY_WAIT)");
+        if let Err(err) = crate::aws::codedeploy::continue_deployment(aws, id).await {
+            let how = format!("passed, but the deployment could not be continued: {err:#}");
+            end.ended = Ended::Failed(Failure::SmokeTest {
+                how,
+                output: vec![],
+            });
+            return end;
+        }
+        watched.pause_at = None;
+        return watch::until_done(aws, &cfg.target, &watched, end.watcher, wait, out).await;
+    }
     while let (Ended::Paused(hook), Some(command), Some(arn)) =
         (&end.ended, &cfg.smoke_test, &watched.service_deployment)
     {
@@ -335,13 +374,16 @@ async fn recover(
 ) -> (Restored, bool, String) {
     out.step(&format!("deploy failed: {}", failure.summary()));
     let previous = start.previous();
-    let plan = recovery::recovery(
-        failure,
-        cfg.rollback,
-        previous.as_ref(),
-        end.snapshot.ecs_rolls_back,
-        end.snapshot.service_deployment.as_ref(),
-    );
+    let plan = match &end.snapshot.codedeploy {
+        Some(cd) => crate::codedeploy::recovery(cd, cfg.rollback),
+        None => recovery::recovery(
+            failure,
+            cfg.rollback,
+            previous.as_ref(),
+            end.snapshot.ecs_rolls_back,
+            end.snapshot.service_deployment.as_ref(),
+        ),
+    };
     let restoring = recover::start(aws, &cfg.target, &plan, out).await;
     let events = &end.watcher.events;
     let report = failure_report::report(aws, failure, &end.snapshot, &start.new, events).await;

@@ -80,6 +80,7 @@ pub(crate) async fn command(
         task_definition: to,
         service_deployment: updated.service_deployment.filter(|_| staged),
         rollback: false,
+        codedeploy: None,
     };
     result.service_deployment_arn = started.service_deployment.as_ref().map(String::from);
     let events = ecs::event_ids(&service);

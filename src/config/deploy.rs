@@ -23,6 +23,8 @@ pub(crate) struct DeployConfig {
     pub(crate) until: Option<String>,
     /// `--smoke-test COMMAND`.
     pub(crate) smoke_test: Option<String>,
+    /// CODE_DEPLOY services: the CodeDeploy application and deployment group to deploy through.
+    pub(crate) codedeploy: (String, String),
     /// Run `verify`'s checks before the first write (not `--no-verify`).
     pub(crate) verify: bool,
 }
@@ -101,9 +103,27 @@ pub(crate) fn deploy(args: &DeployArgs, matches: &ArgMatches, file: &File) -> Re
     let flag = |id: &str, value: bool, from_file: Option<bool>| {
         pick(matches, id, &value, || from_file.unwrap_or(false))
     };
+    let (app, group) = crate::codedeploy::default_names(&target.cluster, &target.service);
+    let codedeploy = (
+        pick(
+            matches,
+            "codedeploy_application",
+            &args.codedeploy_application,
+            || f.codedeploy_application.clone(),
+        )
+        .unwrap_or(app),
+        pick(
+            matches,
+            "codedeploy_deployment_group",
+            &args.codedeploy_deployment_group,
+            || f.codedeploy_deployment_group.clone(),
+        )
+        .unwrap_or(group),
+    );
     Ok(DeployConfig {
         until,
         smoke_test,
+        codedeploy,
         run_task,
         keep_revisions,
         create_missing: flag("create_missing", args.create_missing, f.create_missing),

@@ -54,6 +54,8 @@ pub(crate) struct FileConfig {
     keep_revisions: Option<u32>,
     until: Option<String>,
     smoke_test: Option<String>,
+    codedeploy_application: Option<String>,
+    codedeploy_deployment_group: Option<String>,
     no_verify: Option<bool>,
     create_missing: Option<bool>,
     service_definition: Option<PathBuf>,

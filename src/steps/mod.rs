@@ -1,6 +1,7 @@
 //! The runbook's steps, one module each. A step never imports another step: only `commands`
 //! sequences them.
 
+pub(crate) mod codedeploy;
 pub(crate) mod create;
 pub(crate) mod failure_report;
 pub(crate) mod init;

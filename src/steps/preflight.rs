@@ -3,6 +3,7 @@
 //! progress unless `--wait-for-idle`), and the new task definition built. Nothing here writes.
 
 use crate::aws::{Aws, ecs};
+use crate::codedeploy;
 use crate::config::DeployConfig;
 use crate::ecs_state::{DeploymentStatus, Status};
 use crate::ids::{DeploymentId, TaskDefinitionArn};
@@ -265,6 +266,10 @@ fn ready(service: &Service) -> Result<TaskDefinitionArn, Busy> {
     let controller = service
         .deployment_controller()
         .map(|c| c.r#type().as_str().to_string());
+    if controller.as_deref() == Some("CODE_DEPLOY") {
+        let service_td = service.task_definition().unwrap_or_default();
+        return codedeploy::rollback_target(&ecs::task_sets(service), service_td);
+    }
     if let Some(kind) = controller.filter(|k| k != "ECS") {
         return Err(Busy::Controller(kind));
     }
@@ -277,7 +282,7 @@ fn refusal(target: &Target, busy: &Busy) -> String {
     match busy {
         Busy::NotActive(status) => format!("service `{service}` is {status}, not ACTIVE"),
         Busy::Controller(kind) => format!(
-            "service `{service}` uses the {kind} deployment controller; deployer rolls services whose deployment controller is ECS (rolling, blue/green, linear or canary). Deploy {kind} services with their own tooling"
+            "service `{service}` uses the {kind} deployment controller; deployer rolls services whose deployment controller is ECS (rolling, blue/green, linear or canary) or CODE_DEPLOY. Deploy {kind} services with their own tooling"
         ),
         Busy::InProgress {
             deployment,

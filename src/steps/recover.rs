@@ -5,7 +5,7 @@
 //!
 //! Rollback never targets "revision minus one": only an ARN that is known to have run.
 
-use crate::aws::{Aws, ecs};
+use crate::aws::{Aws, codedeploy, ecs};
 use crate::ecs_state::{DeploymentStatus, RolloutState};
 use crate::ids::{DeploymentId, ServiceDeploymentArn, TaskDefinitionArn};
 use crate::recovery::{Recovery, Restored};
@@ -24,6 +24,8 @@ pub(crate) struct Started {
     /// being rolled back by ECS (`rollback`).
     pub(crate) service_deployment: Option<ServiceDeploymentArn>,
     pub(crate) rollback: bool,
+    /// A CODE_DEPLOY service: the CodeDeploy deployment that rolls it back.
+    pub(crate) codedeploy: Option<String>,
 }
 
 impl Started {
@@ -35,6 +37,7 @@ impl Started {
             max_failed_tasks,
             service_deployment: self.service_deployment.clone(),
             rollback: self.rollback,
+            codedeploy: self.codedeploy.clone(),
             ..Default::default()
         }
     }
@@ -82,6 +85,16 @@ pub(crate) async fn start(
             ));
             return Ok(Restoring::Watch(ecs_rolls_back(arn)));
         }
+        Recovery::CodeDeployStop(id) => {
+            let rollback = stop_codedeploy(aws, id, out).await?;
+            return Ok(Restoring::Watch(codedeploy_rolls_back(rollback)));
+        }
+        Recovery::FollowCodeDeploy(id) => {
+            out.step(&format!(
+                "CodeDeploy rolls the deployment back ({id}); following it"
+            ));
+            return Ok(Restoring::Watch(codedeploy_rolls_back(id.clone())));
+        }
         Recovery::EcsRollback {
             service_deployment,
             hook,
@@ -101,7 +114,39 @@ pub(crate) async fn start(
         task_definition: previous.clone(),
         service_deployment: updated.service_deployment,
         rollback: false,
+        codedeploy: None,
     }))
+}
+
+/// CodeDeploy's rollback deployment, to watch until it Succeeded.
+fn codedeploy_rolls_back(id: String) -> Started {
+    Started {
+        deployment_id: DeploymentId::default(),
+        task_definition: TaskDefinitionArn::default(),
+        service_deployment: None,
+        rollback: true,
+        codedeploy: Some(id),
+    }
+}
+
+/// StopDeployment with auto-rollback; returns the rollback deployment CodeDeploy starts (waited
+/// for up to 10 s), or the stopped one itself when it names none.
+async fn stop_codedeploy(aws: &Aws, id: &str, out: &Output) -> Result<String> {
+    out.step(&format!(
+        "stopping CodeDeploy deployment {id} with auto-rollback (StopDeployment)"
+    ));
+    codedeploy::stop_deployment(aws, id).await?;
+    let wait = Wait::new(Duration::from_secs(10), &Interrupt::none(), 0);
+    loop {
+        let view = codedeploy::deployment(aws, id, "").await?;
+        if let Some(rollback) = view.rollback_deployment {
+            out.info(&format!("CodeDeploy rollback deployment {rollback}"));
+            return Ok(rollback);
+        }
+        if wait.expired() || wait.pause(Duration::from_millis(500)).await.is_err() {
+            return Ok(id.to_string());
+        }
+    }
 }
 
 /// ECS's rollback of a service deployment, to watch until ROLLBACK_SUCCESSFUL.
@@ -111,6 +156,7 @@ fn ecs_rolls_back(arn: &ServiceDeploymentArn) -> Started {
         task_definition: TaskDefinitionArn::default(),
         service_deployment: Some(arn.clone()),
         rollback: true,
+        codedeploy: None,
     }
 }
 
@@ -169,6 +215,7 @@ async fn ecs_rollback(
                 task_definition: p.task_definition,
                 service_deployment: None,
                 rollback: false,
+                codedeploy: None,
             }));
         }
         if wait.expired() || wait.pause(Duration::from_millis(500)).await.is_err() {

@@ -42,6 +42,8 @@ pub(crate) struct Watcher {
     ours_seen: bool,
     /// A staged deployment's target revision and the target groups its tasks are in.
     green: Option<(String, Vec<String>)>,
+    /// The deployment (or CodeDeploy task set) whose tasks the last look kept: `foreign` is about it.
+    following: String,
     /// Container instance ARN → EC2 instance id (EC2 bridge/host tasks; never changes for a task).
     instances: HashMap<String, String>,
     /// No load balancer: the gate of each task definition watched, and whether it was said.
@@ -212,6 +214,11 @@ impl Watcher {
             },
         );
         let service = service?;
+        if self.following != deployment_id {
+            // Whose tasks are ours changed (a CodeDeploy task set appeared): forget the others.
+            self.foreign.clear();
+            self.following = deployment_id.to_string();
+        }
         self.print_events(&service, out);
         let staged = match service_deployment {
             Some(arn) => ecs::describe_service_deployment(aws, arn.as_str()).await?,
@@ -235,11 +242,24 @@ impl Watcher {
         let ours_unseen_for = (!self.ours_seen).then(|| first_look.elapsed());
         let completed =
             ours.is_some_and(|d| d.rollout_state() == Some(&DeploymentRolloutState::Completed));
-        let counts = ours.map(|d| Counts {
-            live: d.running_count() + d.pending_count(),
-            failed: d.failed_tasks(),
-            rollout_failed: d.rollout_state() == Some(&DeploymentRolloutState::Failed),
-        });
+        let counts = ours
+            .map(|d| Counts {
+                live: d.running_count() + d.pending_count(),
+                failed: d.failed_tasks(),
+                rollout_failed: d.rollout_state() == Some(&DeploymentRolloutState::Failed),
+            })
+            // A CODE_DEPLOY service's tasks belong to a task set, not a deployment.
+            .or_else(|| {
+                let set = service
+                    .task_sets()
+                    .iter()
+                    .find(|s| s.id() == Some(deployment_id))?;
+                Some(Counts {
+                    live: set.running_count() + set.pending_count(),
+                    failed: 0,
+                    rollout_failed: false,
+                })
+            });
         let live_known = described
             .iter()
             .filter(|t| {
@@ -374,6 +394,7 @@ impl Watcher {
             ecs_rolls_back,
             ours_unseen_for,
             current_service_deployment: service.current_service_deployment().map(String::from),
+            codedeploy: None,
             service_deployment: staged,
             gate,
             placement,

@@ -2,6 +2,7 @@
 //! new, pause (`pause`, shorter when a verdict is near), repeat; every look and pause raced against
 //! the deadline and the signals (`signal::Wait`).
 
+pub(crate) mod codedeploy;
 pub(crate) mod look;
 
 use crate::aws::Aws;
@@ -32,17 +33,26 @@ pub(crate) async fn until_done(
 ) -> WatchEnd {
     let mut last = Snapshot::default();
     let mut pacing = Pacing::new();
+    let mut replacement = codedeploy::Replacement::default();
     let phase = out.phase("rollout");
     let stop = loop {
-        let look = wait.until(watcher.snapshot(
-            aws,
-            target,
-            (
-                watched.deployment_id.as_str(),
-                watched.service_deployment.as_ref(),
-            ),
-            out,
-        ));
+        let ours = replacement
+            .tasks_of(watched.deployment_id.as_str())
+            .to_string();
+        let look = wait.until(async {
+            let mut snapshot = watcher
+                .snapshot(
+                    aws,
+                    target,
+                    (&ours, watched.service_deployment.as_ref()),
+                    out,
+                )
+                .await?;
+            replacement
+                .look(aws, target, watched, &mut snapshot)
+                .await?;
+            anyhow::Ok(snapshot)
+        });
         match look.await {
             Err(stop) => break stop,
             Ok(Ok(snapshot)) => {
@@ -50,9 +60,12 @@ pub(crate) async fn until_done(
                 let changed = !same_state(&snapshot, &last);
                 pacing.stage(&snapshot, out);
                 last = snapshot;
-                let verdict = match watched.service_deployment {
-                    Some(_) => staged::verdict(&last, watched),
-                    None => rollout::verdict(&last, watched),
+                let verdict = if watched.codedeploy.is_some() {
+                    crate::codedeploy::verdict(&last, watched)
+                } else if watched.service_deployment.is_some() {
+                    staged::verdict(&last, watched)
+                } else {
+                    rollout::verdict(&last, watched)
                 };
                 let ended = match verdict {
                     Verdict::InProgress(progress) => {
