@@ -74,11 +74,7 @@ pub(crate) async fn deploy(
     let watcher = Watcher::new(started, start.event_ids());
     let wait = Wait::new(cfg.timeout, interrupt, signals);
     let end = watch_rollout(cfg, aws, &start, watched, watcher, &wait, out).await;
-    result.stage = end
-        .snapshot
-        .service_deployment
-        .as_ref()
-        .and_then(|s| s.stage.clone());
+    result.stage = end.stage();
     let failure = match &end.ended {
         Ended::Failed(failure) => failure.clone(),
         _ => {
@@ -87,13 +83,21 @@ pub(crate) async fn deploy(
         }
     };
     // 6. Roll back (or follow ECS's rollback), say why it failed, and wait for the rollback.
-    let (restored, wait_stopped, summary) =
-        recover(cfg, aws, &start, &failure, end, out, (interrupt, signals)).await;
+    let recovered = recover(cfg, aws, &start, &failure, end, out, (interrupt, signals)).await;
+    failed(result, &failure, recovered)
+}
+
+/// How a failed deploy ends, from the failure and what the recovery did.
+fn failed(
+    mut result: RunResult,
+    failure: &Failure,
+    (restored, wait_stopped, summary): (Restored, bool, String),
+) -> RunResult {
     result.restored = Some(restored == Restored::Healthy);
-    let outcome = recovery::final_outcome(&failure, &restored, wait_stopped);
+    let outcome = recovery::final_outcome(failure, &restored, wait_stopped);
     let reason = match (&restored, outcome) {
         // Interrupted, and the rollback did not complete: the reason says why (exit 3).
-        (Restored::Failed(why), Outcome::RollbackFailed) if failure == Failure::Interrupted => {
+        (Restored::Failed(why), Outcome::RollbackFailed) if *failure == Failure::Interrupted => {
             format!("{summary}; {why}")
         }
         _ => summary,

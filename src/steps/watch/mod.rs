@@ -22,6 +22,14 @@ pub(crate) struct WatchEnd {
     pub(crate) watcher: Watcher,
 }
 
+impl WatchEnd {
+    /// A staged deployment's lifecycle stage at the end (for the result), if any.
+    pub(crate) fn stage(&self) -> Option<String> {
+        let sd = self.snapshot.service_deployment.as_ref();
+        sd.and_then(|s| s.stage.clone())
+    }
+}
+
 /// Looks until `rollout::verdict` is Healthy or Failed, the deadline passes, or a signal arrives.
 pub(crate) async fn until_done(
     aws: &Aws,
