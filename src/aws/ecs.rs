@@ -369,6 +369,12 @@ pub(crate) async fn one_off_tasks(
     (task_definition, group): (&str, &str),
     since: std::time::SystemTime,
 ) -> Result<Vec<String>> {
+    // arn:…:task-definition/FAMILY:REVISION
+    let family = task_definition
+        .rsplit('/')
+        .next()
+        .and_then(|r| r.split(':').next())
+        .unwrap_or(task_definition);
     let mut arns = Vec::new();
     for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
         let listed = aws
@@ -376,6 +382,7 @@ pub(crate) async fn one_off_tasks(
             .list_tasks()
             .cluster(cluster)
             .started_by("deployer")
+            .family(family)
             .desired_status(status)
             .send()
             .await
