@@ -435,3 +435,56 @@ fn a_one_off_task_not_yet_visible_is_polled_not_abandoned() {
         .says("deployed");
     assert!(fired(stale) >= 1, "the stale read never fired");
 }
+
+#[test]
+fn a_create_service_whose_answer_is_lost_is_watched_not_refused() {
+    let dir = Lab::service(&["--no-lb"]);
+    let (cluster, name) = (crate::lab::unique("new"), crate::lab::unique("first"));
+    let net = scenario(&["network", "--name", &crate::lab::unique("net")]);
+    let td = dir.write(
+        "task.json",
+        &serde_json::json!({
+            "family": name, "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
+            "cpu": "256", "memory": "512",
+            "executionRoleArn": "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
+            "containerDefinitions": [{
+                "name": "api", "image": "registry.lab/app:first", "essential": true,
+                "portMappings": [{"containerPort": 8080}],
+                "logConfiguration": {"logDriver": "awslogs", "options": {
+                    "awslogs-group": "/ecs/lab", "awslogs-region": "us-east-1",
+                    "awslogs-stream-prefix": "api"}}
+            }]
+        })
+        .to_string(),
+    );
+    let svc = dir.write(
+        "service.json",
+        &serde_json::json!({
+            "serviceName": name, "desiredCount": 2, "launchType": "FARGATE",
+            "loadBalancers": [{"targetGroupArn": net["target_group_arn"],
+                               "containerName": "api", "containerPort": 8080}],
+            "networkConfiguration": {"awsvpcConfiguration": {
+                "subnets": net["subnets"], "securityGroups": [net["security_group"]],
+                "assignPublicIp": "DISABLED"}},
+            "healthCheckGracePeriodSeconds": 30
+        })
+        .to_string(),
+    );
+    let lost = api_fault(
+        "CreateService",
+        "apply_then_error",
+        &["--count", "2", "--match", &name],
+    );
+    let mut cmd = crate::lab::deployer(dir.dir.path());
+    cmd.args(["deploy", "--cluster", &cluster, "--service", &name])
+        .args(["--create-missing", "--output", "json"])
+        .arg("--task-definition")
+        .arg(&td)
+        .arg("--service-definition")
+        .arg(&svc)
+        .env("AWS_MAX_ATTEMPTS", "2");
+    let run = crate::lab::run(cmd);
+    assert!(fired(lost) >= 1, "the lost answer never happened");
+    run.code(0).says("the write took effect, watching it");
+    assert_eq!(run.result()["outcome"], "deployed");
+}
