@@ -22,12 +22,14 @@ import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from datetime import datetime, timezone
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import jsonschema
 
 LOCK = threading.Lock()
 IDS = itertools.count(1000)
+CLOCK = itertools.count(1)
 
 
 class Spec:
@@ -94,11 +96,13 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def reply(self, status, payload):
+    def reply(self, status, payload, headers=None):
         body = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 
@@ -199,7 +203,8 @@ class Handler(BaseHTTPRequestHandler):
         return self.reply(404, {"message": "Not Found (the forge does not serve this call)"})
 
     def gitlab(self, method, url, raw):
-        """GitLab's merge-request notes API (GET/POST …/notes, PUT …/notes/:id), PRIVATE-TOKEN required."""
+        """GitLab's merge-request notes API (GET/POST …/notes, PUT …/notes/:id), PRIVATE-TOKEN required;
+        the list is sorted and paged as GitLab does (`gitlab_page`)."""
         forge = self.forge
         parts = url.path.strip("/").split("/")  # api v4 projects ID merge_requests IID notes [NOTE]
         body = json.loads(raw) if raw else None
@@ -219,19 +224,20 @@ class Handler(BaseHTTPRequestHandler):
             key = ("gitlab", project, int(parts[5]))
             notes = forge.comments.setdefault(key, [])
             if method == "GET" and len(parts) == 7:
-                return self.reply(200, notes)
+                return self.reply(200, *gitlab_page(notes, parse_qs(url.query), f"http://{self.headers.get('Host')}{url.path}"))
             if method == "POST" and len(parts) == 7:
                 if not isinstance(body, dict) or not isinstance(body.get("body"), str):
                     record["violation"] = "POST notes needs a JSON body with a string `body`"
                     return self.reply(400, {"message": "body is missing"})
-                note = {"id": next(IDS), "body": body["body"], "system": False,
+                note = {"id": next(IDS), "body": body["body"], "system": False, "created_at": stamp(),
                         "author": {"id": 1, "username": "project_1_bot", "name": "deployer"}}
+                note["updated_at"] = note["created_at"]
                 notes.append(note)
                 return self.reply(201, note)
             if method == "PUT" and len(parts) == 8:
                 for note in notes:
                     if note["id"] == int(parts[7]):
-                        note["body"] = body["body"]
+                        note["body"], note["updated_at"] = body["body"], stamp()
                         return self.reply(200, note)
                 return self.reply(404, {"message": "404 Note Not Found"})
             record["violation"] = f"{method} is not a notes call GitLab serves"
@@ -269,6 +275,28 @@ class Handler(BaseHTTPRequestHandler):
             if url.path == "/_forge/health":
                 return self.reply(200, {"ok": True})
         return self.reply(404, {"message": "unknown forge path"})
+
+
+def stamp():
+    """A note's created_at/updated_at: a second later for every write, so the order is strict."""
+    return datetime.fromtimestamp(1_767_225_600 + next(CLOCK), timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def gitlab_page(notes, query, url):
+    """GitLab's offset pagination of a notes list: sort/order_by (default created_at desc), per_page
+    (default 20, at most 100), page; x-page, x-per-page, x-next-page (empty on the last page),
+    x-prev-page, x-total, x-total-pages and a Link header, as GitLab sends them."""
+    arg = lambda name, default: query.get(name, [default])[0]
+    key = "updated_at" if arg("order_by", "created_at") == "updated_at" else "created_at"
+    ordered = sorted(notes, key=lambda n: (n[key], n["id"]), reverse=arg("sort", "desc") == "desc")
+    per_page, page = max(1, min(int(arg("per_page", "20")), 100)), max(1, int(arg("page", "1")))
+    pages = max(1, -(-len(ordered) // per_page))
+    link = lambda n, rel: f'<{url}?{urlencode({**{k: v[0] for k, v in query.items()}, "page": n})}>; rel="{rel}"'
+    links = ([link(page + 1, "next")] if page < pages else []) + [link(1, "first"), link(pages, "last")]
+    headers = {"x-page": str(page), "x-per-page": str(per_page), "x-total": str(len(ordered)),
+               "x-total-pages": str(pages), "x-next-page": str(page + 1) if page < pages else "",
+               "x-prev-page": str(page - 1) if page > 1 else "", "Link": ", ".join(links)}
+    return ordered[(page - 1) * per_page: page * per_page], headers
 
 
 def main():

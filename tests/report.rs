@@ -311,3 +311,70 @@ fn gitlab_without_a_token_or_refused_is_a_warning() {
         .code(1)
         .says("could not write the note on merge request !3");
 }
+
+/// A busy merge request: 150 notes written after the sticky note put it on page 2 of GitLab's
+/// newest-first list (100 a page); the next deploy reads on to page 2 and updates the note there
+/// instead of adding a second one.
+#[test]
+fn gitlab_note_on_page_two_is_updated_not_added_again() {
+    let lab = Lab::service(&[]);
+    let project = crate::lab::unique("44");
+    run(gitlab(
+        &lab,
+        &project,
+        &["deploy", "--image", &lab.image("v2")],
+    ))
+    .code(0);
+    let forge =
+        std::env::var("DEPLOYER_FORGE_URL").unwrap_or_else(|_| "http://127.0.0.1:5080".into());
+    let seed = format!(
+        "import json, urllib.request\n\
+         for i in range(150):\n\
+         \x20   body = json.dumps({{'body': f'review comment {{i}}'}}).encode()\n\
+         \x20   urllib.request.urlopen(urllib.request.Request('{forge}/api/v4/projects/{project}/merge_requests/3/notes', data=body, method='POST', headers={{'PRIVATE-TOKEN': 'reviewer', 'Content-Type': 'application/json'}}), timeout=10)\n"
+    );
+    let seeded = std::process::Command::new("python3")
+        .args(["-c", &seed])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        seeded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+    let before = gitlab_requests(&project).len();
+    run(gitlab(
+        &lab,
+        &project,
+        &["deploy", "--image", &lab.image("v3")],
+    ))
+    .code(0);
+    let list = gitlab_requests(&project);
+    let second = &list[before..];
+    for r in second {
+        assert!(r["violation"].is_null() && r["auth"] == "glpat-fake", "{r}");
+    }
+    let of = |method: &str| second.iter().filter(|r| r["method"] == method).count();
+    assert_eq!(
+        (of("POST"), of("PUT")),
+        (0, 1),
+        "the note on page 2 is updated, not added again: {second:#?}"
+    );
+    assert!(
+        second.iter().any(|r| r["method"] == "GET"
+            && r["query"]
+                .as_str()
+                .unwrap()
+                .split('&')
+                .any(|p| p == "page=2")),
+        "page 2 was read: {second:#?}"
+    );
+    let put = second.iter().find(|r| r["method"] == "PUT").unwrap();
+    assert!(
+        put["body"]["body"]
+            .as_str()
+            .unwrap()
+            .contains(&lab.image("v3")),
+        "{put}"
+    );
+}
