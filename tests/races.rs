@@ -488,3 +488,34 @@ fn a_create_service_whose_answer_is_lost_is_watched_not_refused() {
     run.code(0).says("the write took effect, watching it");
     assert_eq!(run.result()["outcome"], "deployed");
 }
+
+#[test]
+fn ecs_rollback_under_slow_reordered_reads_ends_exit_1() {
+    let lab = Lab::service(&["--breaker", "rollback"]);
+    let crash = lab.image("slow-reads-breaker");
+    lab.fault(&crash, "exit", &[]);
+    let faults = slow_reads(&lab);
+    let child = spawn(
+        &lab,
+        &[
+            "deploy",
+            "--image",
+            &format!("web={crash}"),
+            "--timeout",
+            "3m",
+        ],
+        &[],
+    );
+    let (run, took) = finish(child, Duration::from_secs(200));
+    run.code(1);
+    assert!(
+        took < Duration::from_secs(90),
+        "ECS's rollback under slow reads took {took:?}\n{}",
+        run.stderr
+    );
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+    for id in &faults {
+        assert!(fired(*id) > 0, "fault {id} never fired");
+    }
+    eprintln!("ECS's rollback under slow reordered reads: {took:?}");
+}
