@@ -12,6 +12,10 @@ use crate::strategy::CodeDeployView;
 use crate::strategy::{HookView, ServiceDeploymentView};
 use std::time::Duration;
 
+mod failure;
+
+pub(crate) use failure::Failure;
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct DeploymentView {
     pub(crate) id: DeploymentId,
@@ -88,132 +92,6 @@ pub(crate) struct Watched {
     pub(crate) rollback: bool,
     /// A CODE_DEPLOY service: the CodeDeploy deployment that tells the truth (`codedeploy::verdict`).
     pub(crate) codedeploy: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Failure {
-    /// ECS marked our deployment FAILED (circuit breaker, alarms); `rolling_back_to` when ECS started a rollback.
-    RolloutFailed {
-        reason: String,
-        rolling_back_to: Option<(DeploymentId, TaskDefinitionArn)>,
-    },
-    /// Our deployment is gone and the service runs the previous task definition again: ECS rolled back.
-    EcsRolledBack {
-        deployment: Option<DeploymentId>,
-        task_definition: TaskDefinitionArn,
-    },
-    /// Somebody else's deployment replaced ours.
-    Superseded {
-        deployment: DeploymentId,
-        task_definition: TaskDefinitionArn,
-    },
-    TasksStopped {
-        count: usize,
-        limit: u32,
-    },
-    UnhealthyTarget(TargetView),
-    /// No load balancer: a container health check of a task of ours said UNHEALTHY.
-    UnhealthyContainer {
-        task: String,
-        container: String,
-        check: Option<String>,
-    },
-    Timeout {
-        waited: Duration,
-        progress: String,
-    },
-    Interrupted,
-    /// `--smoke-test` did not pass: how it ended, and its last output lines.
-    SmokeTest {
-        how: String,
-        output: Vec<String>,
-    },
-    /// A CodeDeploy deployment Failed or was Stopped; `rollback` is the deployment CodeDeploy
-    /// started to roll it back, if any.
-    CodeDeploy {
-        status: String,
-        reason: String,
-        rollback: Option<String>,
-    },
-    /// A BLUE_GREEN, LINEAR or CANARY service deployment ended, or is ending, other than SUCCESSFUL.
-    ServiceDeployment {
-        status: String,
-        reason: String,
-    },
-}
-
-impl Failure {
-    pub(crate) fn summary(&self) -> String {
-        match self {
-            Failure::RolloutFailed {
-                reason,
-                rolling_back_to: Some((_, td)),
-            } => {
-                format!("ECS marked the deployment FAILED ({reason}) and is rolling back to {td}")
-            }
-            Failure::RolloutFailed {
-                reason,
-                rolling_back_to: None,
-            } => format!("ECS marked the deployment FAILED: {reason}"),
-            Failure::EcsRolledBack {
-                task_definition, ..
-            } => format!(
-                "ECS rolled the deployment back (circuit breaker or deployment alarms): the service runs {task_definition} again"
-            ),
-            Failure::Superseded {
-                deployment,
-                task_definition,
-            } => {
-                format!(
-                    "another deployment ({deployment}, {task_definition}) replaced ours while we watched"
-                )
-            }
-            Failure::TasksStopped { count, limit } => {
-                format!(
-                    "{count} of the new tasks stopped (the limit is {limit}, --max-failed-tasks)"
-                )
-            }
-            Failure::UnhealthyTarget(t) => format!("target {}", t.describe()),
-            Failure::UnhealthyContainer {
-                task,
-                container,
-                check,
-            } => {
-                let check = check
-                    .as_ref()
-                    .map(|c| format!(" (health check: {c})"))
-                    .unwrap_or_default();
-                format!("container {container} of task {task} is UNHEALTHY{check}")
-            }
-            Failure::Timeout { waited, progress } => {
-                format!(
-                    "the rollout did not finish within {}s ({progress})",
-                    waited.as_secs()
-                )
-            }
-            Failure::Interrupted => "interrupted by a signal while watching".to_string(),
-            Failure::SmokeTest { how, .. } => format!("the smoke test {how}"),
-            Failure::CodeDeploy {
-                status,
-                reason,
-                rollback: Some(by),
-            } => format!(
-                "the CodeDeploy deployment {status} ({reason}); CodeDeploy rolls it back ({by})"
-            ),
-            Failure::CodeDeploy { status, reason, .. } => {
-                format!("the CodeDeploy deployment {status}: {reason}")
-            }
-            Failure::ServiceDeployment { status, reason } => match status.as_str() {
-                "ROLLBACK_SUCCESSFUL" => format!(
-                    "ECS rolled the service deployment back ({reason}): the service runs the previous revision again"
-                ),
-                "ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS" => {
-                    format!("ECS is rolling the service deployment back ({reason})")
-                }
-                _ => format!("the service deployment ended {status}: {reason}"),
-            },
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -344,79 +222,126 @@ pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
         .iter()
         .find(|d| d.id == watched.deployment_id)
     else {
-        if snapshot
-            .ours_unseen_for
-            .is_some_and(|d| d < NOT_YET_VISIBLE)
-        {
-            return Verdict::InProgress(not_yet_visible(snapshot, watched));
-        }
-        let other = primary.map(|p| p.id.clone());
-        if snapshot.task_definition != watched.task_definition
-            && watched
-                .previous_task_definition
-                .as_ref()
-                .is_none_or(|p| *p == snapshot.task_definition)
-        {
-            return Verdict::Failed(Failure::EcsRolledBack {
-                deployment: other,
-                task_definition: snapshot.task_definition.clone(),
-            });
-        }
-        return Verdict::Failed(Failure::Superseded {
-            deployment: other.unwrap_or_else(|| "unknown".into()),
-            task_definition: snapshot.task_definition.clone(),
-        });
+        return ours_gone(snapshot, watched, primary);
     };
-    if ours.rollout_state == Some(RolloutState::Failed) {
-        let rolling_back_to = primary
-            .filter(|p| p.id != ours.id && p.task_definition != ours.task_definition)
-            .map(|p| (p.id.clone(), p.task_definition.clone()));
-        let reason = ours
-            .rollout_state_reason
-            .clone()
-            .unwrap_or_else(|| "no reason given".into());
-        return Verdict::Failed(Failure::RolloutFailed {
-            reason,
-            rolling_back_to,
-        });
+    if let Some(failure) = rollout_failed(ours, primary) {
+        return Verdict::Failed(failure);
     }
-    if ours.status != DeploymentStatus::Primary {
-        let p = primary.cloned().unwrap_or_default();
-        if watched.previous_task_definition.as_ref() == Some(&p.task_definition) {
-            return Verdict::Failed(Failure::EcsRolledBack {
-                deployment: Some(p.id),
-                task_definition: p.task_definition,
-            });
-        }
-        return Verdict::Failed(Failure::Superseded {
-            deployment: p.id,
-            task_definition: p.task_definition,
-        });
+    if let Some(failure) = no_longer_primary(ours, primary, watched) {
+        return Verdict::Failed(failure);
     }
     if let Some(failure) = tasks_failed(snapshot, watched) {
         return Verdict::Failed(failure);
     }
-    let failed = snapshot.tasks.iter().filter(|t| t.failed()).count();
     let running = running(snapshot);
     let healthy = running.iter().filter(|t| task_healthy(snapshot, t)).count();
+    if healthy_everywhere(snapshot, ours, running.len(), healthy) {
+        return Verdict::Healthy;
+    }
+    Verdict::InProgress(progress(snapshot, watched, ours, running.len(), healthy))
+}
+
+/// Our deployment is not in the service's list: not visible yet (just after the update), else ECS
+/// rolled back to the task definition that ran before, else another deployment superseded ours.
+fn ours_gone(snapshot: &Snapshot, watched: &Watched, primary: Option<&DeploymentView>) -> Verdict {
+    if snapshot
+        .ours_unseen_for
+        .is_some_and(|d| d < NOT_YET_VISIBLE)
+    {
+        return Verdict::InProgress(not_yet_visible(snapshot, watched));
+    }
+    let other = primary.map(|p| p.id.clone());
+    if snapshot.task_definition != watched.task_definition
+        && watched
+            .previous_task_definition
+            .as_ref()
+            .is_none_or(|p| *p == snapshot.task_definition)
+    {
+        return Verdict::Failed(Failure::EcsRolledBack {
+            deployment: other,
+            task_definition: snapshot.task_definition.clone(),
+        });
+    }
+    Verdict::Failed(Failure::Superseded {
+        deployment: other.unwrap_or_else(|| "unknown".into()),
+        task_definition: snapshot.task_definition.clone(),
+    })
+}
+
+/// ECS marked our deployment FAILED, and the deployment it rolls back to, if it started one.
+fn rollout_failed(ours: &DeploymentView, primary: Option<&DeploymentView>) -> Option<Failure> {
+    if ours.rollout_state != Some(RolloutState::Failed) {
+        return None;
+    }
+    let rolling_back_to = primary
+        .filter(|p| p.id != ours.id && p.task_definition != ours.task_definition)
+        .map(|p| (p.id.clone(), p.task_definition.clone()));
+    let reason = ours
+        .rollout_state_reason
+        .clone()
+        .unwrap_or_else(|| "no reason given".into());
+    Some(Failure::RolloutFailed {
+        reason,
+        rolling_back_to,
+    })
+}
+
+/// Our deployment is no longer PRIMARY: ECS rolled back to the previous task definition, or
+/// another deployment superseded ours.
+fn no_longer_primary(
+    ours: &DeploymentView,
+    primary: Option<&DeploymentView>,
+    watched: &Watched,
+) -> Option<Failure> {
+    if ours.status == DeploymentStatus::Primary {
+        return None;
+    }
+    let p = primary.cloned().unwrap_or_default();
+    if watched.previous_task_definition.as_ref() == Some(&p.task_definition) {
+        return Some(Failure::EcsRolledBack {
+            deployment: Some(p.id),
+            task_definition: p.task_definition,
+        });
+    }
+    Some(Failure::Superseded {
+        deployment: p.id,
+        task_definition: p.task_definition,
+    })
+}
+
+/// Healthy: ECS says COMPLETED (or says nothing), ours is the only deployment, the service runs
+/// what it wants, and every running task of ours is healthy.
+fn healthy_everywhere(
+    snapshot: &Snapshot,
+    ours: &DeploymentView,
+    running: usize,
+    healthy: usize,
+) -> bool {
     let completed = ours
         .rollout_state
         .as_ref()
         .is_none_or(|s| *s == RolloutState::Completed);
-    if completed
+    completed
         && snapshot.deployments.len() == 1
         && snapshot.running == snapshot.desired
-        && running.len() as i32 == ours.desired
-        && healthy == running.len()
-    {
-        return Verdict::Healthy;
-    }
-    Verdict::InProgress(Progress {
+        && running as i32 == ours.desired
+        && healthy == running
+}
+
+/// Where a rollout still going stands.
+fn progress(
+    snapshot: &Snapshot,
+    watched: &Watched,
+    ours: &DeploymentView,
+    running: usize,
+    healthy: usize,
+) -> Progress {
+    Progress {
         rollout_state: ours
             .rollout_state
             .as_ref()
             .map_or_else(|| "unknown".into(), |s| s.to_string()),
-        running: running.len(),
+        running,
         pending: snapshot
             .tasks
             .iter()
@@ -426,14 +351,13 @@ pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
         healthy,
         target_groups: snapshot.target_groups.len(),
         deployments: snapshot.deployments.len(),
-        failed,
+        failed: snapshot.tasks.iter().filter(|t| t.failed()).count(),
         max_failed: watched.max_failed_tasks,
         stage: None,
         groups: None,
-    })
+    }
 }
 
-/// Our deployment is not in the reads yet: a stale read, not a verdict.
 fn not_yet_visible(snapshot: &Snapshot, watched: &Watched) -> Progress {
     Progress {
         rollout_state: format!("{} not yet visible to reads", watched.deployment_id),
