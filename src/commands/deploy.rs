@@ -15,7 +15,6 @@ use crate::steps::preflight::{self, Prepared};
 use crate::steps::recover::{self, Restoring};
 use crate::steps::watch::{self, WatchEnd, look::Watcher};
 use crate::steps::{codedeploy, create, failure_report, recheck, run_task, smoke_test, tidy};
-use serde_json::json;
 use std::time::SystemTime;
 
 /// `deployer deploy`: the runbook.
@@ -416,37 +415,4 @@ async fn recover(
         out.warn(why);
     }
     (restored, wait_stopped, report.summary)
-}
-
-pub(crate) async fn plan(
-    cfg: &DeployConfig,
-    aws: &Aws,
-    out: &Output,
-    interrupt: &Interrupt,
-) -> RunResult {
-    let mut result = RunResult::for_target(&cfg.target);
-    let prepared = match preflight::prepare(cfg, aws, out, interrupt).await {
-        Ok(prepared) => prepared,
-        Err(err) => return result.refuse(&err),
-    };
-    let Some(live) = prepared.live else {
-        out.info("the service does not exist: a deploy would create it from --service-definition");
-        return result.finish(Outcome::Planned, None);
-    };
-    result.previous_task_definition_arn = Some(live.task_definition_arn.to_string());
-    let diff = prepared.new.diff(&live.task_definition);
-    if diff.is_empty() {
-        out.info("no change to the task definition");
-        return result.finish(Outcome::Unchanged, None);
-    }
-    out.block(
-        "plan",
-        &format!(
-            "task definition changes against {}:\n  {}",
-            live.task_definition_arn,
-            diff.join("\n  ")
-        ),
-        json!({"changes": diff}),
-    );
-    result.finish(Outcome::Planned, None)
 }

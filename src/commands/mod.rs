@@ -2,6 +2,7 @@
 
 pub(crate) mod deploy;
 pub(crate) mod init;
+pub(crate) mod plan;
 pub(crate) mod proceed;
 pub(crate) mod rollback;
 pub(crate) mod run;
@@ -40,7 +41,7 @@ pub(crate) async fn dispatch(
             let aws = Aws::load().await;
             // Only commands that change the service catch SIGINT/SIGTERM; the others just stop.
             if matches!(invocation.cli.command, Command::Plan(_)) {
-                deploy::plan(&cfg, &aws, out, &Interrupt::none()).await
+                plan::plan(&cfg, &aws, out, &Interrupt::none()).await
             } else {
                 deploy::deploy(&cfg, &aws, out, &Interrupt::listen()).await
             }
