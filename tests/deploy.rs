@@ -160,9 +160,27 @@ fn throttling_storm_still_ends_deployed() {
         ]);
     }
     let image = lab.image("v2");
-    lab.deployer(&["deploy", "--image", &image])
-        .code(0)
-        .says("deployed");
+    let run = lab.deployer(&["deploy", "--image", &image, "--output", "json"]);
+    run.code(0).says("deployed");
+    // Every fault fired on this test's calls: the storm really happened (tests-audit A4).
+    for (action, count) in [
+        ("DescribeServices", 6),
+        ("ListTasks", 4),
+        ("DescribeTargetHealth", 4),
+    ] {
+        assert_eq!(
+            crate::lab::api_fault_counts(&lab.service, action),
+            (count, 0),
+            "{action}: (fired, remaining)"
+        );
+    }
+    assert_eq!(
+        lab.running_task_definition(),
+        run.result()["task_definition_arn"]
+            .as_str()
+            .expect("an ARN")
+    );
+    assert_eq!(lab.describe()["images"]["web"], image.as_str());
 }
 
 #[test]
@@ -183,9 +201,21 @@ fn slow_responses_still_end_deployed() {
             &lab.service,
         ]);
     }
-    lab.deployer(&["deploy", "--image", &lab.image("v2")])
-        .code(0)
-        .says("deployed");
+    let image = lab.image("v2");
+    let run = lab.deployer(&["deploy", "--image", &image, "--output", "json"]);
+    run.code(0).says("deployed");
+    // The delays fired on this test's calls (a deploy may end before the last DescribeTasks).
+    for (action, at_least) in [("DescribeServices", 3), ("DescribeTasks", 1)] {
+        let (fired, _) = crate::lab::api_fault_counts(&lab.service, action);
+        assert!(fired >= at_least, "{action}: {fired} delays fired");
+    }
+    assert_eq!(
+        lab.running_task_definition(),
+        run.result()["task_definition_arn"]
+            .as_str()
+            .expect("an ARN")
+    );
+    assert_eq!(lab.describe()["images"]["web"], image.as_str());
 }
 
 #[test]
@@ -223,6 +253,116 @@ fn sigterm_while_watching_rolls_back_and_exits_130() {
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert!(stderr.contains("rolling back to"), "{stderr}");
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+}
+
+/// Starts `deployer deploy ARGS --output json`, waits for its UpdateService, then sends SIGTERM.
+fn cancelled_after_update(lab: &Lab, args: &[&str]) -> std::process::Child {
+    let mut cmd = lab.command(args);
+    cmd.args(["--output", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("deployer starts");
+    wait_for_updates(lab, 1);
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&child, "-TERM");
+    child
+}
+
+fn wait_for_updates(lab: &Lab, count: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while lab
+        .writes()
+        .iter()
+        .filter(|w| w["action"] == "ecs:UpdateService")
+        .count()
+        < count
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "deployer never made UpdateService #{count}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn signal(child: &std::process::Child, which: &str) {
+    let status = std::process::Command::new("kill")
+        .args([which, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+fn ended(child: std::process::Child) -> crate::lab::Run {
+    let out = child.wait_with_output().expect("deployer ends");
+    crate::lab::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A service whose own image can no longer start (so a rollback to it never gets healthy).
+fn service_whose_rollback_cannot_finish() -> Lab {
+    let previous = format!("registry.lab/app:prev-{}", crate::lab::unique("t"));
+    let lab = Lab::service(&["--image", &previous]);
+    lab.fault(&previous, "pending", &[]);
+    lab
+}
+
+/// R12: a signal whose rollback does not complete is exit 3 with the reason, never 130.
+#[test]
+fn sigterm_with_a_rollback_that_cannot_finish_exits_3() {
+    let lab = service_whose_rollback_cannot_finish();
+    let image = lab.image("stuck-too");
+    lab.fault(&image, "pending", &[]);
+    let started = std::time::Instant::now();
+    let run = ended(cancelled_after_update(
+        &lab,
+        &["deploy", "--image", &image, "--timeout", "8s"],
+    ));
+    run.code(3)
+        .says("interrupted")
+        .says("rolling back to")
+        .says("did not complete");
+    let result = run.result();
+    assert_eq!(result["outcome"], "rollback_failed");
+    let reason = result["reason"].as_str().expect("a reason");
+    assert!(
+        reason.starts_with("interrupted by a signal while watching; the rollback to")
+            && reason.contains("did not complete"),
+        "{reason}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    // deployer did start the rollback (a second UpdateService, to the recorded revision).
+    wait_for_updates(&lab, 2);
+}
+
+/// README: a second signal stops the waiting for the rollback; ECS goes on with it (exit 130).
+#[test]
+fn a_second_signal_stops_waiting_for_the_rollback() {
+    let lab = service_whose_rollback_cannot_finish();
+    let image = lab.image("stuck-again");
+    lab.fault(&image, "pending", &[]);
+    let child = cancelled_after_update(&lab, &["deploy", "--image", &image]);
+    // The rollback's UpdateService, then the second signal while deployer waits for it.
+    wait_for_updates(&lab, 2);
+    std::thread::sleep(Duration::from_millis(500));
+    let stopped = std::time::Instant::now();
+    signal(&child, "-INT");
+    let run = ended(child);
+    run.code(130).says("interrupted");
+    assert_eq!(run.result()["outcome"], "interrupted");
+    assert!(
+        stopped.elapsed() < Duration::from_secs(10),
+        "the second signal took {:?} to stop the wait",
+        stopped.elapsed()
+    );
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
 }
 
@@ -279,9 +419,48 @@ fn wait_for_idle_waits_for_the_other_deployment() {
         &lab.image("theirs"),
     ]);
     let image = lab.image("ours");
-    lab.deployer(&["deploy", "--image", &image, "--wait-for-idle"])
-        .code(0)
-        .says("--wait-for-idle");
+    lab.deployer(&[
+        "deploy",
+        "--image",
+        &image,
+        "--wait-for-idle",
+        "--timeout",
+        "60s",
+    ])
+    .code(0)
+    .says("--wait-for-idle");
+    // Our UpdateService came after their deployment COMPLETED, and ours is what runs (A5).
+    let timeline = crate::lab::lab_get("/_lab/timeline");
+    let events = timeline.as_array().expect("a timeline");
+    let of_ours = |e: &&serde_json::Value| e["service"] == lab.service.as_str();
+    let ours = lab.running_task_definition();
+    let theirs_created = events
+        .iter()
+        .filter(of_ours)
+        .find(|e| {
+            e["what"] == "deployment_created"
+                && e["task_definition"] != lab.task_definition_arn.as_str()
+                && e["task_definition"] != ours.as_str()
+        })
+        .expect("their deployment was created");
+    let theirs_completed = events
+        .iter()
+        .filter(of_ours)
+        .find(|e| {
+            e["what"] == "rollout_completed" && e["deployment"] == theirs_created["deployment"]
+        })
+        .expect("their deployment COMPLETED");
+    let our_update = events
+        .iter()
+        .filter(of_ours)
+        .filter(|e| e["what"] == "api_write" && e["action"] == "UpdateService")
+        .last()
+        .expect("our UpdateService");
+    assert!(
+        our_update["t"].as_f64() > theirs_completed["t"].as_f64(),
+        "our UpdateService {our_update} came before theirs completed {theirs_completed}"
+    );
+    assert_eq!(lab.describe()["images"]["web"], image.as_str());
 }
 
 #[test]
@@ -301,6 +480,16 @@ fn env_flag_changes_the_variable_and_keeps_the_rest() {
     assert!(
         !run.stderr.contains("s3cret") && !run.stdout.contains("s3cret"),
         "a value was shown"
+    );
+    // The registered revision: the variable changed, the new one added, nothing else (A6).
+    let env = lab.environment("web");
+    let expected = serde_json::json!({"GREETING": "bonjour", "NEW_SECRET": "s3cret"});
+    assert_eq!(serde_json::Value::Object(env), expected);
+    assert_eq!(
+        lab.running_task_definition(),
+        run.result()["task_definition_arn"]
+            .as_str()
+            .expect("an ARN")
     );
 }
 

@@ -125,6 +125,43 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// GET a lab control path (e.g. `/_lab/timeline`) and return its JSON.
+pub fn lab_get(path: &str) -> Value {
+    require_lab();
+    let out = Command::new(python())
+        .args([
+            "-c",
+            &format!(
+                "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen('{}{path}', timeout=10).read().decode())",
+                endpoint()
+            ),
+        ])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "GET {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e})"))
+}
+
+/// The API fault armed with `--match name` for `action`: (fired, remaining), from `scenario.py api-faults`.
+#[track_caller]
+pub fn api_fault_counts(name: &str, action: &str) -> (u64, u64) {
+    let all = scenario(&["api-faults"]);
+    let fault = all
+        .as_array()
+        .expect("a list of faults")
+        .iter()
+        .find(|f| f["action"] == action && f["match"].to_string().contains(name))
+        .unwrap_or_else(|| panic!("no {action} fault for {name} in {all}"));
+    (
+        fault["fired"].as_u64().expect("fired"),
+        fault["remaining"].as_u64().expect("remaining"),
+    )
+}
+
 /// Runs lab/scenario.py and returns its JSON output.
 pub fn scenario(args: &[&str]) -> Value {
     require_lab();
