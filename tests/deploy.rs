@@ -453,8 +453,7 @@ fn wait_for_idle_waits_for_the_other_deployment() {
     let our_update = events
         .iter()
         .filter(of_ours)
-        .filter(|e| e["what"] == "api_write" && e["action"] == "UpdateService")
-        .last()
+        .rfind(|e| e["what"] == "api_write" && e["action"] == "UpdateService")
         .expect("our UpdateService");
     assert!(
         our_update["t"].as_f64() > theirs_completed["t"].as_f64(),
