@@ -4,9 +4,12 @@ use crate::aws::Aws;
 use crate::aws::{ecs, elb};
 use crate::outcome::{Outcome, RunResult};
 use crate::report::output::Output;
+use crate::rollout::{Snapshot, TargetView};
 use crate::steps::watch::look::Watcher;
+use crate::strategy::ServiceDeploymentView;
 use crate::target::Target;
-use serde_json::json;
+use aws_sdk_ecs::types::ServiceEvent;
+use serde_json::{Value, json};
 use std::fmt::Write;
 
 pub(crate) async fn command(target: &Target, aws: &Aws, out: &Output) -> RunResult {
@@ -27,31 +30,7 @@ pub(crate) async fn command(target: &Target, aws: &Aws, out: &Output) -> RunResu
         Ok(snapshot) => snapshot,
         Err(err) => return result.finish(Outcome::Refused, Some(format!("{err:#}"))),
     };
-    let mut text = format!(
-        "service {} in cluster {}: {} running of {} desired, task definition {}\n",
-        target.service,
-        target.cluster,
-        snapshot.running,
-        snapshot.desired,
-        snapshot.task_definition
-    );
-    for d in &snapshot.deployments {
-        let _ = writeln!(
-            text,
-            "  deployment {} {} {}: {} running, {} pending, {} failed, {}{}",
-            d.id,
-            d.status,
-            d.rollout_state.as_ref().map_or("-", |s| s.as_str()),
-            d.running,
-            d.pending,
-            d.failed,
-            d.task_definition,
-            d.rollout_state_reason
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
-        );
-    }
+    let mut text = summary(target, &snapshot);
     let staged = match service.current_service_deployment() {
         Some(arn) if ecs::shape(&service).staged() => ecs::describe_service_deployment(aws, arn)
             .await
@@ -80,6 +59,46 @@ pub(crate) async fn command(target: &Target, aws: &Aws, out: &Output) -> RunResu
         let _ = writeln!(text, "  target {}", t.describe());
     }
     let events: Vec<_> = service.events().iter().take(10).collect();
+    last_events(&mut text, &events);
+    let detail = detail(&snapshot, &targets, &events, staged.as_ref());
+    out.block("status", text.trim_end(), detail);
+    let mut result = result.finish(Outcome::Reported, None);
+    result.task_definition_arn = Some(snapshot.task_definition.into());
+    result
+}
+
+/// The service's counts and task definition, then a line for each deployment.
+fn summary(target: &Target, snapshot: &Snapshot) -> String {
+    let mut text = format!(
+        "service {} in cluster {}: {} running of {} desired, task definition {}\n",
+        target.service,
+        target.cluster,
+        snapshot.running,
+        snapshot.desired,
+        snapshot.task_definition
+    );
+    for d in &snapshot.deployments {
+        let _ = writeln!(
+            text,
+            "  deployment {} {} {}: {} running, {} pending, {} failed, {}{}",
+            d.id,
+            d.status,
+            d.rollout_state.as_ref().map_or("-", |s| s.as_str()),
+            d.running,
+            d.pending,
+            d.failed,
+            d.task_definition,
+            d.rollout_state_reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        );
+    }
+    text
+}
+
+/// The service's last events, oldest first.
+fn last_events(text: &mut String, events: &[&ServiceEvent]) {
     if !events.is_empty() {
         let _ = writeln!(text, "  last events:");
         for e in events.iter().rev() {
@@ -93,7 +112,16 @@ pub(crate) async fn command(target: &Target, aws: &Aws, out: &Output) -> RunResu
             let _ = writeln!(text, "    {at} {}", e.message().unwrap_or_default());
         }
     }
-    let detail = json!({
+}
+
+/// The status as JSON.
+fn detail(
+    snapshot: &Snapshot,
+    targets: &[TargetView],
+    events: &[&ServiceEvent],
+    staged: Option<&ServiceDeploymentView>,
+) -> Value {
+    json!({
         "task_definition": snapshot.task_definition,
         "running": snapshot.running,
         "desired": snapshot.desired,
@@ -106,9 +134,5 @@ pub(crate) async fn command(target: &Target, aws: &Aws, out: &Output) -> RunResu
         "service_deployment": staged.as_ref().map(|sd| json!({"arn": sd.arn, "status": sd.status,
             "stage": sd.stage, "reason": sd.reason, "production_weight": sd.production_weight,
             "waiting_hook": sd.waiting_hook().map(|h| json!({"id": h.id, "expires": h.expires}))})),
-    });
-    out.block("status", text.trim_end(), detail);
-    let mut result = result.finish(Outcome::Reported, None);
-    result.task_definition_arn = Some(snapshot.task_definition.into());
-    result
+    })
 }
