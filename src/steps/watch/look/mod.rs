@@ -22,7 +22,9 @@ mod tasks;
 
 use tasks::{counts, live_known};
 
-pub(crate) use plan::{Counts, Lists, full_read_due, health_due, lists_needed, same_state};
+pub(crate) use plan::{
+    Counts, Lists, full_read_due, health_due, lists_needed, looks_since_full_after, same_state,
+};
 
 /// Remembers what was already described and printed, so each poll asks only for what is new.
 #[derive(Default)]

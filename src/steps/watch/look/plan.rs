@@ -37,11 +37,28 @@ pub(crate) fn health_due(
 const FULL_EVERY: u32 = 3;
 
 /// Pure: whether this look reads everything afresh: ListTasks RUNNING and STOPPED, DescribeTasks of
-/// every task listed (those known too), then target health. The first look that sees COMPLETED does,
-/// then every `FULL_EVERY`th look until a verdict, so a skipped listing, a task ECS replaced between
-/// looks or an answer that came late can never hold the verdict on a stale read.
+/// every task listed (those known too), then target health. The first look that sees COMPLETED
+/// decides on the usual reads (most end there, healthy: 20 services must not each list twice more);
+/// if it gave no verdict, the next look does read in full, then every `FULL_EVERY`th look, so a
+/// skipped listing, a task ECS replaced between looks or an answer that came late can never hold
+/// the verdict on a stale read. `looks_since_full` is None before the first COMPLETED look.
 pub(crate) fn full_read_due(completed: bool, looks_since_full: Option<u32>) -> bool {
-    completed && looks_since_full.is_none_or(|n| n + 1 >= FULL_EVERY)
+    completed && looks_since_full.is_some_and(|n| n + 1 >= FULL_EVERY)
+}
+
+/// What `looks_since_full` becomes after a look (the counterpart of `full_read_due`).
+pub(crate) fn looks_since_full_after(
+    completed: bool,
+    full: bool,
+    before: Option<u32>,
+) -> Option<u32> {
+    match (completed, full, before) {
+        (false, _, _) => None,
+        (true, true, _) => Some(0),
+        // The first COMPLETED look without a verdict: the next one reads in full.
+        (true, false, None) => Some(FULL_EVERY - 1),
+        (true, false, Some(n)) => Some(n + 1),
+    }
 }
 
 /// Pure: whether two looks saw the same thing; how long tasks have been running does not count,
@@ -204,7 +221,18 @@ mod tests {
                 false,
                 "in progress: the counts decide what is read",
             ),
-            (true, None, true, "the first look that sees COMPLETED"),
+            (
+                true,
+                None,
+                false,
+                "the first look that sees COMPLETED: the usual reads",
+            ),
+            (
+                true,
+                Some(FULL_EVERY - 1),
+                true,
+                "the next, when that gave no verdict",
+            ),
             (true, Some(0), false, "read in full at the last look"),
             (
                 true,
@@ -223,10 +251,7 @@ mod tests {
         let mut gap = 0;
         for _ in 0..20 {
             let full = full_read_due(true, since);
-            since = match full {
-                true => Some(0),
-                false => since.map(|n: u32| n + 1),
-            };
+            since = looks_since_full_after(true, full, since);
             gap = if full { 0 } else { gap + 1 };
             assert!(gap < FULL_EVERY);
         }

@@ -2,7 +2,7 @@
 //! of the watched deployment's tasks kept (others remembered as foreign, never described again).
 
 use super::task_view::host_ports;
-use super::{Counts, Lists, Watcher, full_read_due, lists_needed};
+use super::{Counts, Lists, Watcher, full_read_due, lists_needed, looks_since_full_after};
 use crate::aws::{Aws, ecs, reads};
 use crate::ecs_state::TaskStatus;
 use crate::rollout::TaskView;
@@ -16,11 +16,7 @@ impl Watcher {
     /// COMPLETED rollout since the last full read.
     pub(super) fn full_read(&mut self, completed: bool) -> bool {
         let full = full_read_due(completed, self.looks_since_full);
-        self.looks_since_full = match (completed, full) {
-            (false, _) => None,
-            (true, true) => Some(0),
-            (true, false) => self.looks_since_full.map(|n| n + 1),
-        };
+        self.looks_since_full = looks_since_full_after(completed, full, self.looks_since_full);
         full
     }
 
