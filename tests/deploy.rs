@@ -121,10 +121,19 @@ fn deployment_alarm_rollback_is_a_failure() {
     let lab = Lab::service(&["--alarms", "rollback"]);
     let image = lab.image("alarm");
     lab.fault(&image, "alarm", &[]);
-    lab.deployer(&["deploy", "--image", &image])
-        .code(1)
-        .says("alarm(s) detected: web-5xx");
+    let run = lab.deployer(&["deploy", "--image", &image, "--output", "json"]);
+    run.code(1)
+        .says("alarm(s) detected: web-5xx")
+        .says("ECS is rolling back");
+    assert_eq!(run.result()["outcome"], "rolled_back");
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+    // deployer followed ECS's rollback: its only UpdateService is the deploy's own (A7).
+    let updates = lab
+        .writes()
+        .iter()
+        .filter(|w| w["action"] == "ecs:UpdateService")
+        .count();
+    assert_eq!(updates, 1, "{:?}", lab.writes());
 }
 
 #[test]

@@ -18,9 +18,17 @@ struct Pr {
 /// A pull_request event for PR #7 whose head commit differs from the merge commit in GITHUB_SHA.
 fn pull_request_event(lab: &Lab) -> Pr {
     let repo = format!("acme/{}", unique("shop"));
+    // The counter itself goes into the SHA, so every PR of a run has its own head (A9).
+    let name = unique("");
+    let counter: u32 = name
+        .trim_end_matches('z')
+        .rsplit('x')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no counter in {name}"));
     let head = format!(
         "{:040x}",
-        u128::from(std::process::id()) << 64 | u128::from(unique("").len() as u32)
+        u128::from(std::process::id()) << 64 | u128::from(counter)
     );
     let event = lab.write(
         "event.json",

@@ -15,16 +15,25 @@ fn refused(lab: &Lab, args: &[&str], expected: &str) {
 #[test]
 fn bad_input_corpus() {
     let lab = Lab::service(&[]);
+    // The files name the service's own family, so a RegisterTaskDefinition would count as ours (A7).
+    let family = &lab.service;
     let malformed = lab.write(
         "malformed.json",
-        "{\"family\": \"web\", \"containerDefinitions\": [",
+        &format!("{{\"family\": \"{family}\", \"containerDefinitions\": ["),
     );
-    let wrong_type = lab.write("wrong.yaml", "family: web\ncontainerDefinitions:\n  - name: web\n    image: app:v1\n    memory: \"a lot\"\n");
+    let wrong_type = lab.write("wrong.yaml", &format!("family: {family}\ncontainerDefinitions:\n  - name: web\n    image: app:v1\n    memory: \"a lot\"\n"));
     let unknown_field = lab.write(
         "typo.json",
-        r#"{"family": "web", "containerDefinition": []}"#,
+        &format!(r#"{{"family": "{family}", "containerDefinition": []}}"#),
     );
-    let not_an_object = lab.write("list.yaml", "- family: web\n");
+    let not_an_object = lab.write("list.yaml", &format!("- family: {family}\n"));
+    // Valid, so the deploy reads the live service before it refuses: the no-writes check bites.
+    let valid = lab.write(
+        "valid.json",
+        &format!(
+            r#"{{"family": "{family}", "containerDefinitions": [{{"name": "web", "image": "registry.lab/app:v1", "memory": 256}}]}}"#
+        ),
+    );
     let missing = lab.dir.path().join("absent.json").display().to_string();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
@@ -91,6 +100,16 @@ fn bad_input_corpus() {
         (
             vec!["deploy", "--frobnicate"],
             "unexpected argument '--frobnicate'",
+        ),
+        (
+            vec![
+                "deploy",
+                "--task-definition",
+                valid.to_str().unwrap(),
+                "--image",
+                "db=registry.lab/app:v2",
+            ],
+            "names container `db`, but task definition",
         ),
     ];
     for (args, expected) in cases {
@@ -176,6 +195,17 @@ fn another_deployment_in_progress_is_refused_by_name() {
     assert_eq!(lab.writes().len(), before, "deployer wrote to AWS");
 }
 
+/// README: an EXTERNAL deployment controller is refused before any write.
+#[test]
+fn external_controller_is_refused() {
+    let lab = Lab::service(&["--controller", "EXTERNAL"]);
+    refused(
+        &lab,
+        &["deploy", "--image", &lab.image("v2")],
+        "uses the EXTERNAL deployment controller",
+    );
+}
+
 #[test]
 fn code_deploy_controller_is_refused() {
     let lab = Lab::service(&["--controller", "CODE_DEPLOY"]);
@@ -225,5 +255,31 @@ fn a_malformed_environment_is_refused_without_its_values() {
             }
         }
     }
+    lab.assert_no_writes();
+}
+
+/// README: two `[services]` tables naming the same ECS service are refused before any write.
+#[test]
+fn two_services_tables_naming_one_ecs_service_are_refused() {
+    let lab = Lab::service(&[]);
+    lab.write(
+        "deployer.toml",
+        &format!(
+            "[services.a]\ncluster = \"{c}\"\nservice = \"{s}\"\nimage = \"{a}\"\n\n\
+             [services.b]\ncluster = \"{c}\"\nservice = \"{s}\"\nimage = \"{b}\"\n",
+            c = lab.cluster,
+            s = lab.service,
+            a = lab.image("v2"),
+            b = lab.image("v3"),
+        ),
+    );
+    let mut cmd = crate::lab::deployer(lab.dir.path());
+    cmd.arg("run");
+    crate::lab::run(cmd).code(2).says(&format!(
+        "two entries of `[services]` in {} deploy the same ECS service `{}` in cluster `{}`",
+        lab.dir.path().join("deployer.toml").display(),
+        lab.service,
+        lab.cluster
+    ));
     lab.assert_no_writes();
 }

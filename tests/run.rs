@@ -459,3 +459,38 @@ fn on_a_terminal_build_and_push_show_a_spinner_instead_of_plain_lines() {
         "colour despite NO_COLOR:\n{plain}"
     );
 }
+
+/// README: in GitHub Actions the ECR push password is masked (`::add-mask::`) before it is used,
+/// and never printed otherwise.
+#[test]
+fn the_ecr_password_is_masked_in_github_actions() {
+    let lab = Lab::service(&[]);
+    app(&lab, DOCKERFILE);
+    let repo = lab.repository();
+    let mut args = run_args(&repo);
+    args.push("--create-repository");
+    let mut cmd = lab.command(&args);
+    cmd.env("GITHUB_ACTIONS", "true");
+    let out = run(cmd);
+    out.code(0).says("pushed");
+    // The lab's ECR token decodes to `AWS:123456789012-auth-token`: the password is after `AWS:`.
+    let password = "123456789012-auth-token";
+    let mask = format!("::add-mask::{password}");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    let masked_at = lines
+        .iter()
+        .position(|l| *l == mask)
+        .unwrap_or_else(|| panic!("no {mask} line\n{}", out.stderr));
+    let pushed_at = lines
+        .iter()
+        .position(|l| l.contains("pushed 127.0.0.1"))
+        .expect("a pushed line");
+    assert!(masked_at < pushed_at, "masked only after the push");
+    assert_eq!(
+        out.stderr.matches(password).count(),
+        1,
+        "the password appears outside its mask line\n{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains(password));
+}
