@@ -10,6 +10,7 @@ use crate::image_ref::ImageRef;
 use crate::report::output::Output;
 use crate::signal::Wait;
 use anyhow::{Context, Result, bail};
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 /// Builds and pushes unless the commit's tag is already in ECR; returns the reference to deploy.
@@ -50,40 +51,10 @@ pub(crate) async fn ship(
         _ => None,
     };
     let (repo, digest) = match existing {
-        Some((digest, repo)) => {
-            out.info(&format!(
-                "{}:{primary} is already in ECR ({digest}): no build, no push",
-                repo.uri
-            ));
-            for tag in &tags[1..] {
-                if ecr::digest_of(&aws.ecr, &repo.name, tag).await?.is_none() {
-                    ecr::promote(&aws.ecr, &repo.name, primary, tag).await?;
-                    out.info(&format!("tagged it {tag} too (no pull)"));
-                }
-            }
-            (
-                ecr::Repository {
-                    name: repo.name.clone(),
-                    uri: repo.uri.clone(),
-                },
-                digest,
-            )
-        }
+        Some((digest, repo)) => already_pushed(repo, digest, &tags, aws, out).await?,
         None => build_and_push(build, &commit, found, &tags, aws, out).await?,
     };
-    if let Some(max) = build.max_severity {
-        out.step("waiting for the ECR image scan");
-        let blocking = ecr::scan_gate(&aws.ecr, &repo.name, &digest, max, wait).await?;
-        if !blocking.is_empty() {
-            bail!(
-                "the ECR scan of {}@{digest} found {} finding(s) at or above --max-severity:\n  {}",
-                repo.uri,
-                blocking.len(),
-                blocking.join("\n  ")
-            );
-        }
-        out.info("scan: nothing at or above --max-severity");
-    }
+    scan_gate(build, &repo, &digest, aws, out, wait).await?;
     let reference = if build.deploy_by_tag {
         format!("{}:{primary}", repo.uri)
     } else {
@@ -98,6 +69,62 @@ pub(crate) async fn ship(
     })
 }
 
+/// The commit's image is already in ECR under its first tag: no build, no push; each other tag
+/// missing from the repository is added to the same image, without a pull.
+async fn already_pushed(
+    repo: &ecr::Repository,
+    digest: String,
+    tags: &[String],
+    aws: &Aws,
+    out: &Output,
+) -> Result<(ecr::Repository, String)> {
+    let primary = &tags[0];
+    out.info(&format!(
+        "{}:{primary} is already in ECR ({digest}): no build, no push",
+        repo.uri
+    ));
+    for tag in &tags[1..] {
+        if ecr::digest_of(&aws.ecr, &repo.name, tag).await?.is_none() {
+            ecr::promote(&aws.ecr, &repo.name, primary, tag).await?;
+            out.info(&format!("tagged it {tag} too (no pull)"));
+        }
+    }
+    Ok((
+        ecr::Repository {
+            name: repo.name.clone(),
+            uri: repo.uri.clone(),
+        },
+        digest,
+    ))
+}
+
+/// With `--max-severity`, waits for the ECR image scan of the pushed digest and refuses the image
+/// when it found anything at or above that severity.
+async fn scan_gate(
+    build: &BuildConfig,
+    repo: &ecr::Repository,
+    digest: &str,
+    aws: &Aws,
+    out: &Output,
+    wait: &Wait,
+) -> Result<()> {
+    let Some(max) = build.max_severity else {
+        return Ok(());
+    };
+    out.step("waiting for the ECR image scan");
+    let blocking = ecr::scan_gate(&aws.ecr, &repo.name, digest, max, wait).await?;
+    if !blocking.is_empty() {
+        bail!(
+            "the ECR scan of {}@{digest} found {} finding(s) at or above --max-severity:\n  {}",
+            repo.uri,
+            blocking.len(),
+            blocking.join("\n  ")
+        );
+    }
+    out.info("scan: nothing at or above --max-severity");
+    Ok(())
+}
+
 /// Builds the image, creates the repository when it is missing (`--create-repository`, only once
 /// the build succeeded), pushes every tag; returns the repository and the pushed digest.
 async fn build_and_push(
@@ -110,18 +137,7 @@ async fn build_and_push(
 ) -> Result<(ecr::Repository, String)> {
     let docker = docker::connect().await?;
     let context = context::tar(&build.context, &build.dockerfile)?;
-    let mut labels = build.labels.clone();
-    labels.insert(
-        "org.opencontainers.image.revision".into(),
-        commit.sha.clone(),
-    );
-    if let Some(url) = &commit.repository_url {
-        labels.insert("org.opencontainers.image.source".into(), url.clone());
-    }
-    let created = aws_smithy_types::DateTime::from(SystemTime::now())
-        .fmt(aws_smithy_types::date_time::Format::DateTime)
-        .unwrap_or_default();
-    labels.insert("org.opencontainers.image.created".into(), created);
+    let labels = image_labels(build, commit);
     // Until the repository exists, the image is built under a local name and tagged after.
     let local = format!("deployer-build/{}", build.repository);
     let built_as = found
@@ -163,13 +179,7 @@ async fn build_and_push(
         docker::tag(&docker, &image, &repo.uri, tag).await?;
     }
     out.step(&format!("pushing to {}", repo.uri));
-    let credentials = ecr::credentials(&aws.ecr).await?;
-    out.mask(&credentials.password);
-    let credentials = docker::Login {
-        username: credentials.username,
-        password: credentials.password,
-        server: credentials.server,
-    };
+    let credentials = ecr_login(aws, out).await?;
     // The digest to deploy is the one the push of the first tag reported: a re-read of the tag
     // could see another build's push that moved it meanwhile.
     let mut pushed = None;
@@ -186,4 +196,33 @@ async fn build_and_push(
             .with_context(|| format!("pushed {image}, but ECR does not list it"))?,
     };
     Ok((repo, digest))
+}
+
+/// The image's labels: the configured ones, then the OCI revision (the commit), source (the
+/// repository's URL, when known) and created (now).
+fn image_labels(build: &BuildConfig, commit: &Commit) -> HashMap<String, String> {
+    let mut labels = build.labels.clone();
+    labels.insert(
+        "org.opencontainers.image.revision".into(),
+        commit.sha.clone(),
+    );
+    if let Some(url) = &commit.repository_url {
+        labels.insert("org.opencontainers.image.source".into(), url.clone());
+    }
+    let created = aws_smithy_types::DateTime::from(SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default();
+    labels.insert("org.opencontainers.image.created".into(), created);
+    labels
+}
+
+/// ECR's login for the push (GetAuthorizationToken), its password masked in the CI log first.
+async fn ecr_login(aws: &Aws, out: &Output) -> Result<docker::Login> {
+    let credentials = ecr::credentials(&aws.ecr).await?;
+    out.mask(&credentials.password);
+    Ok(docker::Login {
+        username: credentials.username,
+        password: credentials.password,
+        server: credentials.server,
+    })
 }
