@@ -68,22 +68,9 @@ pub(crate) fn deploy(args: &DeployArgs, matches: &ArgMatches, file: &File) -> Re
         f.task_definition.as_ref().map(|p| file.relative(p))
     });
     let timeout = timeout(matches, &args.timeout, file)?;
-    let max_failed_tasks = pick(matches, "max_failed_tasks", &args.max_failed_tasks, || {
-        f.max_failed_tasks
-    })
-    .unwrap_or(DEFAULT_MAX_FAILED_TASKS);
-    if max_failed_tasks == 0 {
-        bail!("invalid max-failed-tasks `0`: expected a whole number of at least 1");
-    }
+    let max_failed_tasks = max_failed_tasks(args, matches, f)?;
     let run_task = run_task(args, matches, file)?;
-    let keep_revisions = pick(matches, "keep_revisions", &args.keep_revisions, || {
-        f.keep_revisions
-    });
-    if keep_revisions == Some(0) {
-        bail!(
-            "invalid keep-revisions `0`: keep at least 1 (the new revision); the rollback target is always kept too"
-        );
-    }
+    let keep_revisions = keep_revisions(args, matches, f)?;
     let service_definition = pick(
         matches,
         "service_definition",
@@ -103,23 +90,7 @@ pub(crate) fn deploy(args: &DeployArgs, matches: &ArgMatches, file: &File) -> Re
     let flag = |id: &str, value: bool, from_file: Option<bool>| {
         pick(matches, id, &value, || from_file.unwrap_or(false))
     };
-    let (app, group) = crate::codedeploy::default_names(&target.cluster, &target.service);
-    let codedeploy = (
-        pick(
-            matches,
-            "codedeploy_application",
-            &args.codedeploy_application,
-            || f.codedeploy_application.clone(),
-        )
-        .unwrap_or(app),
-        pick(
-            matches,
-            "codedeploy_deployment_group",
-            &args.codedeploy_deployment_group,
-            || f.codedeploy_deployment_group.clone(),
-        )
-        .unwrap_or(group),
-    );
+    let codedeploy = codedeploy_names(args, matches, f, &target);
     Ok(DeployConfig {
         until,
         smoke_test,
@@ -148,6 +119,58 @@ pub(crate) fn deploy(args: &DeployArgs, matches: &ArgMatches, file: &File) -> Re
             f.github_deployment,
         ),
     })
+}
+
+/// `--max-failed-tasks`, from the flag or the file, else the default; 0 is refused.
+fn max_failed_tasks(args: &DeployArgs, matches: &ArgMatches, f: &FileConfig) -> Result<u32> {
+    let max_failed_tasks = pick(matches, "max_failed_tasks", &args.max_failed_tasks, || {
+        f.max_failed_tasks
+    })
+    .unwrap_or(DEFAULT_MAX_FAILED_TASKS);
+    if max_failed_tasks == 0 {
+        bail!("invalid max-failed-tasks `0`: expected a whole number of at least 1");
+    }
+    Ok(max_failed_tasks)
+}
+
+/// `--keep-revisions`, from the flag or the file (none: keep every revision); 0 is refused.
+fn keep_revisions(args: &DeployArgs, matches: &ArgMatches, f: &FileConfig) -> Result<Option<u32>> {
+    let keep_revisions = pick(matches, "keep_revisions", &args.keep_revisions, || {
+        f.keep_revisions
+    });
+    if keep_revisions == Some(0) {
+        bail!(
+            "invalid keep-revisions `0`: keep at least 1 (the new revision); the rollback target is always kept too"
+        );
+    }
+    Ok(keep_revisions)
+}
+
+/// The CodeDeploy application and deployment group, from the flags or the file, else the names
+/// derived from the cluster and service (`codedeploy::default_names`).
+fn codedeploy_names(
+    args: &DeployArgs,
+    matches: &ArgMatches,
+    f: &FileConfig,
+    target: &Target,
+) -> (String, String) {
+    let (app, group) = crate::codedeploy::default_names(&target.cluster, &target.service);
+    (
+        pick(
+            matches,
+            "codedeploy_application",
+            &args.codedeploy_application,
+            || f.codedeploy_application.clone(),
+        )
+        .unwrap_or(app),
+        pick(
+            matches,
+            "codedeploy_deployment_group",
+            &args.codedeploy_deployment_group,
+            || f.codedeploy_deployment_group.clone(),
+        )
+        .unwrap_or(group),
+    )
 }
 
 pub(crate) fn rollback(
