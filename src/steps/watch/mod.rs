@@ -68,14 +68,7 @@ pub(crate) async fn until_done(
                 let changed = !same_state(&snapshot, &last);
                 pacing.stage(&snapshot, out);
                 last = snapshot;
-                let verdict = if watched.codedeploy.is_some() {
-                    crate::codedeploy::verdict(&last, watched)
-                } else if watched.service_deployment.is_some() {
-                    staged::verdict(&last, watched)
-                } else {
-                    rollout::verdict(&last, watched)
-                };
-                let ended = match verdict {
+                let ended = match verdict_for(&last, watched) {
                     Verdict::InProgress(progress) => {
                         pacing.show(&progress, &phase, out);
                         None
@@ -99,7 +92,29 @@ pub(crate) async fn until_done(
             break stop;
         }
     };
-    let failure = match stop {
+    WatchEnd {
+        ended: Ended::Failed(stopped(stop, wait, pacing, &last)),
+        snapshot: last,
+        watcher,
+    }
+}
+
+/// The verdict on a look, by the service's deployment controller: CodeDeploy's, a staged ECS
+/// deployment's (BLUE_GREEN, LINEAR, CANARY), or a rolling update's.
+fn verdict_for(snapshot: &Snapshot, watched: &Watched) -> Verdict {
+    if watched.codedeploy.is_some() {
+        crate::codedeploy::verdict(snapshot, watched)
+    } else if watched.service_deployment.is_some() {
+        staged::verdict(snapshot, watched)
+    } else {
+        rollout::verdict(snapshot, watched)
+    }
+}
+
+/// The failure of a watch that a signal or the deadline stopped: interrupted, or timed out with the
+/// last progress (or the last look's error) and the placement cause, if ECS gave one.
+fn stopped(stop: Stop, wait: &Wait, pacing: Pacing, last: &Snapshot) -> Failure {
+    match stop {
         Stop::Signal => Failure::Interrupted,
         Stop::Deadline => Failure::Timeout {
             waited: wait.timeout(),
@@ -110,11 +125,6 @@ pub(crate) async fn until_done(
                 last.placement.as_deref(),
             ),
         },
-    };
-    WatchEnd {
-        ended: Ended::Failed(failure),
-        snapshot: last,
-        watcher,
     }
 }
 
