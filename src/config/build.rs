@@ -104,31 +104,7 @@ fn build_config(
     } else {
         tags
     };
-    let build_args = if given("build_args") {
-        let items: Vec<String> = if from_environment(matches, "build_args") {
-            // DEPLOYER_BUILD_ARG: one per line, so a value keeps its commas (R15).
-            args.build_args
-                .iter()
-                .flat_map(|text| crate::inputs::lines(text))
-                .collect()
-        } else {
-            args.build_args.clone()
-        };
-        items
-            .iter()
-            .map(|kv| {
-                kv.split_once('=')
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .with_context(|| format!("invalid --build-arg `{kv}`: expected KEY=VALUE"))
-            })
-            .collect::<Result<_>>()?
-    } else {
-        b.build_args
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect()
-    };
+    let build_args = build_args(args, matches, &b, given("build_args"))?;
     let max_severity = pick("max_severity", &args.max_severity, b.max_severity.clone())
         .map(|s| crate::severity::parse_severity(&s))
         .transpose()?;
@@ -158,4 +134,40 @@ fn build_config(
         max_severity,
         deploy_by_tag: flag("deploy_by_tag", args.deploy_by_tag, b.deploy_by_tag),
     })
+}
+
+/// `--build-arg KEY=VALUE`s from the flags (`DEPLOYER_BUILD_ARG`: one per line) when
+/// `from_flags`, else the `[build]` table's `build_args`.
+fn build_args(
+    args: &RunArgs,
+    matches: &ArgMatches,
+    b: &BuildSection,
+    from_flags: bool,
+) -> Result<HashMap<String, String>> {
+    let build_args = if from_flags {
+        let items: Vec<String> = if from_environment(matches, "build_args") {
+            // DEPLOYER_BUILD_ARG: one per line, so a value keeps its commas (R15).
+            args.build_args
+                .iter()
+                .flat_map(|text| crate::inputs::lines(text))
+                .collect()
+        } else {
+            args.build_args.clone()
+        };
+        items
+            .iter()
+            .map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .with_context(|| format!("invalid --build-arg `{kv}`: expected KEY=VALUE"))
+            })
+            .collect::<Result<_>>()?
+    } else {
+        b.build_args
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
+    };
+    Ok(build_args)
 }
