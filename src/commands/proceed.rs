@@ -9,7 +9,7 @@ use crate::ecs_state::DeploymentStatus;
 use crate::ids::ServiceDeploymentArn;
 use crate::outcome::{Outcome, RunResult};
 use crate::report::output::Output;
-use crate::rollout::{Ended, Failure, Watched};
+use crate::rollout::{DeploymentView, Ended, Failure, Watched};
 use crate::signal::{Interrupt, Wait};
 use crate::steps::watch::{self, look::Watcher};
 use std::time::SystemTime;
@@ -48,19 +48,7 @@ pub(crate) async fn command(
     if let Err(err) = ecs::continue_service_deployment(aws, &sd.arn, &hook, false).await {
         return result.refuse(&err);
     }
-    let deployments = ecs::deployments(&service);
-    let primary = deployments
-        .iter()
-        .find(|d| d.status == DeploymentStatus::Primary);
-    let watched = Watched {
-        deployment_id: primary.map(|p| p.id.clone()).unwrap_or_default(),
-        task_definition: primary
-            .map(|p| p.task_definition.clone())
-            .unwrap_or_default(),
-        max_failed_tasks: cfg.max_failed_tasks,
-        service_deployment: Some(ServiceDeploymentArn::from(sd.arn.as_str())),
-        ..Default::default()
-    };
+    let watched = watched_primary(&ecs::deployments(&service), cfg, &sd.arn);
     result.task_definition_arn = Some(watched.task_definition.to_string());
     result.deployment_id = Some(watched.deployment_id.to_string());
     result.service_deployment_arn = Some(sd.arn.clone());
@@ -73,7 +61,30 @@ pub(crate) async fn command(
         .service_deployment
         .as_ref()
         .and_then(|s| s.stage.clone());
-    match end.ended {
+    finish(result, end.ended)
+}
+
+/// What the watch follows: the PRIMARY deployment (its id and task definition) of the service
+/// deployment that was continued.
+fn watched_primary(deployments: &[DeploymentView], cfg: &RollbackConfig, sd_arn: &str) -> Watched {
+    let primary = deployments
+        .iter()
+        .find(|d| d.status == DeploymentStatus::Primary);
+    Watched {
+        deployment_id: primary.map(|p| p.id.clone()).unwrap_or_default(),
+        task_definition: primary
+            .map(|p| p.task_definition.clone())
+            .unwrap_or_default(),
+        max_failed_tasks: cfg.max_failed_tasks,
+        service_deployment: Some(ServiceDeploymentArn::from(sd_arn)),
+        ..Default::default()
+    }
+}
+
+/// How the continued deployment ended: deployed, waiting at another PAUSE hook (reported), or
+/// failed: rolled back when ECS's rollback succeeded, else left as it is.
+fn finish(result: RunResult, ended: Ended) -> RunResult {
+    match ended {
         Ended::Healthy => result.finish(Outcome::Deployed, None),
         Ended::Paused(hook) => result.finish(
             Outcome::Reported,
