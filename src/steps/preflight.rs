@@ -70,35 +70,7 @@ pub(crate) async fn prepare(
     if cfg.create_missing {
         let missing = missing(aws, &cfg.target).await?;
         if missing.service {
-            let what = if missing.cluster {
-                format!("cluster `{}` does not exist", cfg.target.cluster)
-            } else {
-                format!(
-                    "service `{}` does not exist in cluster `{}`",
-                    cfg.target.service, cfg.target.cluster
-                )
-            };
-            let Some(definition) = definition else {
-                bail!(
-                    "{what}; to create the service, --create-missing needs --service-definition FILE (the JSON `aws ecs create-service --cli-input-json` takes)"
-                );
-            };
-            let Some(file) = file else {
-                bail!(
-                    "{what}; to create the service, --create-missing needs --task-definition FILE: a new service has no task definition to start from"
-                );
-            };
-            out.info(&format!("{what}: it will be created (--create-missing)"));
-            let new = file.apply(&cfg.images, &cfg.envs)?;
-            check_run_task(cfg, &new)?;
-            return Ok(Prepared {
-                live: None,
-                new,
-                create: Some(Creation {
-                    cluster: missing.cluster,
-                    definition,
-                }),
-            });
+            return to_create(cfg, &missing, definition, file, out);
         }
     }
     let live = live(
@@ -126,6 +98,46 @@ pub(crate) async fn prepare(
         live: Some(live),
         new,
         create: None,
+    })
+}
+
+/// `--create-missing` and the service (or its cluster) does not exist: what to create, from the
+/// service definition and the task definition files, both required.
+fn to_create(
+    cfg: &DeployConfig,
+    missing: &Missing,
+    definition: Option<ServiceDefinition>,
+    file: Option<TaskDefinition>,
+    out: &Output,
+) -> Result<Prepared> {
+    let what = if missing.cluster {
+        format!("cluster `{}` does not exist", cfg.target.cluster)
+    } else {
+        format!(
+            "service `{}` does not exist in cluster `{}`",
+            cfg.target.service, cfg.target.cluster
+        )
+    };
+    let Some(definition) = definition else {
+        bail!(
+            "{what}; to create the service, --create-missing needs --service-definition FILE (the JSON `aws ecs create-service --cli-input-json` takes)"
+        );
+    };
+    let Some(file) = file else {
+        bail!(
+            "{what}; to create the service, --create-missing needs --task-definition FILE: a new service has no task definition to start from"
+        );
+    };
+    out.info(&format!("{what}: it will be created (--create-missing)"));
+    let new = file.apply(&cfg.images, &cfg.envs)?;
+    check_run_task(cfg, &new)?;
+    Ok(Prepared {
+        live: None,
+        new,
+        create: Some(Creation {
+            cluster: missing.cluster,
+            definition,
+        }),
     })
 }
 
