@@ -3,7 +3,7 @@
 //! would run in. `findings::check` decides; this step only gathers and reports.
 
 use crate::aws::{Aws, ecr, ecs, elb, iam, logs, reads, secrets};
-use crate::findings::{self, Facts, Finding, SecretRef, Seen};
+use crate::findings::{self, Facts, Finding, SecretRef, Seen, TargetGroup};
 use crate::report::output::Output;
 use crate::service_definition::ServiceDefinition;
 use crate::target::Target;
@@ -46,13 +46,7 @@ async fn read(aws: &Aws, subject: &Subject<'_>, out: &Output) -> Result<Facts> {
             "container `{container}`: image `{image}` is not in Amazon ECR: not checked"
         ));
     }
-    let roles: Vec<(String, String)> = ["executionRoleArn", "taskRoleArn"]
-        .into_iter()
-        .filter_map(|field| {
-            let arn = td.get(field)?.as_str().filter(|a| !a.is_empty())?;
-            Some((field.to_string(), arn.to_string()))
-        })
-        .collect();
+    let roles = roles(&td);
     let secret_refs = findings::secrets(&td);
     let home = td
         .get("executionRoleArn")
@@ -93,13 +87,7 @@ async fn read(aws: &Aws, subject: &Subject<'_>, out: &Output) -> Result<Facts> {
                 logs::group_exists(aws, group, region.as_deref()).await,
             )
         })),
-        async {
-            if tg_arns.is_empty() {
-                Seen::Found(Vec::new())
-            } else {
-                elb::target_groups(aws, &tg_arns).await
-            }
-        },
+        target_groups(aws, &tg_arns),
         zones(aws, &subnets),
     );
     Ok(Facts {
@@ -156,6 +144,26 @@ fn as_json(service: &Service) -> Value {
             "alarms": alarms.map(|a| json!({"enable": a.enable(), "rollback": a.rollback()})),
         },
     })
+}
+
+/// The task definition's IAM roles, by field: `executionRoleArn` and `taskRoleArn`, when set.
+fn roles(td: &Value) -> Vec<(String, String)> {
+    ["executionRoleArn", "taskRoleArn"]
+        .into_iter()
+        .filter_map(|field| {
+            let arn = td.get(field)?.as_str().filter(|a| !a.is_empty())?;
+            Some((field.to_string(), arn.to_string()))
+        })
+        .collect()
+}
+
+/// The service's target groups (DescribeTargetGroups), none read when it has no load balancer.
+async fn target_groups(aws: &Aws, arns: &[String]) -> Seen<Vec<TargetGroup>> {
+    if arns.is_empty() {
+        Seen::Found(Vec::new())
+    } else {
+        elb::target_groups(aws, arns).await
+    }
 }
 
 /// The zone of each subnet (DescribeSubnets, shared with the zone-spread warning's cache).
