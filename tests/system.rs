@@ -323,11 +323,18 @@ fn from_nothing_to_healthy_with_create_missing() {
     let new = NewService::new();
     let (dir, cluster, name, svc) = (&new.dir, &new.cluster, &new.name, &new.service_definition);
     let deploy = |extra: &[&str]| new.deploy(extra);
+    // Writes naming the cluster, or the service and its task-definition family (both `name`), so a
+    // RegisterTaskDefinition before a refusal would count too (A7).
     let writes = || {
-        scenario(&["writes", "--name", cluster])
-            .as_array()
-            .unwrap()
-            .len()
+        let mut all: Vec<Value> = Vec::new();
+        for n in [cluster, name] {
+            for w in scenario(&["writes", "--name", n]).as_array().unwrap() {
+                if !all.contains(w) {
+                    all.push(w.clone());
+                }
+            }
+        }
+        all.len()
     };
 
     // Without the flag: exit 2, what to do, nothing created.
@@ -669,4 +676,46 @@ fn the_services_of_one_run_share_their_reads_and_keep_to_ecs_rates() {
             "{name} runs {running}, not the new revision"
         );
     }
+}
+
+/// README: `--timeout` during `--run-task` stops the one-off task (StopTask) and leaves the service.
+#[test]
+fn a_one_off_task_past_the_timeout_is_stopped() {
+    let lab = Lab::service(&[]);
+    // Every DescribeTasks of this cluster is held: the task is never seen to stop.
+    scenario(&[
+        "api-fault",
+        "--action",
+        "DescribeTasks",
+        "--kind",
+        "hang",
+        "--count",
+        "50",
+        "--match",
+        &lab.cluster,
+    ]);
+    let run = lab.deployer(&[
+        "deploy",
+        "--image",
+        &format!("web={}", lab.image("migrate-slow")),
+        "--run-task",
+        "web",
+        "--timeout",
+        "3s",
+        "--output",
+        "json",
+    ]);
+    scenario(&["release"]);
+    run.code(2)
+        .says("did not stop within")
+        .says("it was stopped and the service was not changed");
+    assert_eq!(run.result()["outcome"], "refused");
+    let actions: Vec<Value> = lab.writes().iter().map(|w| w["action"].clone()).collect();
+    assert!(actions.contains(&"ecs:RunTask".into()), "{actions:?}");
+    assert!(actions.contains(&"ecs:StopTask".into()), "{actions:?}");
+    assert!(
+        !actions.contains(&"ecs:UpdateService".into()),
+        "{actions:?}"
+    );
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
 }

@@ -100,6 +100,28 @@ pub(crate) struct OneOff<'a> {
     pub(crate) placement: (Value, Value),
 }
 
+/// The wait ended (deadline or signal) before the one-off task stopped: StopTask, and why.
+async fn stop_early(
+    aws: &Aws,
+    target: &Target,
+    task_arn: &str,
+    task_id: &str,
+    stop: Stop,
+    wait: &Wait,
+) -> anyhow::Error {
+    let (reason, said) = match stop {
+        Stop::Deadline => (
+            "deployer: --timeout passed",
+            format!("did not stop within {:?}", wait.timeout()),
+        ),
+        Stop::Signal => ("deployer: interrupted", "was interrupted".to_string()),
+    };
+    let _ = ecs::stop_task(aws, &target.cluster, task_arn, reason).await;
+    anyhow::anyhow!(
+        "the one-off task {task_id} {said}; it was stopped and the service was not changed"
+    )
+}
+
 /// Runs the task and waits (within `wait`) for it to stop. Err when it could not run, a container
 /// failed, or the wait ended first (then the task is stopped).
 pub(crate) async fn run(aws: &Aws, task: OneOff<'_>, wait: &Wait, out: &Output) -> Result<()> {
@@ -124,9 +146,17 @@ pub(crate) async fn run(aws: &Aws, task: OneOff<'_>, wait: &Wait, out: &Output) 
     let mut tokens: HashMap<String, Option<String>> = HashMap::new();
     let started = Instant::now();
     let stopped = loop {
-        let task = ecs::describe_task(aws, &target.cluster, &task_arn)
+        // The read is raced against --timeout and the signals too: a DescribeTasks that hangs
+        // must not hold the wait, nor leave the task running.
+        let task = match wait
+            .until(ecs::describe_task(aws, &target.cluster, &task_arn))
             .await
-            .with_context(|| format!("failed to describe one-off task {task_id}"))?;
+        {
+            Ok(task) => {
+                task.with_context(|| format!("failed to describe one-off task {task_id}"))?
+            }
+            Err(stop) => return Err(stop_early(aws, target, &task_arn, &task_id, stop, wait).await),
+        };
         // ECS reads are eventually consistent: right after RunTask, DescribeTasks may not know
         // the task yet. It is polled for a while, not abandoned (it may be running a migration).
         let task = match task {
@@ -148,17 +178,7 @@ pub(crate) async fn run(aws: &Aws, task: OneOff<'_>, wait: &Wait, out: &Output) 
             }
         }
         if let Err(stop) = wait.pause(Duration::from_millis(500)).await {
-            let (reason, said) = match stop {
-                Stop::Deadline => (
-                    "deployer: --timeout passed",
-                    format!("did not stop within {:?}", wait.timeout()),
-                ),
-                Stop::Signal => ("deployer: interrupted", "was interrupted".to_string()),
-            };
-            let _ = ecs::stop_task(aws, &target.cluster, &task_arn, reason).await;
-            bail!(
-                "the one-off task {task_id} {said}; it was stopped and the service was not changed"
-            );
+            return Err(stop_early(aws, target, &task_arn, &task_id, stop, wait).await);
         }
     };
     stream_logs(aws, td, &task_id, &mut tokens, out).await;
