@@ -224,7 +224,8 @@ fn config_file_found_upward_and_named_with_config() {
     let nested = lab.dir.path().join("a/b");
     std::fs::create_dir_all(&nested).unwrap();
     let mut cmd = crate::lab::deployer(&nested);
-    cmd.arg("status");
+    // The upward search itself: no DEPLOYER_CONFIG.
+    cmd.env_remove("DEPLOYER_CONFIG").arg("status");
     crate::lab::run(cmd).code(0).says(&lab.service);
     let other = lab.write("other.toml", "cluster = \"elsewhere\"\nservice = \"x\"\n");
     let mut cmd = crate::lab::deployer(&nested);

@@ -309,12 +309,30 @@ impl Lab {
     }
 }
 
-/// The binary, with only what it needs from the environment.
+/// An empty deployer.toml outside every test's directory.
+fn no_config() -> PathBuf {
+    let path = std::env::temp_dir().join("deployer-tests-empty.toml");
+    if !path.is_file() {
+        std::fs::write(&path, "").expect("write an empty deployer.toml");
+    }
+    path
+}
+
+/// The binary, with only what it needs from the environment. DEPLOYER_CONFIG names `dir`'s
+/// deployer.toml, or an empty file when `dir` has none: a stray deployer.toml in a parent of the
+/// temp dir never reaches a test (tests-audit C4). A test of the upward search removes it.
 pub fn deployer(dir: &Path) -> Command {
     require_lab();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_deployer"));
+    let config = dir.join("deployer.toml");
+    let config = if config.is_file() {
+        config
+    } else {
+        no_config()
+    };
     cmd.current_dir(dir)
         .env_clear()
+        .env("DEPLOYER_CONFIG", config)
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", dir)
         .env("AWS_ENDPOINT_URL", endpoint())
