@@ -250,26 +250,51 @@ pub(crate) async fn scan_gate(
             .map(|s| s.as_str().to_string())
             .unwrap_or_default();
         let description = status.and_then(|s| s.description()).unwrap_or_default();
-        match code.as_str() {
-            "COMPLETE" | "ACTIVE" if first.image_scan_findings().is_some() => {
+        match scan_step(&code, first.image_scan_findings().is_some()) {
+            ScanStep::Judge => {
                 return blocking(ecr, repository, digest, max_severity, first, wait).await;
             }
-            // Enhanced scanning not yet reporting counts, or a scan not yet done: wait.
-            "ACTIVE" | "IN_PROGRESS" | "PENDING" | "" => {}
-            "UNSUPPORTED_IMAGE" => bail!(
+            ScanStep::Wait => {}
+            ScanStep::Unsupported => bail!(
                 "ECR could not scan `{image}` (UNSUPPORTED_IMAGE: {description}): its operating system or package manager is not one basic scanning supports (a FROM-scratch image, for one); not deploying an image that could not be scanned. Use a base image ECR can scan, turn on enhanced scanning for the repository, or drop --max-severity to deploy without the scan gate"
             ),
-            "FINDINGS_UNAVAILABLE" | "SCAN_ELIGIBILITY_EXPIRED" => bail!(
+            ScanStep::Unavailable => bail!(
                 "ECR has no scan findings for `{image}` ({code}: {description}): the image could not be scanned; not deploying it. Rescan it (aws ecr start-image-scan --repository-name {repository} --image-id imageDigest={digest}), push it again, or drop --max-severity to deploy without the scan gate"
             ),
-            "FAILED" => bail!(
+            ScanStep::Failed => bail!(
                 "the ECR scan of `{image}` failed ({description}); not deploying an unscanned image. Rescan it (aws ecr start-image-scan --repository-name {repository} --image-id imageDigest={digest}) or drop --max-severity"
             ),
-            other => bail!(
-                "the ECR scan of `{image}` has status {other} ({description}); not deploying an image whose scan did not complete"
+            ScanStep::Unknown => bail!(
+                "the ECR scan of `{image}` has status {code} ({description}); not deploying an image whose scan did not complete"
             ),
         }
         wait.pause(Duration::from_secs(2)).await.map_err(stopped)?;
+    }
+}
+
+/// What the scan gate does with a scan status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScanStep {
+    /// Findings are in: count them against --max-severity.
+    Judge,
+    /// Not done yet: look again (within --timeout).
+    Wait,
+    Unsupported,
+    Unavailable,
+    Failed,
+    Unknown,
+}
+
+/// Pure: the scan gate's next step for a scan `status` (ImageScanStatus), with or without findings.
+fn scan_step(status: &str, has_findings: bool) -> ScanStep {
+    match status {
+        "COMPLETE" | "ACTIVE" if has_findings => ScanStep::Judge,
+        // Enhanced scanning not yet reporting counts, or a scan not yet done: wait.
+        "ACTIVE" | "IN_PROGRESS" | "PENDING" | "" => ScanStep::Wait,
+        "UNSUPPORTED_IMAGE" => ScanStep::Unsupported,
+        "FINDINGS_UNAVAILABLE" | "SCAN_ELIGIBILITY_EXPIRED" => ScanStep::Unavailable,
+        "FAILED" => ScanStep::Failed,
+        _ => ScanStep::Unknown,
     }
 }
 
@@ -414,5 +439,37 @@ pub(crate) async fn image_exists(
             &["ImageNotFoundException", "RepositoryNotFoundException"],
             "ecr:DescribeImages",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every ImageScanStatus (basic and enhanced scanning), with and without findings (A8).
+    #[test]
+    fn scan_gate_steps() {
+        use ScanStep::*;
+        for (status, has_findings, want) in [
+            ("COMPLETE", true, Judge),
+            ("ACTIVE", true, Judge),
+            ("ACTIVE", false, Wait),
+            ("IN_PROGRESS", false, Wait),
+            ("PENDING", false, Wait),
+            ("", false, Wait),
+            ("UNSUPPORTED_IMAGE", false, Unsupported),
+            ("FINDINGS_UNAVAILABLE", false, Unavailable),
+            ("SCAN_ELIGIBILITY_EXPIRED", false, Unavailable),
+            ("FAILED", false, Failed),
+            ("FAILED", true, Failed),
+            ("COMPLETE", false, Unknown),
+            ("LIMIT_EXCEEDED", false, Unknown),
+        ] {
+            assert_eq!(
+                scan_step(status, has_findings),
+                want,
+                "{status} {has_findings}"
+            );
+        }
     }
 }

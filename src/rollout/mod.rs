@@ -786,8 +786,70 @@ mod tests {
                 "in_progress",
             ),
         ]);
+        // Each failure as a whole value, not only its variant: which deployment ECS rolls back
+        // with and to what (that decides between following ECS and UpdateService), which target,
+        // how many tasks (tests-audit A8). Every failing row must be listed here.
+        let rolled_back_by_ecs = Failure::EcsRolledBack {
+            deployment: Some("ecs".into()),
+            task_definition: OLD.into(),
+        };
+        let superseded = Failure::Superseded {
+            deployment: "them".into(),
+            task_definition: OTHER.into(),
+        };
+        let whole: Vec<(&str, Failure)> = vec![
+            (
+                "rollout FAILED, no rollback",
+                Failure::RolloutFailed {
+                    reason: "reason for ours".into(),
+                    rolling_back_to: None,
+                },
+            ),
+            (
+                "rollout FAILED, ECS rolls back",
+                Failure::RolloutFailed {
+                    reason: "reason for ours".into(),
+                    rolling_back_to: Some(("ecs".into(), OLD.into())),
+                },
+            ),
+            (
+                "our deployment vanished, service on old",
+                rolled_back_by_ecs.clone(),
+            ),
+            ("our deployment ACTIVE, primary on old", rolled_back_by_ecs),
+            ("somebody deployed something else", superseded.clone()),
+            ("our deployment vanished, service on a third TD", superseded),
+            (
+                "two tasks stopped",
+                Failure::TasksStopped { count: 2, limit: 2 },
+            ),
+            (
+                "an unhealthy target of ours",
+                Failure::UnhealthyTarget(target(2, "unhealthy")),
+            ),
+            (
+                "EC2 bridge: an instance target of ours unhealthy",
+                Failure::UnhealthyTarget(instance_target(32768, "unhealthy")),
+            ),
+            (
+                "no LB: a container UNHEALTHY",
+                Failure::UnhealthyContainer {
+                    task: "2".into(),
+                    container: "web".into(),
+                    check: Some("CMD true".into()),
+                },
+            ),
+        ];
         for (name, snapshot, expected) in cases {
-            assert_eq!(kind(&verdict(&snapshot, &watched())), expected, "{name}");
+            let got = verdict(&snapshot, &watched());
+            assert_eq!(kind(&got), expected, "{name}");
+            if let Verdict::Failed(failure) = got {
+                let (_, want) = whole
+                    .iter()
+                    .find(|(row, _)| *row == name)
+                    .unwrap_or_else(|| panic!("{name}: its whole Failure is not in the table"));
+                assert_eq!(&failure, want, "{name}");
+            }
         }
     }
 
