@@ -354,3 +354,50 @@ fn several_services_make_one_comment_and_one_status() {
     assert_eq!(statuses[0]["body"]["context"], "deployer/shop");
     assert_eq!(statuses[0]["body"]["state"], "success");
 }
+
+/// A7: a failed deploy with an environment change: the value reaches neither the terminal, the
+/// JSON lines, the summary, the JSON report, nor any request to GitHub (comment, status).
+#[test]
+fn a_failed_deploy_never_sends_an_environment_value() {
+    let lab = Lab::service(&[]);
+    let pr = pull_request_event(&lab);
+    let image = lab.image("crash-env");
+    lab.fault(&image, "exit", &["--exit-code", "4"]);
+    let summary = lab.write("summary.md", "");
+    let report = lab.dir.path().join("report.json");
+    let mut cmd = github(
+        &lab,
+        &pr,
+        &[
+            "deploy",
+            "--image",
+            &image,
+            "--env",
+            "web:API_KEY=hunter2-failed",
+            "--output",
+            "json",
+        ],
+        "pull_request",
+    );
+    cmd.env("GITHUB_STEP_SUMMARY", &summary)
+        .env("DEPLOYER_REPORT", &report);
+    let out = run(cmd);
+    out.code(1).says("environment.API_KEY (value hidden)");
+    let list = requests(&pr.repo);
+    assert!(
+        !sent(&list, "POST", "/issues/7/comments").is_empty(),
+        "a comment was posted: {list:?}"
+    );
+    for (name, text) in [
+        ("stderr", out.stderr.clone()),
+        ("stdout", out.stdout.clone()),
+        ("summary", std::fs::read_to_string(&summary).unwrap()),
+        ("report", std::fs::read_to_string(&report).unwrap()),
+        ("GitHub requests", serde_json::to_string(&list).unwrap()),
+    ] {
+        assert!(
+            !text.contains("hunter2-failed"),
+            "the value leaked into {name}"
+        );
+    }
+}

@@ -288,6 +288,52 @@ fn gitlab_merge_request_note_created_then_updated() {
     );
 }
 
+/// A7: a failed deploy with an environment change: the value reaches neither the MR note, the
+/// dotenv, the JSON report nor the terminal.
+#[test]
+fn a_failed_deploy_never_puts_an_environment_value_in_the_merge_request() {
+    let lab = Lab::service(&[]);
+    let project = crate::lab::unique("43");
+    let image = lab.image("crash-gl");
+    lab.fault(&image, "exit", &["--exit-code", "4"]);
+    let out = run(gitlab(
+        &lab,
+        &project,
+        &[
+            "deploy",
+            "--image",
+            &image,
+            "--env",
+            "web:API_KEY=hunter2-gitlab",
+        ],
+    ));
+    out.code(1).says("environment.API_KEY (value hidden)");
+    let list = gitlab_requests(&project);
+    assert!(
+        list.iter().any(|r| r["method"] == "POST"),
+        "a note was posted: {list:?}"
+    );
+    let dir = lab.dir.path();
+    for (name, text) in [
+        ("stderr", out.stderr.clone()),
+        ("stdout", out.stdout.clone()),
+        (
+            "dotenv",
+            std::fs::read_to_string(dir.join("deployer.env")).unwrap(),
+        ),
+        (
+            "report",
+            std::fs::read_to_string(dir.join("deployer-report.json")).unwrap(),
+        ),
+        ("GitLab requests", serde_json::to_string(&list).unwrap()),
+    ] {
+        assert!(
+            !text.contains("hunter2-gitlab"),
+            "the value leaked into {name}"
+        );
+    }
+}
+
 #[test]
 fn gitlab_without_a_token_or_refused_is_a_warning() {
     let lab = Lab::service(&[]);
