@@ -283,8 +283,18 @@ fn registry_down_is_retried_then_a_clear_error_and_nothing_deployed() {
         .code(2)
         .says("retrying in 1s")
         .says("retrying in 4s")
-        .says("after 3 attempts");
+        .says("after 3 attempts")
+        .says(&format!(
+            "ECR repository `{repo}` was created by this run and is left in place; the push failed"
+        ));
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+    // The one write: the repository, created once the image was built (A1).
+    let writes: Vec<_> = lab.writes().iter().map(|w| w["action"].clone()).collect();
+    assert_eq!(
+        writes,
+        [serde_json::json!("ecr:CreateRepository")],
+        "{writes:?}"
+    );
 }
 
 #[test]

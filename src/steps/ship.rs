@@ -162,6 +162,7 @@ async fn build_and_push(
         out,
     )
     .await?;
+    let created = found.is_none();
     let repo = match found {
         Some(repo) => repo,
         None => {
@@ -184,7 +185,18 @@ async fn build_and_push(
     // could see another build's push that moved it meanwhile.
     let mut pushed = None;
     for tag in tags {
-        let digest = docker::push(&docker, &repo.uri, tag, &credentials, out).await?;
+        // A push that fails after --create-repository made the repository says so: the run did
+        // change ECR, and the repository is left for the next run.
+        let digest = match docker::push(&docker, &repo.uri, tag, &credentials, out).await {
+            Ok(digest) => digest,
+            Err(err) if created => {
+                return Err(err.context(format!(
+                    "ECR repository `{}` was created by this run and is left in place; the push failed",
+                    repo.name
+                )));
+            }
+            Err(err) => return Err(err),
+        };
         if pushed.is_none() {
             pushed = Some(digest);
         }
