@@ -318,3 +318,15 @@ fn plan_shows_the_names_of_an_added_containers_environment_never_the_values() {
     }
     lab.assert_no_writes();
 }
+
+/// R21: `run-task: false` (DEPLOYER_RUN_TASK=false) turns the one-off task off; it is not a
+/// container named `false`.
+#[test]
+fn run_task_false_is_off() {
+    let lab = Lab::service(&[]);
+    let mut cmd = lab.command(&["deploy", "--image", &lab.image("v2")]);
+    cmd.env("DEPLOYER_RUN_TASK", "false");
+    crate::lab::run(cmd).code(0).says("deployed");
+    let actions: Vec<_> = lab.writes().iter().map(|w| w["action"].clone()).collect();
+    assert!(!actions.contains(&"ecs:RunTask".into()), "{actions:?}");
+}

@@ -66,6 +66,10 @@ fn bad_input_corpus() {
             "max-failed-tasks `0`",
         ),
         (
+            vec!["rollback", "--max-failed-tasks", "0"],
+            "max-failed-tasks `0`",
+        ),
+        (
             vec!["deploy", "--max-failed-tasks", "two"],
             "invalid value 'two'",
         ),

@@ -187,16 +187,21 @@ pub(crate) fn rollback(
             "invalid --to `{to}`: expected a task definition ARN, e.g. arn:aws:ecs:us-east-1:123456789012:task-definition/web:41"
         );
     }
+    let max_failed_tasks = if given(matches, "max_failed_tasks") {
+        args.max_failed_tasks
+    } else {
+        f.max_failed_tasks
+    }
+    .unwrap_or(DEFAULT_MAX_FAILED_TASKS);
+    // 0 would fail the rollback at its first look, right after its UpdateService (R21).
+    if max_failed_tasks == 0 {
+        bail!("invalid max-failed-tasks `0`: expected a whole number of at least 1");
+    }
     Ok(RollbackConfig {
         target: target(&args.target, matches, file)?,
         to: args.to.clone(),
         timeout,
-        max_failed_tasks: if given(matches, "max_failed_tasks") {
-            args.max_failed_tasks
-        } else {
-            f.max_failed_tasks
-        }
-        .unwrap_or(DEFAULT_MAX_FAILED_TASKS),
+        max_failed_tasks,
     })
 }
 
@@ -244,7 +249,12 @@ fn changes(
 fn run_task(args: &DeployArgs, matches: &ArgMatches, file: &File) -> Result<Option<RunTask>> {
     let command = run_task_command(args, matches, file)?;
     let container = if given(matches, "run_task") {
-        args.run_task.clone().map(|c| c.trim().to_string())
+        // `--run-task false` (the Action's `run-task: false`, DEPLOYER_RUN_TASK=false) is off, not
+        // a container named `false` (R21).
+        args.run_task
+            .clone()
+            .map(|c| c.trim().to_string())
+            .filter(|c| c != "false")
     } else {
         match &file.values.run_task {
             Some(RunTaskSetting::Whole(true)) => Some(String::new()),
