@@ -94,12 +94,19 @@ pub(crate) fn placement(service: &Value) -> Result<Placement, String> {
 }
 
 /// Pure: after a failure, what to do with the CodeDeploy deployment.
-pub(crate) fn recovery(cd: &CodeDeployView, rollback: bool) -> Recovery {
+pub(crate) fn recovery(
+    cd: &CodeDeployView,
+    rollback: bool,
+    previous: Option<&TaskDefinitionArn>,
+) -> Recovery {
     if let Some(by) = &cd.rollback_deployment {
         return Recovery::FollowCodeDeploy(by.clone());
     }
     match (cd.in_flight(), rollback) {
-        (true, true) => Recovery::CodeDeployStop(cd.id.clone()),
+        (true, true) => Recovery::CodeDeployStop {
+            deployment: cd.id.clone(),
+            previous: previous.cloned(),
+        },
         (true, false) => {
             Recovery::Leave("--no-rollback: the CodeDeploy deployment was left as it is".into())
         }
@@ -419,13 +426,19 @@ mod tests {
             (
                 cd("InProgress", None),
                 true,
-                Recovery::CodeDeployStop("d-1".into()),
+                Recovery::CodeDeployStop {
+                    deployment: "d-1".into(),
+                    previous: None,
+                },
                 "in flight: StopDeployment with rollback",
             ),
             (
                 cd("Ready", None),
                 true,
-                Recovery::CodeDeployStop("d-1".into()),
+                Recovery::CodeDeployStop {
+                    deployment: "d-1".into(),
+                    previous: None,
+                },
                 "waiting: stop it too",
             ),
             (
@@ -442,13 +455,13 @@ mod tests {
             ),
         ];
         for (view, rollback, want, why) in cases {
-            assert_eq!(recovery(&view, rollback), want, "{why}");
+            assert_eq!(recovery(&view, rollback, None), want, "{why}");
         }
         assert!(
-            matches!(recovery(&cd("InProgress", None), false), Recovery::Leave(why) if why.starts_with("--no-rollback"))
+            matches!(recovery(&cd("InProgress", None), false, None), Recovery::Leave(why) if why.starts_with("--no-rollback"))
         );
         assert!(
-            matches!(recovery(&cd("Failed", None), true), Recovery::Leave(why) if why.contains("without a rollback"))
+            matches!(recovery(&cd("Failed", None), true, None), Recovery::Leave(why) if why.contains("without a rollback"))
         );
         let service = json!({"loadBalancers": [{"targetGroupArn": "arn:tg", "containerName": "web", "containerPort": 8080}],
             "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s-1"]}}, "platformVersion": "1.4.0"});

@@ -34,8 +34,12 @@ pub(crate) enum Recovery {
     FollowServiceDeployment(ServiceDeploymentArn),
     /// ECS rolled the service deployment back (ROLLBACK_SUCCESSFUL): nothing left to do.
     AlreadyBack,
-    /// CODE_DEPLOY in flight: StopDeployment with auto-rollback, then watch CodeDeploy's rollback.
-    CodeDeployStop(String),
+    /// CODE_DEPLOY in flight: StopDeployment with auto-rollback, then watch CodeDeploy's rollback;
+    /// `previous` is what must serve again if CodeDeploy says the deployment is already over.
+    CodeDeployStop {
+        deployment: String,
+        previous: Option<TaskDefinitionArn>,
+    },
     /// CodeDeploy rolls the deployment back with this deployment: watch it.
     FollowCodeDeploy(String),
 }

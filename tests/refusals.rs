@@ -211,13 +211,28 @@ fn external_controller_is_refused() {
 }
 
 #[test]
-fn code_deploy_controller_is_refused() {
+fn a_code_deploy_service_with_no_such_codedeploy_application_is_refused() {
+    // CODE_DEPLOY services deploy through CodeDeploy (tests/codedeploy.rs); one whose application
+    // is not there is refused naming the flags, and the service is never sent UpdateService.
     let lab = Lab::service(&["--controller", "CODE_DEPLOY"]);
-    refused(
-        &lab,
-        &["deploy", "--image", &lab.image("v2")],
-        "uses the CODE_DEPLOY deployment controller",
+    let run = lab.deployer(&[
+        "deploy",
+        "--image",
+        &lab.image("v2"),
+        "--codedeploy-application",
+        "no-such-app",
+    ]);
+    run.code(2)
+        .says("failed to create a CodeDeploy deployment in application `no-such-app`")
+        .says("--codedeploy-application");
+    assert!(
+        !lab.writes()
+            .iter()
+            .any(|w| w["action"] == "ecs:UpdateService"),
+        "{:?}",
+        lab.writes()
     );
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
 }
 
 #[test]

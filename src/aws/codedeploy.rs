@@ -106,18 +106,29 @@ pub(crate) async fn deployment(aws: &Aws, id: &str, target: &str) -> Result<Code
     Ok(view)
 }
 
-/// StopDeployment with auto-rollback: CodeDeploy puts the original task set back.
-pub(crate) async fn stop_deployment(aws: &Aws, id: &str) -> Result<()> {
-    aws.codedeploy
+/// StopDeployment with auto-rollback: CodeDeploy puts the original task set back. Ok(false) when
+/// CodeDeploy says the deployment is already over (DeploymentAlreadyCompletedException).
+pub(crate) async fn stop_deployment(aws: &Aws, id: &str) -> Result<bool> {
+    let sent = aws
+        .codedeploy
         .stop_deployment()
         .deployment_id(id)
         .auto_rollback_enabled(true)
         .send()
-        .await
-        .with_context(|| {
+        .await;
+    match sent {
+        Ok(_) => Ok(true),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_deployment_already_completed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(err) => Err(anyhow::Error::from(err)).with_context(|| {
             format!("failed to stop CodeDeploy deployment `{id}` (with auto-rollback)")
-        })?;
-    Ok(())
+        }),
+    }
 }
 
 /// ContinueDeployment(READY_WAIT): a deployment waiting with test traffic on green goes on.

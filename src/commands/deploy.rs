@@ -378,7 +378,7 @@ async fn recover(
     out.step(&format!("deploy failed: {}", failure.summary()));
     let previous = start.previous();
     let plan = match &end.snapshot.codedeploy {
-        Some(cd) => crate::codedeploy::recovery(cd, cfg.rollback),
+        Some(cd) => crate::codedeploy::recovery(cd, cfg.rollback, previous.as_ref()),
         None => recovery::recovery(
             failure,
             cfg.rollback,

@@ -85,9 +85,11 @@ pub(crate) async fn start(
             ));
             return Ok(Restoring::Watch(ecs_rolls_back(arn)));
         }
-        Recovery::CodeDeployStop(id) => {
-            let rollback = stop_codedeploy(aws, id, out).await?;
-            return Ok(Restoring::Watch(codedeploy_rolls_back(rollback)));
+        Recovery::CodeDeployStop {
+            deployment,
+            previous,
+        } => {
+            return stop_codedeploy(aws, target, deployment, previous.as_ref(), out).await;
         }
         Recovery::FollowCodeDeploy(id) => {
             out.step(&format!(
@@ -131,22 +133,57 @@ fn codedeploy_rolls_back(id: String) -> Started {
 
 /// StopDeployment with auto-rollback; returns the rollback deployment CodeDeploy starts (waited
 /// for up to 10 s), or the stopped one itself when it names none.
-async fn stop_codedeploy(aws: &Aws, id: &str, out: &Output) -> Result<String> {
+async fn stop_codedeploy(
+    aws: &Aws,
+    target: &Target,
+    id: &str,
+    previous: Option<&TaskDefinitionArn>,
+    out: &Output,
+) -> Result<Restoring> {
     out.step(&format!(
         "stopping CodeDeploy deployment {id} with auto-rollback (StopDeployment)"
     ));
-    codedeploy::stop_deployment(aws, id).await?;
+    let stopped = codedeploy::stop_deployment(aws, id).await?;
     let wait = Wait::new(Duration::from_secs(10), &Interrupt::none(), 0);
     loop {
         let view = codedeploy::deployment(aws, id, "").await?;
         if let Some(rollback) = view.rollback_deployment {
             out.info(&format!("CodeDeploy rollback deployment {rollback}"));
-            return Ok(rollback);
+            return Ok(Restoring::Watch(codedeploy_rolls_back(rollback)));
+        }
+        if !stopped {
+            // Over already (it failed on its own, without a rollback): production is back on the
+            // original task set when that is the PRIMARY one.
+            return Ok(Restoring::Done(
+                original_serves(aws, target, id, previous).await?,
+            ));
         }
         if wait.expired() || wait.pause(Duration::from_millis(500)).await.is_err() {
-            return Ok(id.to_string());
+            return Ok(Restoring::Watch(codedeploy_rolls_back(id.to_string())));
         }
     }
+}
+
+/// After a CodeDeploy deployment ended with no rollback: whether the service's PRIMARY task set runs
+/// `previous` (the original serves production) or not.
+async fn original_serves(
+    aws: &Aws,
+    target: &Target,
+    id: &str,
+    previous: Option<&TaskDefinitionArn>,
+) -> Result<Restored> {
+    let service = ecs::describe_service(aws, target).await?;
+    let primary = ecs::task_sets(&service)
+        .into_iter()
+        .find(|(_, status, _)| status == "PRIMARY")
+        .map(|(_, _, td)| td);
+    Ok(match (primary, previous) {
+        (Some(td), Some(previous)) if td == previous.as_str() => Restored::Healthy,
+        (primary, _) => Restored::Failed(format!(
+            "CodeDeploy deployment {id} ended before it could be stopped, and the service's PRIMARY task set runs {}; look at the deployment",
+            primary.as_deref().unwrap_or("nothing")
+        )),
+    })
 }
 
 /// ECS's rollback of a service deployment, to watch until ROLLBACK_SUCCESSFUL.
