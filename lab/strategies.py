@@ -46,6 +46,9 @@ class Faults:
     def __init__(self):
         # {"target": "substring of hookTargetArn", "kind": "fail|timeout", "stage": optional, "count": optional}
         self.hooks = []
+        # Services whose answers leave out currentServiceDeployment (older API answers, or a field
+        # not yet filled in): deployer must find its service deployment by ListServiceDeployments.
+        self.hide_current = set()
 
 
 FAULTS = Faults()
@@ -945,6 +948,8 @@ def api_continue(self):
 
 
 def _current_service_deployment(self):
+    if self.name in FAULTS.hide_current:
+        return None
     entries = lab.STATE.history.get(self.arn) if lab else None
     entries = [e for e in entries or [] if not e.get("lab_rollback_of")]
     return max(entries, key=lambda e: e["createdAt"])["serviceDeploymentArn"] if entries else None
@@ -1004,6 +1009,10 @@ def lab_api(environ, start_response, path, body, _orig=None):
     if path == "/_lab/hook-fault":
         with lab.LOCK:
             FAULTS.hooks.append(json.loads(body or b"{}"))
+        return lab.json_response(start_response, {"ok": True})
+    if path == "/_lab/hide-current-deployment":
+        with lab.LOCK:
+            FAULTS.hide_current.add(json.loads(body or b"{}")["service"])
         return lab.json_response(start_response, {"ok": True})
     if path == "/_lab/service-deployments":
         # Everything the lab holds about service deployments, for debugging a test.

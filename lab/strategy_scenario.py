@@ -47,6 +47,8 @@ def add_subcommands(sub):
     h.add_argument("--kind", choices=["fail", "timeout"], required=True)
     h.add_argument("--stage", default=None)
     h.add_argument("--count", type=int, default=None)
+    hc = sub.add_parser("hide-current-deployment", help="answers about SERVICE leave out currentServiceDeployment")
+    hc.add_argument("--service", required=True)
     d = sub.add_parser("service-deployment", help="the current service deployment, its target group and the rule weights")
     d.add_argument("--cluster", required=True)
     d.add_argument("--service", required=True)
@@ -61,6 +63,9 @@ def run(args, scenario):
         if args.count is not None:
             fault["count"] = args.count
         print(json.dumps(scenario.lab("hook-fault", fault)))
+        return True
+    if args.cmd == "hide-current-deployment":
+        print(json.dumps(scenario.lab("hide-current-deployment", {"service": args.service})))
         return True
     if args.cmd == "service-deployment":
         print(json.dumps(current(scenario, args.cluster, args.service), default=str))

@@ -422,3 +422,68 @@ fn status_shows_a_waiting_pause_hook_and_continue_lets_the_deployment_finish() {
         .code(2)
         .says("has no deployment waiting at a PAUSE hook");
 }
+
+#[test]
+fn an_update_answer_without_the_service_deployment_is_followed_through_the_listing() {
+    let lab = staged("BLUE_GREEN", &["--bake-minutes", "1"]);
+    scenario(&["hide-current-deployment", "--service", &lab.service]);
+    let image = lab.image("v2");
+    let run = lab.deployer(&[
+        "deploy",
+        "--image",
+        &image,
+        "--timeout",
+        "60s",
+        "--output",
+        "json",
+    ]);
+    run.code(0)
+        .says("service deployment arn:")
+        .says("PRODUCTION_TRAFFIC_SHIFT 100% → green");
+    let found = run.result()["service_deployment_arn"].clone();
+    let all = crate::lab::lab_get(&format!(
+        "/_lab/service-deployments?service={}",
+        lab.service
+    ));
+    let ours = all
+        .as_array()
+        .and_then(|all| all.iter().find(|d| d["serviceDeploymentArn"] == found))
+        .unwrap_or_else(|| panic!("{found} is not one of the service's deployments: {all}"));
+    assert_eq!(
+        ours["status"], "SUCCESSFUL",
+        "found by ListServiceDeployments"
+    );
+}
+
+#[test]
+fn an_alarm_during_the_bake_is_rolled_back_by_ecs_and_exits_1() {
+    let lab = staged(
+        "BLUE_GREEN",
+        &["--bake-minutes", "4", "--alarms", "rollback"],
+    );
+    let image = lab.image("noisy");
+    lab.fault(&image, "alarm", &[]);
+    let run = lab.deployer(&["deploy", "--image", &image, "--timeout", "60s"]);
+    run.code(1)
+        .says("BAKE_TIME")
+        .says("alarm")
+        .says("the previous revision serves traffic again");
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+    assert_eq!(service_deployment(&lab)["status"], "ROLLBACK_SUCCESSFUL");
+}
+
+#[test]
+fn a_failing_lifecycle_hook_is_rolled_back_by_ecs_and_exits_1() {
+    let lab = staged(
+        "BLUE_GREEN",
+        &["--bake-minutes", "1", "--lambda-hook", "POST_SCALE_UP"],
+    );
+    scenario(&["hook-fault", "--target", &lab.service, "--kind", "fail"]);
+    let image = lab.image("v2");
+    let run = lab.deployer(&["deploy", "--image", &image, "--timeout", "60s"]);
+    run.code(1)
+        .says("POST_SCALE_UP")
+        .says("the previous revision serves traffic again");
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+    assert_eq!(service_deployment(&lab)["status"], "ROLLBACK_SUCCESSFUL");
+}

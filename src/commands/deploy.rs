@@ -226,7 +226,15 @@ async fn update(
         }
         None => {
             out.step(&format!("updating service `{}`", cfg.target.service));
-            ecs::update(aws, &cfg.target, task_definition, cfg.force_new_deployment).await?
+            let sent = std::time::SystemTime::now();
+            let mut updated =
+                ecs::update(aws, &cfg.target, task_definition, cfg.force_new_deployment).await?;
+            let staged = start.live.as_ref().is_some_and(|l| l.shape.staged());
+            if staged && updated.service_deployment.is_none() {
+                // An answer without currentServiceDeployment: the newest one since we sent it.
+                updated.service_deployment = ecs::newest_since(aws, &cfg.target, sent).await?;
+            }
+            updated
         }
     };
     if updated.codedeploy.is_none() {

@@ -12,7 +12,7 @@ pub(crate) use service::{
     deployments, describe_service, describe_service_raw, event_ids, find_service, shape, task_sets,
 };
 pub(crate) use service_deployments::{
-    continue_service_deployment, describe_service_deployment, revision_target_groups,
+    continue_service_deployment, describe_service_deployment, newest_since, revision_target_groups,
     stop_service_deployment, successful_revisions,
 };
 pub(crate) use task_definitions::{describe_task_definition, register};

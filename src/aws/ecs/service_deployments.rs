@@ -171,3 +171,37 @@ pub(crate) async fn continue_service_deployment(
         })?;
     Ok(())
 }
+
+/// The newest service deployment of the service created since `since` (a few seconds' slack for
+/// clock skew): how a staged deploy finds its own when the UpdateService answer names none.
+pub(crate) async fn newest_since(
+    aws: &Aws,
+    target: &Target,
+    since: std::time::SystemTime,
+) -> Result<Option<crate::ids::ServiceDeploymentArn>> {
+    let after = since - std::time::Duration::from_secs(5);
+    let listed = aws
+        .ecs
+        .list_service_deployments()
+        .cluster(&target.cluster)
+        .service(&target.service)
+        .created_at(
+            aws_sdk_ecs::types::CreatedAt::builder()
+                .after(aws_smithy_types::DateTime::from(after))
+                .build(),
+        )
+        .send()
+        .await
+        .with_context(|| {
+            format!(
+                "failed to list the service deployments of `{}` to find the one UpdateService started",
+                target.service
+            )
+        })?;
+    Ok(listed
+        .service_deployments()
+        .iter()
+        .filter_map(|d| Some((d.created_at()?.as_secs_f64(), d.service_deployment_arn()?)))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, arn)| arn.into()))
+}
