@@ -179,15 +179,27 @@ async fn build_and_push(
     for tag in &tags[1..] {
         docker::tag(&docker, &image, &repo.uri, tag).await?;
     }
+    let digest = push_all(&docker, &repo, tags, created, aws, out).await?;
+    Ok((repo, digest))
+}
+
+/// Pushes every tag; the digest to deploy is the one the push of the first tag reported (a re-read
+/// of the tag could see another build's push that moved it meanwhile), else ECR's.
+async fn push_all(
+    docker: &bollard::Docker,
+    repo: &ecr::Repository,
+    tags: &[String],
+    created: bool,
+    aws: &Aws,
+    out: &Output,
+) -> Result<String> {
     out.step(&format!("pushing to {}", repo.uri));
     let credentials = ecr_login(aws, out).await?;
-    // The digest to deploy is the one the push of the first tag reported: a re-read of the tag
-    // could see another build's push that moved it meanwhile.
     let mut pushed = None;
     for tag in tags {
         // A push that fails after --create-repository made the repository says so: the run did
         // change ECR, and the repository is left for the next run.
-        let digest = match docker::push(&docker, &repo.uri, tag, &credentials, out).await {
+        let digest = match docker::push(docker, &repo.uri, tag, &credentials, out).await {
             Ok(digest) => digest,
             Err(err) if created => {
                 return Err(err.context(format!(
@@ -201,13 +213,12 @@ async fn build_and_push(
             pushed = Some(digest);
         }
     }
-    let digest = match pushed.flatten() {
-        Some(digest) => digest,
+    match pushed.flatten() {
+        Some(digest) => Ok(digest),
         None => ecr::digest_of(&aws.ecr, &repo.name, &tags[0])
             .await?
-            .with_context(|| format!("pushed {image}, but ECR does not list it"))?,
-    };
-    Ok((repo, digest))
+            .with_context(|| format!("pushed {}:{}, but ECR does not list it", repo.uri, tags[0])),
+    }
 }
 
 /// The image's labels: the configured ones, then the OCI revision (the commit), source (the
