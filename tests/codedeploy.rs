@@ -3,7 +3,7 @@
 //! StopDeployment on a failed gate and on SIGTERM, `--until` a lifecycle event, the smoke test at
 //! a ready wait.
 
-use crate::lab::{Lab, Run, scenario};
+use crate::lab::{Lab, Run, scenario, try_scenario};
 use serde_json::Value;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -101,19 +101,36 @@ fn sigterm_stops_the_codedeploy_deployment_with_a_rollback() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("deployer starts");
-    // Wait until traffic is on the replacement (the termination wait holds the original).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !newest(&lab)["lifecycle_events"]
-        .as_array()
-        .is_some_and(|e| {
-            e.iter()
+    // Wait until traffic is on the replacement (the termination wait holds the original); until
+    // deployer has built, pushed and created the deployment, the lab has none for the service.
+    let traffic_moved = || {
+        try_scenario(&[
+            "codedeploy",
+            "--cluster",
+            &lab.cluster,
+            "--service",
+            &lab.service,
+        ])
+        .ok()
+        .and_then(|d| d["lifecycle_events"].as_array().cloned())
+        .is_some_and(|events| {
+            events
+                .iter()
                 .any(|e| e["lifecycleEventName"] == "AllowTraffic" && e["status"] == "Succeeded")
         })
-    {
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !traffic_moved() {
         assert!(
             Instant::now() < deadline,
-            "traffic never moved: {}",
-            newest(&lab)
+            "traffic never moved: {:?}",
+            try_scenario(&[
+                "codedeploy",
+                "--cluster",
+                &lab.cluster,
+                "--service",
+                &lab.service
+            ])
         );
         std::thread::sleep(Duration::from_millis(100));
     }

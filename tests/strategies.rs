@@ -2,7 +2,7 @@
 //! real binary against the lab's stage machine: each strategy's happy path, the faults ECS and
 //! deployer roll back from, SIGTERM mid-shift, `--until`, the smoke-test gate, and refusals.
 
-use crate::lab::{Lab, Run, scenario};
+use crate::lab::{Lab, Run, scenario, try_scenario};
 use serde_json::Value;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -42,16 +42,30 @@ fn finish(child: Child) -> Run {
     }
 }
 
-/// Waits (up to 30 s) until the lab's service deployment is in `stage`, or later.
+/// Waits (up to 60 s) until the lab's service deployment is in `stage`, or later.
 #[track_caller]
 fn wait_for_stage(lab: &Lab, stages: &[&str]) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let sd = service_deployment(lab);
-        if stages.iter().any(|s| sd["stage"] == *s) && sd["status"] == "IN_PROGRESS" {
+        // Until deployer has built, pushed and updated the service, the lab may have no service
+        // deployment to show.
+        let sd = try_scenario(&[
+            "service-deployment",
+            "--cluster",
+            &lab.cluster,
+            "--service",
+            &lab.service,
+        ]);
+        if let Ok(sd) = &sd
+            && stages.iter().any(|s| sd["stage"] == *s)
+            && sd["status"] == "IN_PROGRESS"
+        {
             return;
         }
-        assert!(Instant::now() < deadline, "never reached {stages:?}: {sd}");
+        assert!(
+            Instant::now() < deadline,
+            "never reached {stages:?}: {sd:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

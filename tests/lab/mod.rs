@@ -163,7 +163,13 @@ pub fn api_fault_counts(name: &str, action: &str) -> (u64, u64) {
 }
 
 /// Runs lab/scenario.py and returns its JSON output.
+#[track_caller]
 pub fn scenario(args: &[&str]) -> Value {
+    try_scenario(args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs lab/scenario.py; its JSON output, or why it failed (for polling a state that may not exist yet).
+pub fn try_scenario(args: &[&str]) -> Result<Value, String> {
     require_lab();
     let out = Command::new(python())
         .arg(repo().join("lab/scenario.py"))
@@ -171,13 +177,14 @@ pub fn scenario(args: &[&str]) -> Value {
         .env("AWS_ENDPOINT_URL", endpoint())
         .output()
         .expect("python runs");
-    assert!(
-        out.status.success(),
-        "scenario.py {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if !out.status.success() {
+        return Err(format!(
+            "scenario.py {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
     serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("scenario.py {args:?} printed no JSON ({e})"))
+        .map_err(|e| format!("scenario.py {args:?} printed no JSON ({e})"))
 }
 
 impl Lab {
