@@ -32,13 +32,49 @@ fn post(base: &str, path: &str, body: &str) {
     );
 }
 
-/// Lets every request held by a `hang` (the lab's and the forge's) answer, even when a test fails.
-struct ReleaseOnDrop;
+/// Lets the requests held by one lab `hang` answer when the test ends (even when it fails), and no
+/// other test's: tests run in parallel, and releasing every hang would cut another test's short.
+struct LabHang(u64);
 
-impl Drop for ReleaseOnDrop {
+impl Drop for LabHang {
     fn drop(&mut self) {
-        post(&crate::lab::endpoint(), "/_lab/release", "{}");
-        post(&forge_url(), "/_forge/release", "{}");
+        post(
+            &crate::lab::endpoint(),
+            "/_lab/release",
+            &format!(r#"{{"id": {}}}"#, self.0),
+        );
+    }
+}
+
+/// Lets the requests held by one forge hang answer when the test ends, and no other test's.
+struct ForgeHang(u64);
+
+impl ForgeHang {
+    fn arm(path_regex: &str, method: Option<&str>) -> ForgeHang {
+        let mut args = vec![
+            "forge-hang",
+            "--path-regex",
+            path_regex,
+            "--count",
+            "100",
+            "--delay-ms",
+            "300000",
+        ];
+        if let Some(method) = method {
+            args.extend(["--method", method]);
+        }
+        let armed = scenario(&args);
+        ForgeHang(armed["id"].as_u64().expect("the forge names the hang"))
+    }
+}
+
+impl Drop for ForgeHang {
+    fn drop(&mut self) {
+        post(
+            &forge_url(),
+            "/_forge/release",
+            &format!(r#"{{"id": {}}}"#, self.0),
+        );
     }
 }
 
@@ -85,7 +121,7 @@ fn deploy_that_keeps_watching(lab: &Lab, extra: &[&str]) -> Child {
 }
 
 /// Every DescribeServices naming this test's service hangs from now on; returns once one is held.
-fn hang_describe_services(lab: &Lab) -> u64 {
+fn hang_describe_services(lab: &Lab) -> LabHang {
     let armed = scenario(&[
         "api-fault",
         "--action",
@@ -100,6 +136,7 @@ fn hang_describe_services(lab: &Lab) -> u64 {
         &lab.service,
     ]);
     let id = armed["id"].as_u64().expect("the fault's id");
+    let hang = LabHang(id);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let faults = scenario(&["api-faults"]);
@@ -112,7 +149,7 @@ fn hang_describe_services(lab: &Lab) -> u64 {
             .and_then(|f| f["fired"].as_u64())
             .unwrap_or(0);
         if fired > 0 {
-            return id;
+            return hang;
         }
         assert!(
             Instant::now() < deadline,
@@ -134,33 +171,40 @@ fn wait_at_most(mut child: Child, limit: Duration) -> std::process::Output {
 
 #[test]
 fn sigterm_while_describe_services_hangs_rolls_back_within_two_seconds() {
-    let _release = ReleaseOnDrop;
     let lab = Lab::service(&[]);
     let child = deploy_that_keeps_watching(&lab, &[]);
-    hang_describe_services(&lab);
+    let hang = hang_describe_services(&lab);
     let signalled = now();
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(status.success());
-    let out = wait_at_most(child, Duration::from_secs(60));
-    let ended = now() - signalled;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let updates = update_services(&lab);
+    // The rollback's UpdateService must reach ECS while every DescribeServices still hangs.
+    let mut updates = update_services(&lab);
+    while updates.len() < 2 && now() - signalled < 10.0 {
+        std::thread::sleep(Duration::from_millis(50));
+        updates = update_services(&lab);
+    }
     assert_eq!(
         updates.len(),
         2,
-        "the update, then the rollback: {updates:?}\n{stderr}"
+        "the update, then the rollback: {updates:?}"
     );
     let rollback_after = updates[1]["t"].as_f64().expect("a time") - signalled;
-    eprintln!(
-        "rollback UpdateService {rollback_after:.2} s after SIGTERM; exit {ended:.2} s after"
-    );
+    eprintln!("rollback UpdateService {rollback_after:.2} s after SIGTERM");
     assert!(
         rollback_after < 2.0,
-        "the rollback reached ECS {rollback_after:.2} s after the signal, while a read hung\n{stderr}"
+        "the rollback reached ECS {rollback_after:.2} s after the signal, while a read hung"
     );
+    // Then the reads answer again, and deployer follows the rollback to the end (README: it waits
+    // for the rollback within --timeout after a signal).
+    drop(hang);
+    let out = wait_at_most(child, Duration::from_secs(60));
+    let ended = now() - signalled;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("exit {ended:.2} s after the signal");
+    assert_eq!(update_services(&lab).len(), 2, "one rollback\n{stderr}");
     eprintln!("{stderr}");
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
@@ -169,11 +213,10 @@ fn sigterm_while_describe_services_hangs_rolls_back_within_two_seconds() {
 
 #[test]
 fn a_hanging_describe_services_ends_the_run_at_its_timeout() {
-    let _release = ReleaseOnDrop;
     let lab = Lab::service(&[]);
     let started = Instant::now();
     let child = deploy_that_keeps_watching(&lab, &["--timeout", "20s"]);
-    hang_describe_services(&lab);
+    let _hang = hang_describe_services(&lab);
     let out = wait_at_most(child, Duration::from_secs(90));
     let took = started.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -208,20 +251,9 @@ fn pull_request(lab: &Lab) -> (String, std::path::PathBuf) {
 
 #[test]
 fn a_hanging_github_api_costs_a_warning_never_the_job() {
-    let _release = ReleaseOnDrop;
     let lab = Lab::service(&[]);
     let (repo, event) = pull_request(&lab);
-    scenario(&[
-        "forge-hang",
-        "--method",
-        "POST",
-        "--path-regex",
-        &format!("/repos/{repo}/issues/7/comments"),
-        "--count",
-        "100",
-        "--delay-ms",
-        "300000",
-    ]);
+    let _hang = ForgeHang::arm(&format!("/repos/{repo}/issues/7/comments"), Some("POST"));
     let mut cmd = lab.command(&["deploy", "--image", &lab.image("v2")]);
     cmd.env("GITHUB_ACTIONS", "true")
         .env("GITHUB_TOKEN", "ghs_faketoken")
@@ -256,6 +288,54 @@ fn a_hanging_github_api_costs_a_warning_never_the_job() {
     assert!(
         done.stderr.contains("warning") || done.stderr.contains("could not"),
         "a report that cannot be posted is a warning\n{}",
+        done.stderr
+    );
+}
+
+/// The GitLab side of the same promise: every call to the merge request's notes hangs; the note
+/// costs a warning within the reports' bound and the deploy still exits 0.
+#[test]
+fn a_hanging_gitlab_api_costs_a_warning_never_the_job() {
+    let lab = Lab::service(&[]);
+    let project = unique("77");
+    let _hang = ForgeHang::arm(
+        &format!("/api/v4/projects/{project}/merge_requests/3/notes.*"),
+        None,
+    );
+    let mut cmd = lab.command(&["deploy", "--image", &lab.image("v2")]);
+    cmd.env("GITLAB_CI", "true")
+        .env("CI_API_V4_URL", format!("{}/api/v4", forge_url()))
+        .env("CI_PROJECT_ID", &project)
+        .env("CI_MERGE_REQUEST_IID", "3")
+        .env("CI_JOB_URL", "https://gitlab.example/acme/shop/-/jobs/5")
+        .env("DEPLOYER_GITLAB_TOKEN", "glpat-fake");
+    let started = Instant::now();
+    let done = run(cmd);
+    let took = started.elapsed().as_secs_f64();
+    eprintln!("exit {} after {took:.1} s", done.code);
+    done.code(0);
+    let hangs = scenario(&["forge-hangs"]);
+    let fired: u64 = hangs
+        .as_array()
+        .or_else(|| hangs["hangs"].as_array())
+        .into_iter()
+        .flatten()
+        .filter(|h| {
+            h["path_regex"]
+                .as_str()
+                .is_some_and(|p| p.contains(&project))
+        })
+        .filter_map(|h| h["fired"].as_u64())
+        .sum();
+    assert!(fired >= 1, "the note never reached the hang: {hangs}");
+    assert!(
+        took < 45.0,
+        "a hanging GitLab held the job {took:.1} s\n{}",
+        done.stderr
+    );
+    assert!(
+        done.stderr.contains("warning") || done.stderr.contains("could not"),
+        "a note that cannot be posted is a warning\n{}",
         done.stderr
     );
 }

@@ -683,7 +683,7 @@ fn the_services_of_one_run_share_their_reads_and_keep_to_ecs_rates() {
 fn a_one_off_task_past_the_timeout_is_stopped() {
     let lab = Lab::service(&[]);
     // Every DescribeTasks of this cluster is held: the task is never seen to stop.
-    scenario(&[
+    let hang = scenario(&[
         "api-fault",
         "--action",
         "DescribeTasks",
@@ -694,6 +694,7 @@ fn a_one_off_task_past_the_timeout_is_stopped() {
         "--match",
         &lab.cluster,
     ]);
+    let hang = hang["id"].as_u64().expect("the fault's id").to_string();
     let run = lab.deployer(&[
         "deploy",
         "--image",
@@ -705,7 +706,8 @@ fn a_one_off_task_past_the_timeout_is_stopped() {
         "--output",
         "json",
     ]);
-    scenario(&["release"]);
+    // Only this test's hang: releasing every hang would cut parallel tests' hangs short.
+    scenario(&["release", "--id", &hang]);
     run.code(2)
         .says("did not stop within")
         .says("it was stopped and the service was not changed");
