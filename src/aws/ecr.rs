@@ -54,60 +54,40 @@ pub(crate) async fn find_repository(
     }
 }
 
+/// The repository, created (scan on push) when missing and `create` allows it.
 pub(crate) async fn repository(
     ecr: &aws_sdk_ecr::Client,
     name: &str,
     create: bool,
 ) -> Result<Repository> {
-    match ecr
-        .describe_repositories()
-        .repository_names(name)
+    if let Some(repository) = find_repository(ecr, name).await? {
+        return Ok(repository);
+    }
+    if !create {
+        bail!(
+            "ECR repository `{name}` does not exist: create it (aws ecr create-repository --repository-name {name} --image-scanning-configuration scanOnPush=true) or pass --create-repository"
+        );
+    }
+    let out = ecr
+        .create_repository()
+        .repository_name(name)
+        .image_scanning_configuration(
+            ImageScanningConfiguration::builder()
+                .scan_on_push(true)
+                .build(),
+        )
         .send()
         .await
-    {
-        Ok(out) => {
-            let repo = out
-                .repositories()
-                .first()
-                .with_context(|| format!("ECR returned no repository `{name}`"))?;
-            Ok(Repository {
-                name: name.to_string(),
-                uri: repo.repository_uri().unwrap_or_default().to_string(),
-            })
-        }
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_repository_not_found_exception()) =>
-        {
-            if !create {
-                bail!(
-                    "ECR repository `{name}` does not exist: create it (aws ecr create-repository --repository-name {name} --image-scanning-configuration scanOnPush=true) or pass --create-repository"
-                );
-            }
-            let out = ecr
-                .create_repository()
-                .repository_name(name)
-                .image_scanning_configuration(
-                    ImageScanningConfiguration::builder()
-                        .scan_on_push(true)
-                        .build(),
-                )
-                .send()
-                .await
-                .with_context(|| format!("failed to create ECR repository `{name}`"))?;
-            let uri = out
-                .repository()
-                .and_then(|r| r.repository_uri())
-                .unwrap_or_default()
-                .to_string();
-            Ok(Repository {
-                name: name.to_string(),
-                uri,
-            })
-        }
-        Err(err) => Err(err).with_context(|| format!("failed to describe ECR repository `{name}`")),
-    }
+        .with_context(|| format!("failed to create ECR repository `{name}`"))?;
+    let uri = out
+        .repository()
+        .and_then(|r| r.repository_uri())
+        .unwrap_or_default()
+        .to_string();
+    Ok(Repository {
+        name: name.to_string(),
+        uri,
+    })
 }
 
 pub(crate) async fn credentials(ecr: &aws_sdk_ecr::Client) -> Result<Credentials> {
