@@ -890,23 +890,13 @@ def lab_api(environ, start_response, path, body, _orig=None):
     return _orig(environ, start_response, path, body)
 
 
-def _wrap(name, replacement):
-    orig = getattr(lab, name)
-
-    def wrapped(*args, **kwargs):
-        return replacement(*args, _orig=orig, **kwargs)
-
-    wrapped.__name__ = name
-    setattr(lab, name, wrapped)
-
-
 def install(module):
     """Called once by ecs_lab.py with itself, after strategies.install."""
     global lab
     lab = module
     for name, fn in (("answer", answer), ("tick_service", tick_service), ("target_groups_of", target_groups_of),
                      ("lab_api", lab_api)):
-        _wrap(name, fn)
+        lab.wrap(name, fn)
     orig_create = ecs_models.EC2ContainerServiceBackend.create_service
     ecs_models.EC2ContainerServiceBackend.create_service = (
         lambda self, *a, **kw: create_service(self, *a, _orig=orig_create, **kw))

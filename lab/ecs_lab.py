@@ -1048,6 +1048,19 @@ def main():
 
 
 # Deployment strategies (lab/strategies.py) wrap a few functions above by name; keep this after them.
+def wrap(name, replacement):
+    """Replaces this module's function `name` by `replacement`, which gets the original as `_orig`
+    (how the strategies and CodeDeploy extensions hook into the lab)."""
+    module = __import__("sys").modules[__name__]
+    orig = getattr(module, name)
+
+    def wrapped(*args, **kwargs):
+        return replacement(*args, _orig=orig, **kwargs)
+
+    wrapped.__name__ = name
+    setattr(module, name, wrapped)
+
+
 strategies.install(__import__("sys").modules[__name__])
 codedeploy.install(__import__("sys").modules[__name__])
 

@@ -1031,16 +1031,6 @@ def lab_api(environ, start_response, path, body, _orig=None):
     return _orig(environ, start_response, path, body)
 
 
-def _wrap(name, replacement):
-    orig = getattr(lab, name)
-
-    def wrapped(*args, **kwargs):
-        return replacement(*args, _orig=orig, **kwargs)
-
-    wrapped.__name__ = name
-    setattr(lab, name, wrapped)
-
-
 def install(module):
     """Called once by ecs_lab.py with itself (it runs as __main__, so it can't be imported back)."""
     global lab
@@ -1048,7 +1038,7 @@ def install(module):
     for name, fn in (("tick_service", tick_service), ("new_deployment", new_deployment),
                      ("target_groups_of", target_groups_of), ("service_history", service_history),
                      ("finish_history", finish_history), ("lab_api", lab_api)):
-        _wrap(name, fn)
+        lab.wrap(name, fn)
     EC2ContainerServiceResponse.describe_service_deployments = api_describe
     EC2ContainerServiceResponse.stop_service_deployment = api_stop
     EC2ContainerServiceResponse.continue_service_deployment = api_continue
