@@ -57,6 +57,8 @@ OTHER_PLATFORM_CONFIGS = ("CodeDeployDefault.OneAtATime", "CodeDeployDefault.Hal
 HANDLED = ("CreateDeployment", "GetDeployment", "BatchGetDeployments", "ListDeployments", "StopDeployment",
            "ContinueDeployment", "GetDeploymentTarget", "ListDeploymentTargets", "BatchGetDeploymentTargets",
            "GetDeploymentConfig")
+# How long an unhealthy replacement is waited for before the deployment fails (AWS: 60 minutes).
+UNHEALTHY_FAIL_S = 10
 MSG_UNHEALTHY = ("The deployment timed out while waiting for the replacement task set to become healthy. "
                  "This time out period is 60 minutes.")
 MSG_STOPPED = "The deployment was stopped by the user."
@@ -450,7 +452,8 @@ def advance_count(backend, service, ts):
 
 def failing(d, ts, clock, which):
     """A replacement task set that crashes (2 failed tasks, or all of them when fewer) or whose targets turn
-    unhealthy fails the current event. CodeDeploy itself waits up to 60 minutes; the lab fails at once."""
+    unhealthy fails the current event. CodeDeploy itself waits up to 60 minutes for healthy targets; the lab
+    waits UNHEALTHY_FAIL_S (10 s) for them, and fails at the 2nd crashed task."""
     if ts is None or d["rollback_of"]:
         return False
     f = ts.lab_failure
@@ -458,6 +461,9 @@ def failing(d, ts, clock, which):
         return False
     threshold = max(1, min(2, ts.computed_desired_count))
     if f[0] == "unhealthy" and which == "any":
+        # CodeDeploy waits up to 60 minutes for healthy targets; the lab waits UNHEALTHY_FAIL_S.
+        if clock - d.setdefault("lab_unhealthy_since", clock) < UNHEALTHY_FAIL_S:
+            return False
         fail(lab_service(d), d, current(d), "TIMEOUT", MSG_UNHEALTHY, f[1], f[2], clock)
         return True
     if f[0] in ("exit", "cannot_pull") and ts.lab_failed >= threshold:
