@@ -897,9 +897,29 @@ def lab_api(environ, start_response, path, body):
             return json_response(start_response, STATE.writes)
         if path == "/_lab/timeline":
             return json_response(start_response, STATE.timeline)
+        if path == "/_lab/retire":
+            return json_response(start_response, {"ok": True, "retired": retire(data.get("cluster"), data.get("service"))})
         if path == "/_lab/health":
             return json_response(start_response, {"ok": True})
     return json_response(start_response, {"error": f"unknown lab path {path}"}, "404 Not Found")
+
+
+def retire(cluster, service):
+    """A finished test's service leaves the controller's round (tests/lab/mod.rs drops it here): it goes
+    INACTIVE at 0 tasks and its tasks are gone, as after DeleteService --force, but without a call or a
+    write being recorded. Returns how many services it found."""
+    found = 0
+    for _account, regions in list(ecs_backends.items()):
+        for _region, backend in list(regions.items()):
+            svc = backend.services.get(f"{cluster}:{service}")
+            if svc is None:
+                continue
+            found += 1
+            svc.status, svc.desired_count, svc.pending_count, svc.running_count = "INACTIVE", 0, 0, 0
+            tasks = backend.tasks.get(cluster) or {}
+            for arn in [a for a, t in tasks.items() if getattr(t, "group", None) == f"service:{service}"]:
+                del tasks[arn]
+    return found
 
 
 def write_names(action, doc):

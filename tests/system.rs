@@ -201,6 +201,68 @@ fn bad_system_configs_are_refused_before_any_write() {
 }
 
 #[test]
+fn a_bad_file_of_the_second_service_is_refused_before_the_first_deploys() {
+    let api = Lab::service(&[]);
+    let web = Lab::service(&[]);
+    let base = two_services(&api, &web, &api.image("v2"), &web.image("v2"), "");
+    let task = |containers_key: &str| {
+        serde_json::json!({
+            "family": web.service, "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
+            "cpu": "256", "memory": "512",
+            containers_key: [{"name": "web", "image": web.image("v1"), "essential": true}]
+        })
+        .to_string()
+    };
+    let with_files = |files: &str| base.replace("depends-on", &format!("{files}\ndepends-on"));
+    for (files, task_text, service_text, expect) in [
+        (
+            "task-definition = \"web-task.json\"",
+            "{\"family\": \"web\", \"containerDefinitions\": [".to_string(),
+            String::new(),
+            "web-task.json`: not valid JSON",
+        ),
+        (
+            "task-definition = \"web-task.json\"",
+            task("containerDefnitions"),
+            String::new(),
+            "unknown field `containerDefnitions`",
+        ),
+        (
+            "task-definition = \"missing-task.json\"",
+            task("containerDefinitions"),
+            String::new(),
+            "failed to read task definition file `",
+        ),
+        (
+            "task-definition = \"web-task.json\"\nservice-definition = \"web-service.json\"",
+            task("containerDefinitions"),
+            format!(
+                "{{\"serviceName\": \"{}\", \"desiredCuont\": 2}}",
+                web.service
+            ),
+            "web-service.json`: unknown field `desiredCuont`",
+        ),
+    ] {
+        api.write("web-task.json", &task_text);
+        api.write("web-service.json", &service_text);
+        api.write("deployer.toml", &with_files(files));
+        let run = system_run(&api, &["--output", "json"]);
+        run.code(2).says("`[services.web]`: ").says(expect);
+        let result = run.result();
+        assert_eq!(result["outcome"], "refused", "{files}: {result}");
+    }
+    // `plan` acts on one service: with `[services]` and no --service it is refused, asking nothing.
+    let mut plan = crate::lab::deployer(api.dir.path());
+    plan.args(["plan", "--output", "json"]);
+    run(plan)
+        .code(2)
+        .says("describes several services (`[services]`)");
+    // Not even the first service was registered or updated, in any of the runs.
+    api.assert_no_writes();
+    web.assert_no_writes();
+}
+
+#[test]
 fn services_are_built_from_their_containers_build_tables() {
     let api = Lab::service(&[]);
     let web = Lab::service(&[]);

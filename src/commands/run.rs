@@ -59,6 +59,21 @@ pub(crate) async fn command(
 /// goes into, `--image`/`--env` containers, `--run-task`'s container, and each build's context and
 /// Dockerfile. With no task-definition file the service's live one is read (reads only).
 pub(crate) async fn check_inputs(cfg: &RunConfig, aws: &Aws) -> Result<()> {
+    check_files(cfg)?;
+    // A file was checked just now; a service --create-missing is to create needs one, and
+    // pre-flight says so.
+    if cfg.deploy.task_definition_file.is_some() || cfg.deploy.create_missing {
+        return Ok(());
+    }
+    let service = ecs::describe_service(aws, &cfg.deploy.target).await?;
+    let live =
+        ecs::describe_task_definition(aws, service.task_definition().unwrap_or_default()).await?;
+    check_containers(cfg, &live)
+}
+
+/// The part of `check_inputs` that asks AWS nothing: each build's context and Dockerfile, the
+/// service-definition file, and the task-definition file with the containers the run names in it.
+pub(crate) fn check_files(cfg: &RunConfig) -> Result<()> {
     let deploy = &cfg.deploy;
     for build in &cfg.builds {
         crate::build::context::check(&build.context, &build.dockerfile)?;
@@ -66,16 +81,16 @@ pub(crate) async fn check_inputs(cfg: &RunConfig, aws: &Aws) -> Result<()> {
     if let Some(path) = &deploy.service_definition {
         ServiceDefinition::load(path, &deploy.target)?;
     }
-    let source = match &deploy.task_definition_file {
-        Some(path) => TaskDefinition::load(path)?,
-        // A service --create-missing is to create needs a file; pre-flight says so.
-        None if deploy.create_missing => return Ok(()),
-        None => {
-            let service = ecs::describe_service(aws, &deploy.target).await?;
-            ecs::describe_task_definition(aws, service.task_definition().unwrap_or_default())
-                .await?
-        }
-    };
+    match &deploy.task_definition_file {
+        Some(path) => check_containers(cfg, &TaskDefinition::load(path)?),
+        None => Ok(()),
+    }
+}
+
+/// The containers the run names exist in `source`: each build's, `--image`/`--env`'s and
+/// `--run-task`'s.
+fn check_containers(cfg: &RunConfig, source: &TaskDefinition) -> Result<()> {
+    let deploy = &cfg.deploy;
     let names = source.container_names();
     let family = source.family();
     // Each build's image goes into its container.

@@ -1,6 +1,7 @@
 //! Several services in one `deployer run`: each is built and deployed by the usual runbook, in
 //! `depends-on` order (independent ones side by side), and when one fails the run is rolled back as
-//! `--rollback-scope` says, so the system is never left half new.
+//! `--rollback-scope` says, so the system is never left half new. Every service's files are
+//! checked before the first one is touched.
 
 use crate::aws::Aws;
 use crate::cli::RollbackScope;
@@ -44,6 +45,10 @@ pub(crate) async fn run(
         .map(|s| (s.name.as_str(), s.depends_on.as_slice()))
         .collect();
     let layers = order(&deps).expect("config::system checked the order");
+    // A bad file of the last service refuses the run before the first one is built or deployed.
+    if let Err(why) = check_files(cfg) {
+        return RunResult::refused(why);
+    }
     let signals = interrupt.count();
     announce(cfg, &layers, out);
     let (abort, stop) = watch::channel(0u32);
@@ -103,6 +108,27 @@ pub(crate) async fn run(
         services: results,
         ..RunResult::refused("")
     }
+}
+
+/// Every service's task-definition and service-definition files (and build contexts) read and
+/// checked as `deployer run` checks one service's, asking AWS nothing; every bad one is named.
+fn check_files(cfg: &SystemConfig) -> Result<(), String> {
+    let bad: Vec<String> = cfg
+        .services
+        .iter()
+        .filter_map(|s| {
+            run::check_files(&s.run)
+                .err()
+                .map(|err| format!("`[services.{}]`: {err:#}", s.name))
+        })
+        .collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "checking every service's files before the first deploy (nothing was built or changed): {}",
+        bad.join("; ")
+    ))
 }
 
 /// "deploying 3 services of `shop`: db, then api + jobs"
