@@ -927,6 +927,12 @@ def write_names(action, doc):
     names = {k: doc.get(k) for k in ("cluster", "service", "family", "serviceName", "clusterName",
                                       "repositoryName", "imageTag")
              if isinstance(doc.get(k), str)}
+    sd = doc.get("serviceDeploymentArn")
+    if isinstance(sd, str) and ":service-deployment/" in sd:
+        # Stop/ContinueServiceDeployment name the service only through the ARN:
+        # arn:aws:ecs:REGION:ACCOUNT:service-deployment/CLUSTER/SERVICE/ID
+        parts = sd.split(":", 5)[-1].split("/")
+        names.update(zip(("cluster", "service"), parts[1:3]))
     if action == "DeregisterTaskDefinition" and isinstance(doc.get("taskDefinition"), str):
         names["taskDefinition"] = doc["taskDefinition"]
         names["family"] = doc["taskDefinition"].rsplit("/", 1)[-1].split(":")[0]
@@ -979,7 +985,8 @@ def answer(app, environ, service, action, doc, plan):
         if got is not None:
             return json_answer(got[1], got[0])
     with LOCK:
-        if service == "ecs" and action in ("UpdateService", "CreateService", "DeleteService"):
+        if service == "ecs" and action in ("UpdateService", "CreateService", "DeleteService",
+                                           "StopServiceDeployment", "ContinueServiceDeployment"):
             faults.snapshot_before_write(app, environ, action, doc)
         status, headers, body = call_moto(app, environ)
         if service != "ecs" or not status.startswith("200") or action not in (

@@ -225,7 +225,8 @@ def take(action, key, names):
     """Fire the armed faults for one request (under the lab's lock): count them, and say what to do."""
     plan = Plan()
     live = [f for f in FAULTS.faults
-            if f.get("action") in (action, key) and f["count"] > 0 and scoped(f, names)]
+            if f.get("action") in (action, key) and f["count"] > 0 and scoped(f, names)
+            and (not f.get("after_write") or f.get("_write_seen"))]
     errors = [f for f in live if f["kind"] in ERROR_KINDS]
     if errors:  # a throttled or failed request never reaches the service: the other faults stay armed
         fault = errors[0]
@@ -296,17 +297,27 @@ def moto_json(app, environ, action, payload):
 
 
 def _service_of(doc, action):
+    sd = doc.get("serviceDeploymentArn")
+    if isinstance(sd, str) and ":service-deployment/" in sd:
+        # Stop/ContinueServiceDeployment: arn:aws:ecs:REGION:ACCOUNT:service-deployment/CLUSTER/SERVICE/ID
+        parts = sd.split(":", 5)[-1].split("/")
+        return (parts[1], parts[2]) if len(parts) > 2 else (None, None)
     cluster = _last(doc.get("cluster") or "default")
     name = doc.get("serviceName") if action == "CreateService" else doc.get("service")
     return cluster, _last(name) if isinstance(name, str) else None
 
 
 def snapshot_before_write(app, environ, action, doc):
-    """Just before UpdateService/CreateService/DeleteService is applied: what DescribeServices and
-    DescribeTasks say about the service now, for the `stale` fault."""
+    """Just before UpdateService/CreateService/DeleteService/StopServiceDeployment/
+    ContinueServiceDeployment is applied: what DescribeServices and DescribeTasks say about the
+    service now, for the `stale` fault."""
     cluster, name = _service_of(doc, action)
     if not name:
         return
+    for fault in FAULTS.faults:
+        # `after_write`: a fault armed before the deploy starts firing at the service's next write.
+        if fault.get("after_write") and scoped(fault, {cluster, name}):
+            fault["_write_seen"] = True
     answer = moto_json(app, environ, "DescribeServices", {"cluster": cluster, "services": [name]}) or {}
     services = answer.get("services") or []
     arns = []

@@ -339,6 +339,8 @@ def main():
     a.add_argument("--after", action="store_true", help="delay: apply the request first, then wait to answer")
     a.add_argument("--apply", action="store_true", help="hang: apply the request first, then hold the answer")
     a.add_argument("--drop", action="store_true", help="apply_then_error: close the connection instead of a 500")
+    a.add_argument("--after-write", action="store_true",
+                   help="fire only on requests after the next write to the matched service (arm before the run)")
     a.add_argument("--match", action="append", default=[],
                    help="only requests naming exactly this cluster/service/family/repository (repeatable)")
     af = sub.add_parser("api-faults", help="the armed API faults with remaining and fired counts")
@@ -406,7 +408,7 @@ def main():
         fault = {"action": args.action, "kind": args.kind, "count": args.count, "match": args.match}
         if args.delay_ms is not None:
             fault["delay_ms"] = args.delay_ms
-        for flag in ("jitter_ms", "after", "apply", "drop"):
+        for flag in ("jitter_ms", "after", "apply", "drop", "after_write"):
             if getattr(args, flag):
                 fault[flag] = getattr(args, flag)
         print(json.dumps(lab("api-fault", fault)))

@@ -293,6 +293,7 @@ def target_groups_of(service, _orig=None):
 
 def tick_service(backend, service, _orig=None):
     if not is_strategy(service):
+        begin_rolling_rollback(service, time.time())
         return _orig(backend, service)
     tick(backend, service)
 
@@ -886,26 +887,45 @@ def api_stop(self):
 
 
 def stop_rolling(service, e, stop_type, clock):
-    """A ROLLING deployment in flight: ROLLBACK starts a deployment of the last successful task definition
-    (as ecs_lab's circuit-breaker rollback does); this one reads ROLLBACK_SUCCESSFUL once it completes."""
+    """A ROLLING deployment in flight: ROLLBACK asks for a deployment of the last successful task
+    definition (as ecs_lab's circuit-breaker rollback does). As on AWS the answer only says the stop
+    was requested: the entry reads ROLLBACK_REQUESTED and the rollback deployment appears
+    `rolling_stop_lag_s` later (`begin_rolling_rollback`); it reads ROLLBACK_SUCCESSFUL once that
+    deployment completes."""
     dep = dep_of(service, e["deploymentId"])
     target = lab.STATE.last_completed.get(service.arn)
     if stop_type == "ABORT" or not target or dep is None:
         e.update(status="STOPPED", finishedAt=clock, stoppedAt=clock,
                  statusReason="Service deployment stopped (StopServiceDeployment).")
         return json.dumps({"serviceDeploymentArn": e["serviceDeploymentArn"]})
+    if e["status"] in ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"):
+        return json.dumps({"serviceDeploymentArn": e["serviceDeploymentArn"]})
     reason = "Service deployment rolled back: stop requested (StopServiceDeployment ROLLBACK)."
     prev = next((x for x in reversed(entries_of(service)) if x["status"] == "SUCCESSFUL"), None)
-    e.update(status="ROLLBACK_IN_PROGRESS", statusReason=reason,
+    e.update(status="ROLLBACK_REQUESTED", statusReason=reason, updatedAt=clock,
              rollback={"reason": reason, "startedAt": clock,
                        "serviceRevisionArn": prev["targetServiceRevisionArn"] if prev else None})
-    dep["rolloutState"], dep["rolloutStateReason"] = "FAILED", reason
-    service.task_definition = target
-    lab.add_event(service, f"(service {service.name}) rolling back to task definition {target}.")
-    lab.new_deployment(service, target)
-    newest = entries_of(service)[-1]
-    newest["lab_rollback_of"] = e["serviceDeploymentArn"]
+    e["lab_stop"] = {"at": clock, "target": target}
     return json.dumps({"serviceDeploymentArn": e["serviceDeploymentArn"]})
+
+
+def begin_rolling_rollback(service, clock):
+    """A rolling service's requested rollbacks, once `rolling_stop_lag_s` (default 1 s) has passed:
+    our deployment FAILED, a new deployment of the recorded task definition."""
+    for e in entries_of(service):
+        stop_ = e.get("lab_stop")
+        if not stop_ or e["status"] != "ROLLBACK_REQUESTED" or clock - stop_["at"] < timing("rolling_stop_lag_s", 1.0):
+            continue
+        e["status"] = "ROLLBACK_IN_PROGRESS"
+        dep = dep_of(service, e["deploymentId"])
+        if dep is not None:
+            dep["rolloutState"], dep["rolloutStateReason"] = "FAILED", e["statusReason"]
+        target = stop_["target"]
+        service.task_definition = target
+        lab.add_event(service, f"(service {service.name}) rolling back to task definition {target}.")
+        lab.new_deployment(service, target)
+        newest = entries_of(service)[-1]
+        newest["lab_rollback_of"] = e["serviceDeploymentArn"]
 
 
 def finish_history(service, dep_id, status, reason=None, _orig=None):

@@ -353,6 +353,7 @@ def rolling():
     c.ecs.stop_service_deployment(serviceDeploymentArn=arn, stopType="ROLLBACK")
     sd = c.done(arn)
     expect(sd["status"] == "ROLLBACK_SUCCESSFUL", f"rolling stop: {sd['status']}")
+    expect("ROLLBACK_REQUESTED" in c.statuses, f"rolling stop was never only requested: {c.statuses}")
     expect(c.svc()["taskDefinition"] == new_td, "rolling stop did not go back to the previous task definition")
     expect(c.svc()["currentServiceDeployment"] == arn, "rolling stop changed currentServiceDeployment")
     return {"statuses": c.statuses}

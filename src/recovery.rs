@@ -1,7 +1,7 @@
 //! After a failed deploy, decided: what to do to get the service back (`recovery`) and how the run
 //! ends (`final_outcome`). Pure functions of the failure and what pre-flight recorded.
 
-use crate::ids::{ServiceDeploymentArn, TaskDefinitionArn};
+use crate::ids::{DeploymentId, ServiceDeploymentArn, TaskDefinitionArn};
 use crate::outcome::Outcome;
 use crate::rollout::Failure;
 use crate::strategy::ServiceDeploymentView;
@@ -34,6 +34,15 @@ pub(crate) enum Recovery {
     FollowServiceDeployment(ServiceDeploymentArn),
     /// ECS rolled the service deployment back (ROLLBACK_SUCCESSFUL): nothing left to do.
     AlreadyBack,
+    /// A rolling update in flight that ECS knows as service deployment `service_deployment`:
+    /// StopServiceDeployment(ROLLBACK), then follow ECS's rollback deployment (not `ours`) of
+    /// `previous`; UpdateService to `previous` where ECS refuses the stop, starts no rollback
+    /// deployment within 10 s, or rolls back to another revision.
+    StopRolling {
+        service_deployment: ServiceDeploymentArn,
+        ours: DeploymentId,
+        previous: TaskDefinitionArn,
+    },
     /// CODE_DEPLOY in flight: StopDeployment with auto-rollback, then watch CodeDeploy's rollback;
     /// `previous` is what must serve again if CodeDeploy says the deployment is already over.
     CodeDeployStop {
@@ -94,6 +103,23 @@ pub(crate) fn recovery(
             patience: Duration::from_secs(10),
         },
         _ => Recovery::Restore(previous),
+    }
+}
+
+/// Pure: on a rolling update that ECS knows as a service deployment (`rolling`: its ARN and our
+/// deployment's id), a restore of the previous revision asks ECS to roll back first
+/// (StopServiceDeployment), with UpdateService behind it. Every other plan stays as it is.
+pub(crate) fn prefer_ecs_rollback(
+    plan: Recovery,
+    rolling: Option<(ServiceDeploymentArn, DeploymentId)>,
+) -> Recovery {
+    match (plan, rolling) {
+        (Recovery::Restore(previous), Some((service_deployment, ours))) => Recovery::StopRolling {
+            service_deployment,
+            ours,
+            previous,
+        },
+        (plan, _) => plan,
     }
 }
 
@@ -255,6 +281,58 @@ mod tests {
             why.starts_with("not rolling back: deployment ecs-svc/3"),
             "{why}"
         );
+    }
+
+    #[test]
+    fn a_rolling_restore_asks_ecs_first_when_ecs_knows_the_service_deployment() {
+        let previous = TaskDefinitionArn::from("web:1");
+        let handle = || {
+            Some((
+                ServiceDeploymentArn::from("arn:sd/2"),
+                DeploymentId::from("ecs-svc/2"),
+            ))
+        };
+        let stop = Recovery::StopRolling {
+            service_deployment: "arn:sd/2".into(),
+            ours: "ecs-svc/2".into(),
+            previous: previous.clone(),
+        };
+        let follow = Recovery::FollowEcs {
+            previous: previous.clone(),
+            patience: Duration::ZERO,
+        };
+        let leave = Recovery::Leave("--no-rollback".into());
+        // (plan, rolling handle) → plan, why
+        let cases = [
+            (
+                Recovery::Restore(previous.clone()),
+                handle(),
+                stop,
+                "a restore asks ECS first",
+            ),
+            (
+                Recovery::Restore(previous.clone()),
+                None,
+                Recovery::Restore(previous.clone()),
+                "no service deployment known: UpdateService",
+            ),
+            (
+                follow.clone(),
+                handle(),
+                follow,
+                "ECS already rolls back: follow it",
+            ),
+            (leave.clone(), handle(), leave, "--no-rollback stays"),
+            (
+                Recovery::ScaleToZero,
+                handle(),
+                Recovery::ScaleToZero,
+                "a created service",
+            ),
+        ];
+        for (plan, rolling, want, why) in cases {
+            assert_eq!(prefer_ecs_rollback(plan, rolling), want, "{why}");
+        }
     }
 
     #[test]

@@ -278,18 +278,15 @@ fn cancelled_after_update(lab: &Lab, args: &[&str]) -> std::process::Child {
     child
 }
 
+/// Waits for `count` writes to the service: the deploy's UpdateService, then the rollback's call
+/// (StopServiceDeployment on a rolling update, or UpdateService).
 fn wait_for_updates(lab: &Lab, count: usize) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while lab
-        .writes()
-        .iter()
-        .filter(|w| w["action"] == "ecs:UpdateService")
-        .count()
-        < count
-    {
+    while rollout_writes(lab).len() < count {
         assert!(
             std::time::Instant::now() < deadline,
-            "deployer never made UpdateService #{count}"
+            "deployer never made write #{count} to the service: {:?}",
+            rollout_writes(lab)
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -348,7 +345,7 @@ fn sigterm_with_a_rollback_that_cannot_finish_exits_3() {
         "{:?}",
         started.elapsed()
     );
-    // deployer did start the rollback (a second UpdateService, to the recorded revision).
+    // deployer did start the rollback (StopServiceDeployment: ECS rolls back to the recorded revision).
     wait_for_updates(&lab, 2);
 }
 
@@ -359,7 +356,7 @@ fn a_second_signal_stops_waiting_for_the_rollback() {
     let image = lab.image("stuck-again");
     lab.fault(&image, "pending", &[]);
     let child = cancelled_after_update(&lab, &["deploy", "--image", &image]);
-    // The rollback's UpdateService, then the second signal while deployer waits for it.
+    // The rollback's call, then the second signal while deployer waits for the rollback.
     wait_for_updates(&lab, 2);
     std::thread::sleep(Duration::from_millis(500));
     let stopped = std::time::Instant::now();
@@ -518,17 +515,17 @@ fn missing_endpoint_is_an_error_not_a_hang() {
 fn a_stale_read_right_after_the_update_is_not_taken_for_a_rollback() {
     let lab = Lab::service(&[]);
     let image = lab.image("v2");
-    // The update is applied, then its answer held 6 s: time to arm the stale reads after it, even
-    // on a loaded machine (each lab query below starts a Python process).
+    // The first three reads of the service after the update answer from before it: armed now, the
+    // fault waits for the write (no race with the run's pace).
     crate::lab::scenario(&[
         "api-fault",
         "--action",
-        "UpdateService",
+        "DescribeServices",
         "--kind",
-        "hang",
-        "--apply",
-        "--delay-ms",
-        "6000",
+        "stale",
+        "--count",
+        "3",
+        "--after-write",
         "--match",
         &lab.service,
     ]);
@@ -546,30 +543,6 @@ fn a_stale_read_right_after_the_update_is_not_taken_for_a_rollback() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("deployer starts");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !lab
-        .writes()
-        .iter()
-        .any(|w| w["action"] == "ecs:UpdateService")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no UpdateService within 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // The next three reads of the service answer from before the update.
-    crate::lab::scenario(&[
-        "api-fault",
-        "--action",
-        "DescribeServices",
-        "--kind",
-        "stale",
-        "--count",
-        "3",
-        "--match",
-        &lab.service,
-    ]);
     let out = child.wait_with_output().expect("deployer ends");
     let run = crate::lab::Run {
         code: out.status.code().unwrap_or(-1),
@@ -594,4 +567,86 @@ fn a_stale_read_right_after_the_update_is_not_taken_for_a_rollback() {
             .as_str()
             .expect("a new revision")
     );
+}
+
+/// UpdateService and StopServiceDeployment calls naming the lab's service, in order.
+fn rollout_writes(lab: &Lab) -> Vec<String> {
+    lab.writes()
+        .iter()
+        .filter_map(|w| w["action"].as_str())
+        .filter(|a| *a == "ecs:UpdateService" || *a == "ecs:StopServiceDeployment")
+        .map(String::from)
+        .collect()
+}
+
+/// Issue 14: a rolling update in flight is rolled back by ECS (StopServiceDeployment ROLLBACK),
+/// which deployer follows to the recorded revision. The lab answers the stop at once and starts
+/// ECS's rollback deployment a second later, as AWS only records the request: until then our own
+/// deployment is still PRIMARY and must not be taken for the rollback.
+#[test]
+fn a_rolling_update_is_rolled_back_by_ecs_with_stop_service_deployment() {
+    let lab = Lab::service(&[]);
+    let image = lab.image("crash-stop");
+    lab.fault(&image, "exit", &["--exit-code", "2"]);
+    let run = lab.deployer(&["deploy", "--image", &image, "--output", "json"]);
+    run.code(1)
+        .says("(StopServiceDeployment ROLLBACK)")
+        .says(&format!(
+            "ECS is rolling back to {}",
+            lab.task_definition_arn
+        ))
+        .says(&format!("runs {} again, healthy", lab.task_definition_arn));
+    assert!(
+        !run.stderr.contains("UpdateService instead"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        rollout_writes(&lab),
+        ["ecs:UpdateService", "ecs:StopServiceDeployment"],
+        "the update, then ECS's rollback and no second UpdateService"
+    );
+    assert_eq!(run.result()["outcome"], "rolled_back");
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+}
+
+/// Issue 14: where ECS does not accept StopServiceDeployment (here the role may not call it:
+/// AccessDenied), the rollback is an UpdateService to the recorded revision, and the output says so.
+#[test]
+fn a_refused_stop_service_deployment_falls_back_to_update_service() {
+    let lab = Lab::service(&[]);
+    let image = lab.image("crash-denied");
+    lab.fault(&image, "exit", &["--exit-code", "2"]);
+    crate::lab::scenario(&[
+        "api-fault",
+        "--action",
+        "StopServiceDeployment",
+        "--kind",
+        "denied",
+        "--match",
+        &lab.service,
+    ]);
+    let run = lab.deployer(&["deploy", "--image", &image]);
+    run.code(1)
+        .says("(StopServiceDeployment ROLLBACK)")
+        .says("AccessDenied")
+        .says("rolling back with UpdateService instead")
+        .says(&format!(
+            "rolling back to {} (UpdateService)",
+            lab.task_definition_arn
+        ));
+    assert_eq!(
+        crate::lab::api_fault_counts(&lab.service, "StopServiceDeployment"),
+        (1, 0),
+        "the stop was tried once and refused"
+    );
+    assert_eq!(
+        rollout_writes(&lab),
+        [
+            "ecs:UpdateService",
+            "ecs:StopServiceDeployment",
+            "ecs:UpdateService"
+        ]
+    );
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
 }

@@ -128,6 +128,17 @@ fn update_services(lab: &Lab) -> Vec<Value> {
         .collect()
 }
 
+/// The deploy's UpdateService, then each rollback call: StopServiceDeployment (ECS's own rollback
+/// of a rolling update) or UpdateService back to the recorded revision.
+fn service_writes(lab: &Lab) -> Vec<Value> {
+    lab.writes()
+        .into_iter()
+        .filter(|w| {
+            w["action"] == "ecs:UpdateService" || w["action"] == "ecs:StopServiceDeployment"
+        })
+        .collect()
+}
+
 /// Starts `deploy` of an image whose tasks never leave PENDING, and returns once UpdateService
 /// reached the lab: from here the watch looks with DescribeServices.
 fn deploy_that_keeps_watching(lab: &Lab, extra: &[&str]) -> Child {
@@ -216,19 +227,20 @@ fn sigterm_while_describe_services_hangs_rolls_back_within_two_seconds() {
         .status()
         .expect("kill runs");
     assert!(status.success());
-    // The rollback's UpdateService must reach ECS while every DescribeServices still hangs.
-    let mut updates = update_services(&lab);
-    while updates.len() < 2 && now() - signalled < 10.0 {
+    // The rollback's call (StopServiceDeployment: ECS's own rollback of the rolling update) must
+    // reach ECS while every DescribeServices still hangs.
+    let mut writes = service_writes(&lab);
+    while writes.len() < 2 && now() - signalled < 10.0 {
         std::thread::sleep(Duration::from_millis(50));
-        updates = update_services(&lab);
+        writes = service_writes(&lab);
     }
+    assert_eq!(writes.len(), 2, "the update, then the rollback: {writes:?}");
     assert_eq!(
-        updates.len(),
-        2,
-        "the update, then the rollback: {updates:?}"
+        writes[1]["action"], "ecs:StopServiceDeployment",
+        "{writes:?}"
     );
-    let rollback_after = updates[1]["t"].as_f64().expect("a time") - signalled;
-    eprintln!("rollback UpdateService {rollback_after:.2} s after SIGTERM");
+    let rollback_after = writes[1]["t"].as_f64().expect("a time") - signalled;
+    eprintln!("rollback StopServiceDeployment {rollback_after:.2} s after SIGTERM");
     assert!(
         rollback_after < 2.0,
         "the rollback reached ECS {rollback_after:.2} s after the signal, while a read hung"
@@ -240,7 +252,8 @@ fn sigterm_while_describe_services_hangs_rolls_back_within_two_seconds() {
     let ended = now() - signalled;
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("exit {ended:.2} s after the signal");
-    assert_eq!(update_services(&lab).len(), 2, "one rollback\n{stderr}");
+    // ECS's rollback deployment was found and followed: no UpdateService behind it.
+    assert_eq!(update_services(&lab).len(), 1, "one rollback\n{stderr}");
     eprintln!("{stderr}");
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
@@ -262,16 +275,25 @@ fn a_hanging_describe_services_ends_the_run_at_its_timeout() {
         "rolled back (1) or rollback failed (3), not {:?}\n{stderr}",
         out.status.code()
     );
-    let updates = update_services(&lab);
+    // StopServiceDeployment, and since no read shows ECS's rollback deployment within 10 s,
+    // UpdateService back to the recorded revision behind it.
+    let writes: Vec<_> = service_writes(&lab)
+        .iter()
+        .map(|w| w["action"].clone())
+        .collect();
     assert_eq!(
-        updates.len(),
-        2,
-        "the rollback was attempted: {updates:?}\n{stderr}"
+        writes,
+        [
+            "ecs:UpdateService",
+            "ecs:StopServiceDeployment",
+            "ecs:UpdateService"
+        ],
+        "the rollback was attempted both ways\n{stderr}"
     );
     assert!(
-        // 20 s, the rollback, and at most one 10 s attempt timeout while the rollback is watched
-        // (measured: about 34 s); without the attempt timeout the hang holds it for 120 s.
-        took < 45.0,
+        // 20 s, the rollback (10 s looking for ECS's rollback deployment), and at most 20 s more
+        // while the rollback is watched; without the attempt timeout the hang holds it for 120 s.
+        took < 55.0,
         "a hanging read held the run {took:.1} s past a 20 s --timeout\n{stderr}"
     );
 }

@@ -5,7 +5,7 @@ use crate::aws::Aws;
 use crate::aws::ecs::{self, Updated};
 use crate::commands::rollback;
 use crate::config::DeployConfig;
-use crate::ids::TaskDefinitionArn;
+use crate::ids::{DeploymentId, ServiceDeploymentArn, TaskDefinitionArn};
 use crate::outcome::{Outcome, RunResult};
 use crate::recovery::{self, Restored};
 use crate::report::output::{Ci, Output};
@@ -66,6 +66,7 @@ pub(crate) async fn deploy(
         Err(err) => return result.refuse(&err),
     };
     result.deployment_id = Some(updated.deployment_id.to_string());
+    let rolling = rolling_handle(&start, &updated);
     // 5. Watch until ECS and every target group say healthy, or something says failed.
     out.step("waiting for the new tasks to run and pass health checks");
     let watched = watched(cfg, &start, updated, &task_definition);
@@ -82,7 +83,8 @@ pub(crate) async fn deploy(
         }
     };
     // 6. Roll back (or follow ECS's rollback), say why it failed, and wait for the rollback.
-    let recovered = recover(cfg, aws, &start, &failure, end, out, (interrupt, signals)).await;
+    let failed_on = (&failure, rolling);
+    let recovered = recover(cfg, aws, &start, failed_on, end, out, (interrupt, signals)).await;
     failed(result, &failure, recovered)
 }
 
@@ -284,6 +286,19 @@ async fn guarded_update(
     })
 }
 
+/// ECS's handle on a rolling update: the service deployment UpdateService started and our
+/// deployment, for StopServiceDeployment to roll it back. None on other kinds of service and on a
+/// service this run created.
+fn rolling_handle(
+    start: &Prepared,
+    updated: &Updated,
+) -> Option<(ServiceDeploymentArn, DeploymentId)> {
+    let live = start.live.as_ref().filter(|_| start.create.is_none())?;
+    let rolling = !live.shape.staged() && !live.shape.codedeploy && updated.codedeploy.is_none();
+    let arn = updated.service_deployment.clone().filter(|_| rolling)?;
+    Some((arn, updated.deployment_id.clone()))
+}
+
 /// What the watch follows: our deployment; on a staged (BLUE_GREEN, LINEAR, CANARY) service, the
 /// service deployment UpdateService started, with `--until` and the `--smoke-test` pause.
 fn watched(
@@ -372,13 +387,14 @@ async fn watch_rollout(
     end
 }
 
-/// After a failure: start the recovery `recovery::recovery` decides, report why the deploy failed
-/// while it runs, then watch it. Returns whether the service is back, and the failure's summary.
+/// After a failure: start the recovery `recovery::recovery` decides (on a rolling update ECS's own
+/// rollback first: `recovery::prefer_ecs_rollback`), report why the deploy failed while it runs,
+/// then watch it. Returns whether the service is back, and the failure's summary.
 async fn recover(
     cfg: &DeployConfig,
     aws: &Aws,
     start: &Prepared,
-    failure: &Failure,
+    (failure, rolling): (&Failure, Option<(ServiceDeploymentArn, DeploymentId)>),
     end: WatchEnd,
     out: &Output,
     (interrupt, signals): (&Interrupt, u32),
@@ -395,6 +411,7 @@ async fn recover(
             end.snapshot.service_deployment.as_ref(),
         ),
     };
+    let plan = recovery::prefer_ecs_rollback(plan, rolling);
     let restoring = recover::start(aws, &cfg.target, &plan, out).await;
     let events = &end.watcher.events;
     let report = failure_report::report(aws, failure, &end.snapshot, &start.new, events).await;

@@ -69,7 +69,19 @@ pub(crate) async fn start(
             return Ok(Restoring::Done(Restored::Healthy));
         }
         Recovery::FollowEcs { previous, patience } => {
-            if let Some(started) = ecs_rollback(aws, target, previous, out, *patience).await? {
+            if let Some(started) = ecs_rollback(aws, target, None, *patience).await {
+                following(&started, previous, out);
+                return Ok(Restoring::Watch(started));
+            }
+            previous
+        }
+        Recovery::StopRolling {
+            service_deployment,
+            ours,
+            previous,
+        } => {
+            let ours = (service_deployment, ours);
+            if let Some(started) = stop_rolling(aws, target, ours, previous, out).await {
                 return Ok(Restoring::Watch(started));
             }
             previous
@@ -222,41 +234,100 @@ async fn ask_ecs_to_roll_back(
     Ok(stopped)
 }
 
-/// The PRIMARY deployment ECS started on its own to roll back, waiting up to `patience` for it.
+/// StopServiceDeployment(ROLLBACK) on our rolling update (`ours`: its service deployment and
+/// deployment), then ECS's rollback deployment to watch. None, and UpdateService it is, when ECS
+/// refuses the stop, starts no rollback deployment within 10 s, or rolls back to a revision other
+/// than `previous`: the service goes back to exactly what ran before.
+async fn stop_rolling(
+    aws: &Aws,
+    target: &Target,
+    (arn, ours): (&ServiceDeploymentArn, &DeploymentId),
+    previous: &TaskDefinitionArn,
+    out: &Output,
+) -> Option<Started> {
+    out.step(&format!(
+        "rolling back to {previous}: asking ECS to roll back service deployment {arn} (StopServiceDeployment ROLLBACK)"
+    ));
+    match ecs::stop_service_deployment(aws, arn.as_str()).await {
+        Ok(true) => {}
+        Ok(false) => {
+            out.info(
+                "ECS says the service deployment is already over; rolling back with UpdateService",
+            );
+            return None;
+        }
+        Err(err) => {
+            out.warn(&format!("{err:#}; rolling back with UpdateService instead"));
+            return None;
+        }
+    }
+    let patience = Duration::from_secs(10);
+    match ecs_rollback(aws, target, Some(ours), patience).await {
+        Some(started) if started.task_definition == *previous => {
+            following(&started, previous, out);
+            Some(started)
+        }
+        Some(started) => {
+            out.warn(&format!(
+                "ECS rolls back to {}, not to {previous}, which ran before this deploy; rolling back with UpdateService",
+                started.task_definition
+            ));
+            None
+        }
+        None => {
+            out.warn(&format!(
+                "ECS started no rollback deployment within {} s of StopServiceDeployment; rolling back with UpdateService",
+                patience.as_secs()
+            ));
+            None
+        }
+    }
+}
+
+/// Says which rollback deployment of ECS's is followed, and whether it returns to `previous`.
+fn following(started: &Started, previous: &TaskDefinitionArn, out: &Output) {
+    out.step(&format!(
+        "ECS is rolling back to {} (deployment {}); following it",
+        started.task_definition, started.deployment_id
+    ));
+    if started.task_definition != *previous {
+        out.warn(&format!(
+            "ECS rolls back to {}, not to {previous}, which ran before this deploy",
+            started.task_definition
+        ));
+    }
+}
+
+/// The PRIMARY deployment ECS started on its own to roll back (not `ours`, not FAILED), waiting up
+/// to `patience` (at least 5 s, so that one read has the time to answer) for it; each read is raced
+/// against that wait, and a read that fails is tried again.
 async fn ecs_rollback(
     aws: &Aws,
     target: &Target,
-    previous: &TaskDefinitionArn,
-    out: &Output,
+    ours: Option<&DeploymentId>,
     patience: Duration,
-) -> Result<Option<Started>> {
+) -> Option<Started> {
+    let patience = patience.max(Duration::from_secs(5));
     let wait = Wait::new(patience, &Interrupt::none(), 0);
     loop {
-        let service = ecs::describe_service(aws, target).await?;
-        let primary = ecs::deployments(&service).into_iter().find(|d| {
-            d.status == DeploymentStatus::Primary && d.rollout_state != Some(RolloutState::Failed)
-        });
-        if let Some(p) = primary {
-            out.step(&format!(
-                "ECS is rolling back to {} (deployment {}); following it",
-                p.task_definition, p.id
-            ));
-            if p.task_definition != *previous {
-                out.warn(&format!(
-                    "ECS rolls back to {}, not to {previous}, which ran before this deploy",
-                    p.task_definition
-                ));
+        if let Ok(Ok(service)) = wait.until(ecs::describe_service(aws, target)).await {
+            let primary = ecs::deployments(&service).into_iter().find(|d| {
+                d.status == DeploymentStatus::Primary
+                    && d.rollout_state != Some(RolloutState::Failed)
+                    && Some(&d.id) != ours
+            });
+            if let Some(p) = primary {
+                return Some(Started {
+                    deployment_id: p.id,
+                    task_definition: p.task_definition,
+                    service_deployment: None,
+                    rollback: false,
+                    codedeploy: None,
+                });
             }
-            return Ok(Some(Started {
-                deployment_id: p.id,
-                task_definition: p.task_definition,
-                service_deployment: None,
-                rollback: false,
-                codedeploy: None,
-            }));
         }
         if wait.expired() || wait.pause(Duration::from_millis(500)).await.is_err() {
-            return Ok(None);
+            return None;
         }
     }
 }
