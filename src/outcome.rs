@@ -80,6 +80,8 @@ pub(crate) struct RunResult {
     /// Whether the rollback this run started ended healthy (not part of the contract's JSON; an
     /// interrupted deploy exits 130 either way, but a system run needs to know).
     pub(crate) restored: Option<bool>,
+    /// After a failed deploy: how the service was put back (`recovery::Via`), when anything was done.
+    pub(crate) rollback: Option<&'static str>,
 }
 
 impl RunResult {
@@ -99,6 +101,9 @@ impl RunResult {
         if let Some(arn) = &self.service_deployment_arn {
             value["service_deployment_arn"] = json!(arn);
             value["stage"] = json!(self.stage);
+        }
+        if let Some(via) = self.rollback {
+            value["rollback"] = json!(via);
         }
         if !self.services.is_empty() {
             value["services"] = self
@@ -127,6 +132,7 @@ impl RunResult {
             reason: Some(reason.into()),
             services: Vec::new(),
             restored: None,
+            rollback: None,
         }
     }
 }

@@ -53,6 +53,33 @@ pub(crate) enum Recovery {
     FollowCodeDeploy(String),
 }
 
+/// How the service was put back, as the result's `rollback` field says it: the call deployer made,
+/// or `followed` when ECS or CodeDeploy rolled back on their own and deployer only watched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Via {
+    UpdateService,
+    StopServiceDeployment,
+    ContinueServiceDeployment,
+    /// CodeDeploy's StopDeployment with auto-rollback.
+    StopDeployment,
+    /// A service this run created, scaled to 0 (UpdateService desiredCount 0).
+    ScaleToZero,
+    Followed,
+}
+
+impl Via {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Via::UpdateService => "UpdateService",
+            Via::StopServiceDeployment => "StopServiceDeployment",
+            Via::ContinueServiceDeployment => "ContinueServiceDeployment",
+            Via::StopDeployment => "StopDeployment",
+            Via::ScaleToZero => "ScaleToZero",
+            Via::Followed => "followed",
+        }
+    }
+}
+
 /// Pure: the recovery for `failure`. `rollback` is `--rollback` (on unless `--no-rollback`);
 /// `previous` the task definition that ran before (None on a first deploy); `ecs_rolls_back`
 /// whether the service's circuit breaker or alarms are set to roll back.

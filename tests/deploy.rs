@@ -28,6 +28,10 @@ fn healthy_rollout_is_deployed() {
             .is_some_and(|d| d.starts_with("ecs-svc/"))
     );
     assert!(result["duration_ms"].as_u64().is_some());
+    assert!(
+        result.get("rollback").is_none(),
+        "nothing was rolled back: {result}"
+    );
 }
 
 #[test]
@@ -113,6 +117,11 @@ fn circuit_breaker_rollback_is_a_failure_that_says_ecs_rolled_back() {
         .says("circuit breaker")
         .says("ECS is rolling back");
     assert_eq!(run.result()["outcome"], "rolled_back");
+    assert_eq!(
+        run.result()["rollback"],
+        "followed",
+        "ECS rolled back, deployer watched"
+    );
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
 }
 
@@ -607,6 +616,7 @@ fn a_rolling_update_is_rolled_back_by_ecs_with_stop_service_deployment() {
         "the update, then ECS's rollback and no second UpdateService"
     );
     assert_eq!(run.result()["outcome"], "rolled_back");
+    assert_eq!(run.result()["rollback"], "StopServiceDeployment");
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
 }
 
@@ -626,7 +636,7 @@ fn a_refused_stop_service_deployment_falls_back_to_update_service() {
         "--match",
         &lab.service,
     ]);
-    let run = lab.deployer(&["deploy", "--image", &image]);
+    let run = lab.deployer(&["deploy", "--image", &image, "--output", "json"]);
     run.code(1)
         .says("(StopServiceDeployment ROLLBACK)")
         .says("AccessDenied")
@@ -648,5 +658,6 @@ fn a_refused_stop_service_deployment_falls_back_to_update_service() {
             "ecs:UpdateService"
         ]
     );
+    assert_eq!(run.result()["rollback"], "UpdateService");
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
 }

@@ -7,7 +7,7 @@ use crate::commands::rollback;
 use crate::config::DeployConfig;
 use crate::ids::{DeploymentId, ServiceDeploymentArn, TaskDefinitionArn};
 use crate::outcome::{Outcome, RunResult};
-use crate::recovery::{self, Restored};
+use crate::recovery::{self, Restored, Via};
 use crate::report::output::{Ci, Output};
 use crate::rollout::{Ended, Failure, Watched};
 use crate::signal::{Interrupt, Wait};
@@ -89,12 +89,15 @@ pub(crate) async fn deploy(
 }
 
 /// How a failed deploy ends, from the failure and what the recovery did.
-fn failed(
-    mut result: RunResult,
-    failure: &Failure,
-    (restored, wait_stopped, summary): (Restored, bool, String),
-) -> RunResult {
+fn failed(mut result: RunResult, failure: &Failure, recovered: Recovered) -> RunResult {
+    let Recovered {
+        restored,
+        wait_stopped,
+        summary,
+        via,
+    } = recovered;
     result.restored = Some(restored == Restored::Healthy);
+    result.rollback = via.map(Via::as_str);
     let outcome = recovery::final_outcome(failure, &restored, wait_stopped);
     let reason = match (&restored, outcome) {
         // Interrupted, and the rollback did not complete: the reason says why (exit 3).
@@ -398,7 +401,7 @@ async fn recover(
     end: WatchEnd,
     out: &Output,
     (interrupt, signals): (&Interrupt, u32),
-) -> (Restored, bool, String) {
+) -> Recovered {
     out.step(&format!("deploy failed: {}", failure.summary()));
     let previous = start.previous();
     let plan = match &end.snapshot.codedeploy {
@@ -413,6 +416,7 @@ async fn recover(
     };
     let plan = recovery::prefer_ecs_rollback(plan, rolling);
     let restoring = recover::start(aws, &cfg.target, &plan, out).await;
+    let via = restoring.as_ref().ok().and_then(Restoring::via);
     let events = &end.watcher.events;
     let report = failure_report::report(aws, failure, &end.snapshot, &start.new, events).await;
     out.block("failure", &report.text, report.detail);
@@ -433,11 +437,25 @@ async fn recover(
             wait_stopped = interrupt.count() > seen;
             restored
         }
-        Ok(Restoring::Done(restored)) => restored,
+        Ok(Restoring::Done(restored, _)) => restored,
         Err(err) => Restored::Failed(format!("{err:#}")),
     };
     if let Restored::Failed(why) = &restored {
         out.warn(why);
     }
-    (restored, wait_stopped, report.summary)
+    Recovered {
+        restored,
+        wait_stopped,
+        summary: report.summary,
+        via,
+    }
+}
+
+/// What `recover` did: whether the service is back, whether a second signal stopped the wait, the
+/// failure's summary, and how the rollback was done (None: nothing was done).
+struct Recovered {
+    restored: Restored,
+    wait_stopped: bool,
+    summary: String,
+    via: Option<Via>,
 }

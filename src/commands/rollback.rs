@@ -81,6 +81,7 @@ pub(crate) async fn command(
         service_deployment: updated.service_deployment.filter(|_| staged),
         rollback: false,
         codedeploy: None,
+        via: crate::recovery::Via::UpdateService,
     };
     result.service_deployment_arn = started.service_deployment.as_ref().map(String::from);
     let events = ecs::event_ids(&service);

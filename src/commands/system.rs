@@ -286,7 +286,7 @@ impl Run<'_> {
         ));
         let Some(to) = previous else {
             return match recover::start(self.aws, target, &Recovery::ScaleToZero, child).await {
-                Ok(Restoring::Done(Restored::Healthy)) => Ok(()),
+                Ok(Restoring::Done(Restored::Healthy, _)) => Ok(()),
                 Ok(_) => Err("the service was not scaled to 0".into()),
                 Err(err) => Err(format!("{err:#}")),
             };

@@ -370,6 +370,7 @@ mod tests {
                 reason: (outcome != Outcome::Deployed).then(|| "2 of the new tasks stopped".to_string()),
                 services: vec![],
                 restored: None,
+                rollback: None,
                 service_deployment_arn: None,
                 stage: None,
             }),

@@ -1,14 +1,15 @@
-//! Recovering from a failed deploy, as `rollout::recovery` decided: follow ECS's own rollback
-//! (circuit breaker, alarms), UpdateService back to the recorded task definition, scale a service
-//! this run created to 0, or leave the service as it is. The command then watches the rollback and
-//! `judge` says whether it worked.
+//! Recovering from a failed deploy, as `recovery::recovery` decided: follow ECS's own rollback
+//! (circuit breaker, alarms), ask ECS or CodeDeploy to roll their deployment back
+//! (StopServiceDeployment, ContinueServiceDeployment, StopDeployment), UpdateService back to the
+//! recorded task definition, scale a service this run created to 0, or leave the service as it is.
+//! The command then watches the rollback and `judge` says whether it worked.
 //!
 //! Rollback never targets "revision minus one": only an ARN that is known to have run.
 
 use crate::aws::{Aws, codedeploy, ecs};
 use crate::ecs_state::{DeploymentStatus, RolloutState};
 use crate::ids::{DeploymentId, ServiceDeploymentArn, TaskDefinitionArn};
-use crate::recovery::{Recovery, Restored};
+use crate::recovery::{Recovery, Restored, Via};
 use crate::report::output::Output;
 use crate::rollout::{Ended, Watched};
 use crate::signal::{Interrupt, Wait};
@@ -26,6 +27,8 @@ pub(crate) struct Started {
     pub(crate) rollback: bool,
     /// A CODE_DEPLOY service: the CodeDeploy deployment that rolls it back.
     pub(crate) codedeploy: Option<String>,
+    /// How the rollback began.
+    pub(crate) via: Via,
 }
 
 impl Started {
@@ -47,8 +50,18 @@ impl Started {
 pub(crate) enum Restoring {
     /// A rollback deployment runs: watch it, then `judge`.
     Watch(Started),
-    /// Nothing to watch: already done, or not done (and why).
-    Done(Restored),
+    /// Nothing to watch: already done (and how), or not done (and why).
+    Done(Restored, Option<Via>),
+}
+
+impl Restoring {
+    /// How the rollback began or was done; None when nothing was done.
+    pub(crate) fn via(&self) -> Option<Via> {
+        match self {
+            Restoring::Watch(started) => Some(started.via),
+            Restoring::Done(_, via) => *via,
+        }
+    }
 }
 
 /// Starts the recovery `plan` says; only UpdateService/scale-to-0 errors are Err.
@@ -59,15 +72,10 @@ pub(crate) async fn start(
     out: &Output,
 ) -> Result<Restoring> {
     let previous = match plan {
-        Recovery::Leave(why) => return Ok(Restoring::Done(Restored::Failed(why.clone()))),
-        Recovery::ScaleToZero => {
-            out.info(&format!(
-                "service `{}` was created by this run: nothing earlier to return to; scaling it to 0 tasks",
-                target.service
-            ));
-            ecs::scale(aws, target, 0).await?;
-            return Ok(Restoring::Done(Restored::Healthy));
+        Recovery::Leave(why) => {
+            return Ok(Restoring::Done(Restored::Failed(why.clone()), None));
         }
+        Recovery::ScaleToZero => return scale_to_zero(aws, target, out).await,
         Recovery::FollowEcs { previous, patience } => {
             if let Some(started) = ecs_rollback(aws, target, None, *patience).await {
                 following(&started, previous, out);
@@ -89,13 +97,13 @@ pub(crate) async fn start(
         Recovery::Restore(previous) => previous,
         Recovery::AlreadyBack => {
             out.info("ECS rolled the service deployment back: the service runs the previous revision again");
-            return Ok(Restoring::Done(Restored::Healthy));
+            return Ok(Restoring::Done(Restored::Healthy, Some(Via::Followed)));
         }
         Recovery::FollowServiceDeployment(arn) => {
             out.step(&format!(
                 "ECS is rolling back service deployment {arn}; following it"
             ));
-            return Ok(Restoring::Watch(ecs_rolls_back(arn)));
+            return Ok(Restoring::Watch(ecs_rolls_back(arn, Via::Followed)));
         }
         Recovery::CodeDeployStop {
             deployment,
@@ -107,19 +115,34 @@ pub(crate) async fn start(
             out.step(&format!(
                 "CodeDeploy rolls the deployment back ({id}); following it"
             ));
-            return Ok(Restoring::Watch(codedeploy_rolls_back(id.clone())));
+            return Ok(Restoring::Watch(codedeploy_rolls_back(
+                id.clone(),
+                Via::Followed,
+            )));
         }
         Recovery::EcsRollback {
             service_deployment,
             hook,
             previous,
         } => {
-            if ask_ecs_to_roll_back(aws, service_deployment, hook.as_deref(), out).await? {
-                return Ok(Restoring::Watch(ecs_rolls_back(service_deployment)));
+            if let Some(via) =
+                ask_ecs_to_roll_back(aws, service_deployment, hook.as_deref(), out).await?
+            {
+                return Ok(Restoring::Watch(ecs_rolls_back(service_deployment, via)));
             }
             previous
         }
     };
+    update_back(aws, target, previous, out).await
+}
+
+/// UpdateService back to `previous`: the rollback deployment to watch.
+async fn update_back(
+    aws: &Aws,
+    target: &Target,
+    previous: &TaskDefinitionArn,
+    out: &Output,
+) -> Result<Restoring> {
     out.step(&format!("rolling back to {previous} (UpdateService)"));
     let updated = ecs::update(aws, target, previous, false).await?;
     out.info(&format!("rollback deployment {}", updated.deployment_id));
@@ -129,17 +152,29 @@ pub(crate) async fn start(
         service_deployment: updated.service_deployment,
         rollback: false,
         codedeploy: None,
+        via: Via::UpdateService,
     }))
 }
 
+/// A service this run created has nothing earlier to return to: scale it to 0 tasks.
+async fn scale_to_zero(aws: &Aws, target: &Target, out: &Output) -> Result<Restoring> {
+    out.info(&format!(
+        "service `{}` was created by this run: nothing earlier to return to; scaling it to 0 tasks",
+        target.service
+    ));
+    ecs::scale(aws, target, 0).await?;
+    Ok(Restoring::Done(Restored::Healthy, Some(Via::ScaleToZero)))
+}
+
 /// CodeDeploy's rollback deployment, to watch until it Succeeded.
-fn codedeploy_rolls_back(id: String) -> Started {
+fn codedeploy_rolls_back(id: String, via: Via) -> Started {
     Started {
         deployment_id: DeploymentId::default(),
         task_definition: TaskDefinitionArn::default(),
         service_deployment: None,
         rollback: true,
         codedeploy: Some(id),
+        via,
     }
 }
 
@@ -161,17 +196,20 @@ async fn stop_codedeploy(
         let view = codedeploy::deployment(aws, id, "").await?;
         if let Some(rollback) = view.rollback_deployment {
             out.info(&format!("CodeDeploy rollback deployment {rollback}"));
-            return Ok(Restoring::Watch(codedeploy_rolls_back(rollback)));
+            return Ok(Restoring::Watch(codedeploy_rolls_back(
+                rollback,
+                Via::StopDeployment,
+            )));
         }
         if !stopped {
             // Over already (it failed on its own, without a rollback): production is back on the
             // original task set when that is the PRIMARY one.
-            return Ok(Restoring::Done(
-                original_serves(aws, target, id, previous).await?,
-            ));
+            let restored = original_serves(aws, target, id, previous).await?;
+            return Ok(Restoring::Done(restored, Some(Via::StopDeployment)));
         }
         if wait.expired() || wait.pause(Duration::from_millis(500)).await.is_err() {
-            return Ok(Restoring::Watch(codedeploy_rolls_back(id.to_string())));
+            let started = codedeploy_rolls_back(id.to_string(), Via::StopDeployment);
+            return Ok(Restoring::Watch(started));
         }
     }
 }
@@ -199,30 +237,31 @@ async fn original_serves(
 }
 
 /// ECS's rollback of a service deployment, to watch until ROLLBACK_SUCCESSFUL.
-fn ecs_rolls_back(arn: &ServiceDeploymentArn) -> Started {
+fn ecs_rolls_back(arn: &ServiceDeploymentArn, via: Via) -> Started {
     Started {
         deployment_id: DeploymentId::default(),
         task_definition: TaskDefinitionArn::default(),
         service_deployment: Some(arn.clone()),
         rollback: true,
         codedeploy: None,
+        via,
     }
 }
 
 /// ContinueServiceDeployment(ROLLBACK) at the waiting PAUSE hook, else StopServiceDeployment
-/// (ROLLBACK). False when ECS says the deployment is already over (then UpdateService it is).
+/// (ROLLBACK); which one. None when ECS says the deployment is already over (then UpdateService it is).
 async fn ask_ecs_to_roll_back(
     aws: &Aws,
     arn: &ServiceDeploymentArn,
     hook: Option<&str>,
     out: &Output,
-) -> Result<bool> {
+) -> Result<Option<Via>> {
     if let Some(hook) = hook {
         out.step(&format!(
             "rolling back service deployment {arn} from PAUSE hook {hook} (ContinueServiceDeployment ROLLBACK)"
         ));
         ecs::continue_service_deployment(aws, arn.as_str(), hook, true).await?;
-        return Ok(true);
+        return Ok(Some(Via::ContinueServiceDeployment));
     }
     out.step(&format!(
         "asking ECS to roll back service deployment {arn} (StopServiceDeployment ROLLBACK)"
@@ -231,7 +270,7 @@ async fn ask_ecs_to_roll_back(
     if !stopped {
         out.info("ECS says the service deployment is already over");
     }
-    Ok(stopped)
+    Ok(stopped.then_some(Via::StopServiceDeployment))
 }
 
 /// StopServiceDeployment(ROLLBACK) on our rolling update (`ours`: its service deployment and
@@ -265,7 +304,10 @@ async fn stop_rolling(
     match ecs_rollback(aws, target, Some(ours), patience).await {
         Some(started) if started.task_definition == *previous => {
             following(&started, previous, out);
-            Some(started)
+            Some(Started {
+                via: Via::StopServiceDeployment,
+                ..started
+            })
         }
         Some(started) => {
             out.warn(&format!(
@@ -323,6 +365,7 @@ async fn ecs_rollback(
                     service_deployment: None,
                     rollback: false,
                     codedeploy: None,
+                    via: Via::Followed,
                 });
             }
         }
