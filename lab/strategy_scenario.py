@@ -8,6 +8,8 @@
       and a green (alternate) ip target group, and a Fargate service with that strategy, COMPLETED.
   scenario.py hook-fault --target SUBSTR --kind fail|timeout [--stage STAGE] [--count N]
       the lab's simulated Lambda hooks whose hookTargetArn contains SUBSTR fail (FAILED) or never answer
+  scenario.py stop-service-deployment --cluster C --service S [--stop-type ROLLBACK|ABORT]
+      a user's own StopServiceDeployment of the service's current service deployment (console, CLI)
   scenario.py service-deployment --cluster C --service S
       the service's currentServiceDeployment (DescribeServiceDeployments), the target group its revision's
       tasks are in, and the production/test rules' forward weights
@@ -47,6 +49,11 @@ def add_subcommands(sub):
     h.add_argument("--kind", choices=["fail", "timeout"], required=True)
     h.add_argument("--stage", default=None)
     h.add_argument("--count", type=int, default=None)
+    us = sub.add_parser("stop-service-deployment",
+                        help="a user's own StopServiceDeployment of the service's current service deployment")
+    us.add_argument("--cluster", required=True)
+    us.add_argument("--service", required=True)
+    us.add_argument("--stop-type", choices=["ROLLBACK", "ABORT"], default="ROLLBACK")
     hc = sub.add_parser("hide-current-deployment", help="answers about SERVICE leave out currentServiceDeployment")
     hc.add_argument("--service", required=True)
     d = sub.add_parser("service-deployment", help="the current service deployment, its target group and the rule weights")
@@ -63,6 +70,13 @@ def run(args, scenario):
         if args.count is not None:
             fault["count"] = args.count
         print(json.dumps(scenario.lab("hook-fault", fault)))
+        return True
+    if args.cmd == "stop-service-deployment":
+        ecs = scenario.client("ecs")
+        svc = ecs.describe_services(cluster=args.cluster, services=[args.service])["services"][0]
+        arn = svc["currentServiceDeployment"]
+        ecs.stop_service_deployment(serviceDeploymentArn=arn, stopType=args.stop_type)
+        print(json.dumps({"service_deployment_arn": arn, "stop_type": args.stop_type}))
         return True
     if args.cmd == "hide-current-deployment":
         print(json.dumps(scenario.lab("hide-current-deployment", {"service": args.service})))

@@ -501,3 +501,100 @@ fn a_failing_lifecycle_hook_is_rolled_back_by_ecs_and_exits_1() {
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
     assert_eq!(service_deployment(&lab)["status"], "ROLLBACK_SUCCESSFUL");
 }
+
+#[test]
+fn a_lifecycle_hook_that_times_out_is_rolled_back_by_ecs_and_exits_1() {
+    // A Lambda hook that never answers times out after timeoutInMinutes (lab: 2 s) with its
+    // timeout action ROLLBACK: ECS rolls back, and deployer says which hook, at which stage.
+    let lab = staged(
+        "BLUE_GREEN",
+        &[
+            "--bake-minutes",
+            "1",
+            "--lambda-hook",
+            "POST_SCALE_UP",
+            "--hook-timeout-minutes",
+            "2",
+        ],
+    );
+    scenario(&["hook-fault", "--target", &lab.service, "--kind", "timeout"]);
+    let image = lab.image("v2");
+    let run = lab.deployer(&["deploy", "--image", &image, "--timeout", "60s"]);
+    run.code(1)
+        .says("POST_SCALE_UP")
+        .says("timed out")
+        .says("the previous revision serves traffic again");
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+    assert_eq!(service_deployment(&lab)["status"], "ROLLBACK_SUCCESSFUL");
+    assert_eq!(
+        writes_of(&lab, "ecs:UpdateService"),
+        1,
+        "ECS's rollback, not ours"
+    );
+}
+
+#[test]
+fn a_users_own_stop_with_rollback_ends_the_watch_with_exit_1_and_no_second_rollback() {
+    // Someone stops our deployment from the console while it bakes: ECS rolls it back, and the
+    // watch ends on that with the reason ECS gives, without a rollback of its own on top.
+    let lab = staged("BLUE_GREEN", &["--bake-minutes", "30"]);
+    let image = lab.image("v2");
+    let child = spawn(&lab, &["deploy", "--image", &image, "--timeout", "60s"]);
+    wait_for_stage(&lab, &["BAKE_TIME"]);
+    scenario(&[
+        "stop-service-deployment",
+        "--cluster",
+        &lab.cluster,
+        "--service",
+        &lab.service,
+    ]);
+    let run = finish(child);
+    run.code(1)
+        .says("stop requested")
+        .says("the previous revision serves traffic again");
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+    assert_eq!(service_deployment(&lab)["status"], "ROLLBACK_SUCCESSFUL");
+    assert_eq!(
+        writes_of(&lab, "ecs:StopServiceDeployment"),
+        1,
+        "the user's stop only"
+    );
+    assert_eq!(
+        writes_of(&lab, "ecs:UpdateService"),
+        1,
+        "no rollback on top"
+    );
+}
+
+#[test]
+fn a_users_abort_leaves_ours_stopped_and_deployer_restores_the_previous_revision() {
+    // ABORT stops the deployment where it is (green serving, no rollback): deployer puts the
+    // recorded revision back with UpdateService and watches that to the end.
+    let lab = staged("BLUE_GREEN", &["--bake-minutes", "8"]);
+    let image = lab.image("v2");
+    let child = spawn(&lab, &["deploy", "--image", &image, "--timeout", "90s"]);
+    wait_for_stage(&lab, &["BAKE_TIME"]);
+    scenario(&[
+        "stop-service-deployment",
+        "--cluster",
+        &lab.cluster,
+        "--service",
+        &lab.service,
+        "--stop-type",
+        "ABORT",
+    ]);
+    let run = finish(child);
+    run.code(1)
+        .says("STOPPED")
+        .says(&format!(
+            "rolling back to {} (UpdateService)",
+            lab.task_definition_arn
+        ))
+        .says(&format!("runs {} again, healthy", lab.task_definition_arn));
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+    assert_eq!(
+        writes_of(&lab, "ecs:UpdateService"),
+        2,
+        "ours, then the restore"
+    );
+}
