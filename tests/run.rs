@@ -256,7 +256,7 @@ fn invalid_registry_credentials_are_a_clear_error() {
     cmd.env("AWS_ACCESS_KEY_ID", "bad-registry-creds");
     run(cmd)
         .code(2)
-        .says(&format!("failed to push `127.0.0.1:5077/{repo}"))
+        .says(&format!("failed to push `{}/{repo}", registry()))
         .says("unauthorized");
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
     // The tag deployer pushes is `{sha}`, not `latest` (tests-audit A3).
@@ -503,4 +503,10 @@ fn the_ecr_password_is_masked_in_github_actions() {
         out.stderr
     );
     assert!(!out.stdout.contains(password));
+}
+
+/// The lab's registry (host:port), as lab/up started it: `LAB_REGISTRY_PORT`, default 5077.
+fn registry() -> String {
+    let port = std::env::var("LAB_REGISTRY_PORT").unwrap_or_else(|_| "5077".into());
+    format!("127.0.0.1:{port}")
 }

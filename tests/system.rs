@@ -783,3 +783,90 @@ fn a_one_off_task_past_the_timeout_is_stopped() {
     );
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
 }
+
+/// The times of the reads of `actions` across `clusters` since `since` (epoch seconds), sorted.
+fn read_times(clusters: &[String], actions: &[&str], since: f64) -> Vec<f64> {
+    let mut times: Vec<f64> = clusters
+        .iter()
+        .flat_map(|cluster| {
+            let reads = scenario(&["reads", "--cluster", cluster]);
+            reads.as_array().expect("a list of reads").clone()
+        })
+        .filter(|r| actions.contains(&r["action"].as_str().unwrap_or_default()))
+        .map(|r| r["t"].as_f64().expect("a time"))
+        .filter(|t| *t >= since)
+        .collect();
+    times.sort_by(|a, b| a.partial_cmp(b).expect("times"));
+    times
+}
+
+/// The most calls within any `window` seconds.
+fn busiest(times: &[f64], window: f64) -> usize {
+    (0..times.len())
+        .map(|i| {
+            times[i..]
+                .iter()
+                .take_while(|t| **t < times[i] + window)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn services_in_many_clusters_keep_to_half_of_ecs_sustained_rates() {
+    // Twelve services in twelve clusters: no read can be shared between them (ECS reads name one
+    // cluster), so only the pace keeps the run to half of ECS's refill rates: 10 DescribeServices
+    // and 10 ListTasks/DescribeTasks a second, after a burst of 10. Unpaced, twelve watches
+    // looking every 0.25-0.5 s make 24-48 of each a second.
+    let first = Lab::service(&[]);
+    let mut targets = vec![(first.cluster.clone(), first.service.clone())];
+    for _ in 0..11 {
+        let (cluster, name) = (unique("c"), unique("s"));
+        scenario(&["create", "--cluster", &cluster, "--service", &name]);
+        targets.push((cluster, name));
+    }
+    let image = first.image("v2");
+    let mut toml = "timeout = \"120s\"\n".to_string();
+    for (i, (cluster, name)) in targets.iter().enumerate() {
+        toml += &format!(
+            "\n[services.svc{i}]\ncluster = \"{cluster}\"\nservice = \"{name}\"\nimage = \"{image}\"\n"
+        );
+    }
+    first.write("deployer.toml", &toml);
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64();
+    let started = std::time::Instant::now();
+    system_run(&first, &["--output", "json"]).code(0);
+    let took = started.elapsed().as_secs_f64();
+    let clusters: Vec<String> = targets.iter().map(|(c, _)| c.clone()).collect();
+    for (group, actions) in [
+        ("DescribeServices", &["DescribeServices"][..]),
+        (
+            "ListTasks and DescribeTasks",
+            &["ListTasks", "DescribeTasks"][..],
+        ),
+    ] {
+        let times = read_times(&clusters, actions, since);
+        let window = busiest(&times, 3.0);
+        eprintln!(
+            "{group}: {} calls in {took:.1} s, at most {window} in any 3 s",
+            times.len()
+        );
+        // The burst (10) and 3 s at 10 a second, with one call of slack for clock rounding.
+        assert!(
+            window <= 41,
+            "{group}: {window} calls within 3 s, over half of ECS's rate: {times:?}"
+        );
+    }
+    for (cluster, name) in &targets {
+        let service = scenario(&["service", "--cluster", cluster, "--service", name]);
+        let running = service["task_definition_arn"].as_str().unwrap_or_default();
+        assert!(
+            running.ends_with(":2"),
+            "{name} runs {running}, not the new revision"
+        );
+    }
+}
