@@ -147,7 +147,9 @@ def one(tool, name, n, binary, cap, workdir):
                            timeout=10).read()
     events = [e for e in lab_get("timeline") if e.get("service") == service and e["t"] >= started]
     final = scenario("service", "--cluster", cluster, "--service", service)
-    updates = [e["t"] for e in events if e["what"] == "api_write" and e.get("action") == "UpdateService"]
+    # UpdateService, and deployer's StopServiceDeployment (ECS's own rollback of a rolling update).
+    updates = [e["t"] for e in events if e["what"] == "api_write"
+               and e.get("action") in ("UpdateService", "StopServiceDeployment")]
     rollout = None
     if truth == "deployed":
         completed = [e["t"] for e in events if e["what"] == "rollout_completed"]

@@ -4,7 +4,7 @@ after the failure signal, peak memory. Prints a Markdown table; writes bench/out
   bench/run [--binary target/release/deployer] [--runs 5]
 
 Times come from the lab's own timeline (lab/ecs_lab.py records when a rollout completed, when the
-second task failed or a target turned unhealthy, and when each UpdateService arrived), so "lag" is
+second task failed or a target turned unhealthy, and when each UpdateService or StopServiceDeployment arrived), so "lag" is
 measured against what the lab did, not against what deployer printed.
 """
 
@@ -68,8 +68,9 @@ def failing(binary, n, kind):
     code, wall, end, rss, cpu = run(binary, ["deploy", "--cluster", "bench", "--service", name, "--image", image])
     events = timeline()
     signal = min(e["t"] for e in events if e["what"] == "failure_signal" and e.get("service") == name)
-    updates = sorted(e["t"] for e in events if e["what"] == "api_write" and e.get("action") == "UpdateService"
-                     and e.get("service") == name)
+    # The rollback call: StopServiceDeployment (ECS's own rollback of the rolling update) or UpdateService.
+    updates = sorted(e["t"] for e in events if e["what"] == "api_write"
+                     and e.get("action") in ("UpdateService", "StopServiceDeployment") and e.get("service") == name)
     rollback_call = next(t for t in updates if t >= signal)
     return {"exit": code, "wall_s": wall, "rollback_lag_s": rollback_call - signal, "rss_mib": rss, "cpu_s": cpu}
 
@@ -109,7 +110,7 @@ def main():
     for kind, label in (("crash", "container exits 1"), ("unhealthy", "target unhealthy")):
         rows = results[kind]
         print(f"| {label} | {sorted({r['exit'] for r in rows})} | {col(rows, 'wall_s')} | {col(rows, 'rollback_lag_s')} "
-              f"(rollback UpdateService after failure signal) | {col(rows, 'rss_mib')} | {col(rows, 'cpu_s')} |")
+              f"(rollback call after failure signal) | {col(rows, 'rss_mib')} | {col(rows, 'cpu_s')} |")
     print(f"\nstartup (`deployer --version`, median of 30): {results['startup_median_ms']:.1f} ms")
 
 
