@@ -110,10 +110,11 @@ pub(crate) fn recovery(
         (true, false) => {
             Recovery::Leave("--no-rollback: the CodeDeploy deployment was left as it is".into())
         }
-        (false, _) => Recovery::Leave(format!(
-            "CodeDeploy deployment {} ended {} without a rollback; the original task set keeps the production traffic it had; look at the deployment",
-            cd.id, cd.status
-        )),
+        (false, _) => Recovery::CodeDeployOver {
+            deployment: cd.id.clone(),
+            status: cd.status.clone(),
+            previous: previous.cloned(),
+        },
     }
 }
 
@@ -460,8 +461,14 @@ mod tests {
         assert!(
             matches!(recovery(&cd("InProgress", None), false, None), Recovery::Leave(why) if why.starts_with("--no-rollback"))
         );
-        assert!(
-            matches!(recovery(&cd("Failed", None), true, None), Recovery::Leave(why) if why.contains("without a rollback"))
+        assert_eq!(
+            recovery(&cd("Failed", None), true, Some(&"web:1".into())),
+            Recovery::CodeDeployOver {
+                deployment: cd("Failed", None).id,
+                status: "Failed".into(),
+                previous: Some("web:1".into()),
+            },
+            "over without a rollback: see whether the original still serves"
         );
         let service = json!({"loadBalancers": [{"targetGroupArn": "arn:tg", "containerName": "web", "containerPort": 8080}],
             "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s-1"]}}, "platformVersion": "1.4.0"});

@@ -49,6 +49,13 @@ pub(crate) enum Recovery {
         deployment: String,
         previous: Option<TaskDefinitionArn>,
     },
+    /// A CodeDeploy deployment that ended (`status`) with no rollback: back when the original task
+    /// set, running `previous`, is still the PRIMARY one (production never moved), else not.
+    CodeDeployOver {
+        deployment: String,
+        status: String,
+        previous: Option<TaskDefinitionArn>,
+    },
     /// CodeDeploy rolls the deployment back with this deployment: watch it.
     FollowCodeDeploy(String),
 }

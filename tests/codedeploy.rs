@@ -213,3 +213,30 @@ fn the_smoke_test_runs_at_the_ready_wait() {
         "still the first deploy's"
     );
 }
+
+#[test]
+fn a_deployment_codedeploy_fails_before_traffic_moves_is_exit_1_with_the_original_serving() {
+    // No auto-rollback, and a client-side limit high enough that CodeDeploy fails the crashing
+    // replacement first (at Install): production never moved, so the service is where it was.
+    let lab = codedeploy_service(&[]);
+    let image = lab.image("crash-first");
+    lab.fault(&image, "exit", &["--exit-code", "3"]);
+    let run = lab.deployer(&[
+        "deploy",
+        "--image",
+        &image,
+        "--max-failed-tasks",
+        "50",
+        "--timeout",
+        "60s",
+        "--output",
+        "json",
+    ]);
+    run.code(1)
+        .says("before production traffic moved: the original task set still serves it");
+    let result = run.result();
+    assert_eq!(result["outcome"], "rolled_back");
+    assert!(result.get("rollback").is_none(), "nothing was rolled back: {result}");
+    assert_eq!(newest(&lab)["status"], "Failed");
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+}

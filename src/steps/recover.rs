@@ -111,6 +111,19 @@ pub(crate) async fn start(
         } => {
             return stop_codedeploy(aws, target, deployment, previous.as_ref(), out).await;
         }
+        Recovery::CodeDeployOver {
+            deployment,
+            status,
+            previous,
+        } => {
+            let restored = original_serves(aws, target, deployment, previous.as_ref()).await?;
+            if restored == Restored::Healthy {
+                out.info(&format!(
+                    "CodeDeploy deployment {deployment} ended {status} before production traffic moved: the original task set still serves it"
+                ));
+            }
+            return Ok(Restoring::Done(restored, None));
+        }
         Recovery::FollowCodeDeploy(id) => {
             out.step(&format!(
                 "CodeDeploy rolls the deployment back ({id}); following it"
@@ -230,7 +243,7 @@ async fn original_serves(
     Ok(match (primary, previous) {
         (Some(td), Some(previous)) if td == previous.as_str() => Restored::Healthy,
         (primary, _) => Restored::Failed(format!(
-            "CodeDeploy deployment {id} ended before it could be stopped, and the service's PRIMARY task set runs {}; look at the deployment",
+            "CodeDeploy deployment {id} ended without a rollback, and the service's PRIMARY task set runs {}; look at the deployment",
             primary.as_deref().unwrap_or("nothing")
         )),
     })
