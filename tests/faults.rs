@@ -356,3 +356,52 @@ fn a_huge_timeout_is_refused_with_the_limit_not_a_panic() {
     }
     lab.assert_no_writes();
 }
+
+#[test]
+fn a_stop_service_deployment_that_never_answers_falls_back_to_update_service() {
+    // ECS's rollback call hangs: deployer gives it 10 s, then puts the recorded revision back with
+    // UpdateService (right whether or not ECS applied the stop), instead of waiting on the call.
+    let lab = Lab::service(&[]);
+    let image = lab.image("crash-hang");
+    lab.fault(&image, "exit", &["--exit-code", "2"]);
+    let armed = scenario(&[
+        "api-fault",
+        "--action",
+        "StopServiceDeployment",
+        "--kind",
+        "hang",
+        "--count",
+        "10",
+        "--delay-ms",
+        "120000",
+        "--match",
+        &lab.service,
+    ]);
+    let _hang = LabHang(armed["id"].as_u64().expect("the fault's id"));
+    let started = Instant::now();
+    let run = lab.deployer(&["deploy", "--image", &image, "--output", "json"]);
+    let took = started.elapsed().as_secs_f64();
+    run.code(1).says(
+        "StopServiceDeployment did not answer within 10 s; rolling back with UpdateService instead",
+    );
+    let writes = service_writes(&lab);
+    let actions: Vec<_> = writes.iter().map(|w| w["action"].clone()).collect();
+    assert_eq!(
+        actions,
+        [
+            "ecs:UpdateService",
+            "ecs:StopServiceDeployment",
+            "ecs:UpdateService"
+        ],
+        "{}",
+        run.stderr
+    );
+    let gap = writes[2]["t"].as_f64().expect("a time") - writes[1]["t"].as_f64().expect("a time");
+    eprintln!("UpdateService {gap:.1} s after the hanging StopServiceDeployment; run {took:.1} s");
+    assert!(
+        (9.0..15.0).contains(&gap),
+        "the fallback came {gap:.1} s after the stop, not after its 10 s bound"
+    );
+    assert_eq!(run.result()["rollback"], "UpdateService");
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+}

@@ -300,20 +300,33 @@ async fn stop_rolling(
     out.step(&format!(
         "rolling back to {previous}: asking ECS to roll back service deployment {arn} (StopServiceDeployment ROLLBACK)"
     ));
-    match ecs::stop_service_deployment(aws, arn.as_str()).await {
-        Ok(true) => {}
-        Ok(false) => {
+    // Bounded: a stop that never answers must not hold the rollback (the UpdateService behind it
+    // is right whether or not ECS applied the stop).
+    let patience = Duration::from_secs(10);
+    let wait = Wait::new(patience, &Interrupt::none(), 0);
+    match wait
+        .until(ecs::stop_service_deployment(aws, arn.as_str()))
+        .await
+    {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => {
             out.info(
                 "ECS says the service deployment is already over; rolling back with UpdateService",
             );
             return None;
         }
-        Err(err) => {
+        Ok(Err(err)) => {
             out.warn(&format!("{err:#}; rolling back with UpdateService instead"));
             return None;
         }
+        Err(_) => {
+            out.warn(&format!(
+                "StopServiceDeployment did not answer within {} s; rolling back with UpdateService instead",
+                patience.as_secs()
+            ));
+            return None;
+        }
     }
-    let patience = Duration::from_secs(10);
     match ecs_rollback(aws, target, Some(ours), patience).await {
         Some(started) if started.task_definition == *previous => {
             following(&started, previous, out);
