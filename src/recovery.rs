@@ -24,11 +24,13 @@ pub(crate) enum Recovery {
     Leave(String),
     /// BLUE_GREEN, LINEAR, CANARY in flight: ask ECS to roll its service deployment back
     /// (ContinueServiceDeployment ROLLBACK at a waiting PAUSE hook, else StopServiceDeployment
-    /// ROLLBACK); if ECS says it is already over, UpdateService to `previous`.
+    /// ROLLBACK); if ECS says it is already over, refuses or does not answer within 10 s,
+    /// UpdateService to `previous`.
     EcsRollback {
         service_deployment: ServiceDeploymentArn,
         hook: Option<String>,
-        previous: TaskDefinitionArn,
+        /// None from `deployer rollback`, which has no recorded revision to fall back to.
+        previous: Option<TaskDefinitionArn>,
     },
     /// ECS already rolls the service deployment back: watch it to its end.
     FollowServiceDeployment(ServiceDeploymentArn),
@@ -171,7 +173,7 @@ fn staged_recovery(
         "PENDING" | "IN_PROGRESS" => Recovery::EcsRollback {
             service_deployment: arn,
             hook: sd.waiting_hook().map(|h| h.id.clone()),
-            previous: previous.clone(),
+            previous: Some(previous.clone()),
         },
         // STOPPED, ROLLBACK_FAILED, or SUCCESSFUL after all: a new deployment of what ran before.
         _ => Recovery::Restore(previous.clone()),
@@ -415,7 +417,7 @@ mod tests {
         let ask = |hook: Option<&str>| Recovery::EcsRollback {
             service_deployment: "arn:sd/1".into(),
             hook: hook.map(String::from),
-            previous: previous.clone(),
+            previous: Some(previous.clone()),
         };
         let stopped = Failure::TasksStopped { count: 2, limit: 2 };
         // (service deployment, --rollback) → recovery, why

@@ -598,3 +598,53 @@ fn a_users_abort_leaves_ours_stopped_and_deployer_restores_the_previous_revision
         "ours, then the restore"
     );
 }
+
+#[test]
+fn a_refused_stop_of_a_staged_deployment_falls_back_to_update_service() {
+    // The role may not call StopServiceDeployment: a failure mid-bake puts the recorded revision
+    // back with UpdateService (a new blue/green deployment of it) instead of ending not back.
+    let lab = staged("BLUE_GREEN", &["--bake-minutes", "30"]);
+    scenario(&[
+        "api-fault",
+        "--action",
+        "StopServiceDeployment",
+        "--kind",
+        "denied",
+        "--match",
+        &lab.service,
+    ]);
+    let image = lab.image("v2");
+    let child = spawn(
+        &lab,
+        &[
+            "deploy",
+            "--image",
+            &image,
+            "--timeout",
+            "90s",
+            "--output",
+            "json",
+        ],
+    );
+    wait_for_stage(&lab, &["BAKE_TIME"]);
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    let run = finish(child);
+    run.code(130)
+        .says("(StopServiceDeployment ROLLBACK)")
+        .says("AccessDenied")
+        .says("rolling back with UpdateService instead")
+        .says(&format!(
+            "rolling back to {} (UpdateService)",
+            lab.task_definition_arn
+        ));
+    assert_eq!(run.result()["rollback"], "UpdateService");
+    assert_eq!(
+        writes_of(&lab, "ecs:UpdateService"),
+        2,
+        "ours, then the restore"
+    );
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+}

@@ -116,7 +116,7 @@ async fn roll_back_in_flight(
     let plan = Recovery::EcsRollback {
         service_deployment: sd.arn.as_str().into(),
         hook: sd.waiting_hook().map(|h| h.id.clone()),
-        previous: TaskDefinitionArn::default(),
+        previous: None,
     };
     result.service_deployment_arn = Some(sd.arn.clone());
     let restoring = match recover::start(aws, &cfg.target, &plan, out).await {

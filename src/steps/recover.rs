@@ -138,11 +138,16 @@ pub(crate) async fn start(
             hook,
             previous,
         } => {
-            if let Some(via) =
-                ask_ecs_to_roll_back(aws, service_deployment, hook.as_deref(), out).await?
-            {
-                return Ok(Restoring::Watch(ecs_rolls_back(service_deployment, via)));
+            let arn = service_deployment;
+            if let Some(via) = ask_ecs_to_roll_back(aws, arn, hook.as_deref(), out).await {
+                return Ok(Restoring::Watch(ecs_rolls_back(arn, via)));
             }
+            let Some(previous) = previous else {
+                let why = format!(
+                    "ECS did not roll service deployment {arn} back; name the task definition with --to ARN"
+                );
+                return Ok(Restoring::Done(Restored::Failed(why), None));
+            };
             previous
         }
     };
@@ -262,28 +267,46 @@ fn ecs_rolls_back(arn: &ServiceDeploymentArn, via: Via) -> Started {
 }
 
 /// ContinueServiceDeployment(ROLLBACK) at the waiting PAUSE hook, else StopServiceDeployment
-/// (ROLLBACK); which one. None when ECS says the deployment is already over (then UpdateService it is).
+/// (ROLLBACK); which one. None, with why said, when ECS says the deployment is already over,
+/// refuses the call or does not answer it within 10 s (then UpdateService it is).
 async fn ask_ecs_to_roll_back(
     aws: &Aws,
     arn: &ServiceDeploymentArn,
     hook: Option<&str>,
     out: &Output,
-) -> Result<Option<Via>> {
-    if let Some(hook) = hook {
-        out.step(&format!(
-            "rolling back service deployment {arn} from PAUSE hook {hook} (ContinueServiceDeployment ROLLBACK)"
-        ));
-        ecs::continue_service_deployment(aws, arn.as_str(), hook, true).await?;
-        return Ok(Some(Via::ContinueServiceDeployment));
+) -> Option<Via> {
+    let patience = Duration::from_secs(10);
+    let wait = Wait::new(patience, &Interrupt::none(), 0);
+    let (call, asked) = match hook {
+        Some(hook) => {
+            out.step(&format!(
+                "rolling back service deployment {arn} from PAUSE hook {hook} (ContinueServiceDeployment ROLLBACK)"
+            ));
+            let asked = ecs::continue_service_deployment(aws, arn.as_str(), hook, true);
+            let asked = wait.until(async { asked.await.map(|()| true) }).await;
+            (Via::ContinueServiceDeployment, asked)
+        }
+        None => {
+            out.step(&format!(
+                "asking ECS to roll back service deployment {arn} (StopServiceDeployment ROLLBACK)"
+            ));
+            let asked = wait
+                .until(ecs::stop_service_deployment(aws, arn.as_str()))
+                .await;
+            (Via::StopServiceDeployment, asked)
+        }
+    };
+    match asked {
+        Ok(Ok(true)) => return Some(call),
+        Ok(Ok(false)) => out.info("ECS says the service deployment is already over"),
+        Ok(Err(err)) => out.warn(&format!("{err:#}; rolling back with UpdateService instead")),
+        Err(_) => out.warn(&format!(
+            "{} did not answer within {} s; rolling back with UpdateService instead",
+            call.as_str(),
+            patience.as_secs()
+        )),
     }
-    out.step(&format!(
-        "asking ECS to roll back service deployment {arn} (StopServiceDeployment ROLLBACK)"
-    ));
-    let stopped = ecs::stop_service_deployment(aws, arn.as_str()).await?;
-    if !stopped {
-        out.info("ECS says the service deployment is already over");
-    }
-    Ok(stopped.then_some(Via::StopServiceDeployment))
+    None
 }
 
 /// StopServiceDeployment(ROLLBACK) on our rolling update (`ours`: its service deployment and
@@ -297,36 +320,8 @@ async fn stop_rolling(
     previous: &TaskDefinitionArn,
     out: &Output,
 ) -> Option<Started> {
-    out.step(&format!(
-        "rolling back to {previous}: asking ECS to roll back service deployment {arn} (StopServiceDeployment ROLLBACK)"
-    ));
-    // Bounded: a stop that never answers must not hold the rollback (the UpdateService behind it
-    // is right whether or not ECS applied the stop).
+    ask_ecs_to_roll_back(aws, arn, None, out).await?;
     let patience = Duration::from_secs(10);
-    let wait = Wait::new(patience, &Interrupt::none(), 0);
-    match wait
-        .until(ecs::stop_service_deployment(aws, arn.as_str()))
-        .await
-    {
-        Ok(Ok(true)) => {}
-        Ok(Ok(false)) => {
-            out.info(
-                "ECS says the service deployment is already over; rolling back with UpdateService",
-            );
-            return None;
-        }
-        Ok(Err(err)) => {
-            out.warn(&format!("{err:#}; rolling back with UpdateService instead"));
-            return None;
-        }
-        Err(_) => {
-            out.warn(&format!(
-                "StopServiceDeployment did not answer within {} s; rolling back with UpdateService instead",
-                patience.as_secs()
-            ));
-            return None;
-        }
-    }
     match ecs_rollback(aws, target, Some(ours), patience).await {
         Some(started) if started.task_definition == *previous => {
             following(&started, previous, out);
