@@ -172,7 +172,8 @@ def request_names(service, action, doc):
     _add_task_definition(names, doc.get("taskDefinition"))
     if isinstance(doc.get("repositoryName"), str):
         names.add(doc["repositoryName"])
-    for key in ("RoleName", "SecretId", "Name", "logGroupNamePrefix"):  # IAM, Secrets Manager, SSM, Logs
+    for key in ("RoleName", "SecretId", "Name", "logGroupNamePrefix",  # IAM, Secrets Manager, SSM, Logs
+                "deploymentId"):  # CodeDeploy: a fault scoped to one deployment (StopDeployment, GetDeployment)
         if isinstance(doc.get(key), str):
             names.add(doc[key])
     for ref in doc.get("tasks") or []:

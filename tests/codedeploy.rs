@@ -236,7 +236,77 @@ fn a_deployment_codedeploy_fails_before_traffic_moves_is_exit_1_with_the_origina
         .says("before production traffic moved: the original task set still serves it");
     let result = run.result();
     assert_eq!(result["outcome"], "rolled_back");
-    assert!(result.get("rollback").is_none(), "nothing was rolled back: {result}");
+    assert!(
+        result.get("rollback").is_none(),
+        "nothing was rolled back: {result}"
+    );
     assert_eq!(newest(&lab)["status"], "Failed");
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+}
+
+#[test]
+fn a_stop_deployment_that_never_answers_ends_the_run_within_seconds_with_exit_3() {
+    // SIGTERM, and CodeDeploy's StopDeployment hangs: CI kills a job about 10 s after its first
+    // signal, so the call gets 10 s and the run ends saying the rollback did not happen.
+    let lab = codedeploy_service(&["--termination-wait-minutes", "60"]);
+    let image = lab.image("v2");
+    let child = lab
+        .command(&["deploy", "--image", &image, "--timeout", "90s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("deployer starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let id = loop {
+        let found = try_scenario(&[
+            "codedeploy",
+            "--cluster",
+            &lab.cluster,
+            "--service",
+            &lab.service,
+        ]);
+        if let Some(id) = found
+            .ok()
+            .and_then(|d| d["deployment_id"].as_str().map(String::from))
+        {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "no CodeDeploy deployment");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let hang = scenario(&[
+        "api-fault",
+        "--action",
+        "StopDeployment",
+        "--kind",
+        "hang",
+        "--count",
+        "5",
+        "--delay-ms",
+        "60000",
+        "--match",
+        &id,
+    ]);
+    let signalled = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    let out = child.wait_with_output().expect("deployer ends");
+    let ended = signalled.elapsed();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    eprintln!("exit {:?} after the signal", ended);
+    run.code(3).says(&format!(
+        "StopDeployment of CodeDeploy deployment {id} did not answer within 10 s"
+    ));
+    assert!(
+        ended < Duration::from_secs(20),
+        "a hanging StopDeployment held the run {ended:?} after the signal"
+    );
+    let hang = hang["id"].as_u64().expect("the fault's id").to_string();
+    scenario(&["release", "--id", &hang]);
 }

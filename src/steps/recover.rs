@@ -208,22 +208,30 @@ async fn stop_codedeploy(
     out.step(&format!(
         "stopping CodeDeploy deployment {id} with auto-rollback (StopDeployment)"
     ));
-    let stopped = codedeploy::stop_deployment(aws, id).await?;
+    // Bounded like every rollback call: CodeDeploy has no other way back to wait for.
+    let asked = Wait::new(Duration::from_secs(10), &Interrupt::none(), 0);
+    let Ok(stopped) = asked.until(codedeploy::stop_deployment(aws, id)).await else {
+        anyhow::bail!("StopDeployment of CodeDeploy deployment {id} did not answer within 10 s");
+    };
+    let stopped = stopped?;
     let wait = Wait::new(Duration::from_secs(10), &Interrupt::none(), 0);
     loop {
-        let view = codedeploy::deployment(aws, id, "").await?;
-        if let Some(rollback) = view.rollback_deployment {
+        let view = match wait.until(codedeploy::deployment(aws, id, "")).await {
+            Ok(Ok(view)) => Some(view),
+            _ => None,
+        };
+        if let Some(rollback) = view.as_ref().and_then(|v| v.rollback_deployment.clone()) {
             out.info(&format!("CodeDeploy rollback deployment {rollback}"));
             return Ok(Restoring::Watch(codedeploy_rolls_back(
                 rollback,
                 Via::StopDeployment,
             )));
         }
-        if !stopped {
+        if view.is_some() && !stopped {
             // Over already (it failed on its own, without a rollback): production is back on the
-            // original task set when that is the PRIMARY one.
+            // original task set when that is the PRIMARY one; nothing was rolled back.
             let restored = original_serves(aws, target, id, previous).await?;
-            return Ok(Restoring::Done(restored, Some(Via::StopDeployment)));
+            return Ok(Restoring::Done(restored, None));
         }
         if wait.expired() || wait.pause(Duration::from_millis(500)).await.is_err() {
             let started = codedeploy_rolls_back(id.to_string(), Via::StopDeployment);
