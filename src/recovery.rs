@@ -1,9 +1,10 @@
 //! After a failed deploy, decided: what to do to get the service back (`recovery`) and how the run
 //! ends (`final_outcome`). Pure functions of the failure and what pre-flight recorded.
 
+use crate::ecs_state::{DeploymentStatus, RolloutState};
 use crate::ids::{DeploymentId, ServiceDeploymentArn, TaskDefinitionArn};
 use crate::outcome::Outcome;
-use crate::rollout::Failure;
+use crate::rollout::{DeploymentView, Failure};
 use crate::strategy::ServiceDeploymentView;
 use std::time::Duration;
 
@@ -157,6 +158,28 @@ pub(crate) fn prefer_ecs_rollback(
         },
         (plan, _) => plan,
     }
+}
+
+/// Pure: ECS's rollback deployment in one read of the service's deployments: the PRIMARY one that
+/// has not failed. After our StopServiceDeployment (`ours` given) it must not be ours, and the read
+/// must list ours as no longer PRIMARY: a read from before our update (ECS reads are eventually
+/// consistent) lists ours nowhere, and its PRIMARY is the old deployment, not a rollback.
+pub(crate) fn ecs_rollback_in<'a>(
+    deployments: &'a [DeploymentView],
+    ours: Option<&DeploymentId>,
+) -> Option<&'a DeploymentView> {
+    if let Some(ours) = ours
+        && !deployments
+            .iter()
+            .any(|d| d.id == *ours && d.status != DeploymentStatus::Primary)
+    {
+        return None;
+    }
+    deployments.iter().find(|d| {
+        d.status == DeploymentStatus::Primary
+            && d.rollout_state != Some(RolloutState::Failed)
+            && Some(&d.id) != ours
+    })
 }
 
 /// A staged (BLUE_GREEN, LINEAR, CANARY) deployment: ECS's own rollback wherever it can act.
@@ -368,6 +391,65 @@ mod tests {
         ];
         for (plan, rolling, want, why) in cases {
             assert_eq!(prefer_ecs_rollback(plan, rolling), want, "{why}");
+        }
+    }
+
+    #[test]
+    fn ecs_rollback_deployment_is_told_from_ours_and_from_a_stale_read() {
+        let dep = |id: &str, status: &str, state: &str| DeploymentView {
+            id: id.into(),
+            status: status.into(),
+            task_definition: format!("td-of-{id}").as_str().into(),
+            rollout_state: Some(state.into()),
+            ..Default::default()
+        };
+        let old = dep("old", "PRIMARY", "COMPLETED");
+        let ours_primary = dep("ours", "PRIMARY", "IN_PROGRESS");
+        let ours_failed = dep("ours", "ACTIVE", "FAILED");
+        let rollback = dep("rb", "PRIMARY", "IN_PROGRESS");
+        let ours = DeploymentId::from("ours");
+        // (deployments, ours) → ECS's rollback deployment, why
+        let cases = [
+            (
+                vec![old.clone()],
+                Some(&ours),
+                None,
+                "a stale read: ours nowhere",
+            ),
+            (
+                vec![ours_primary.clone(), dep("old", "ACTIVE", "COMPLETED")],
+                Some(&ours),
+                None,
+                "the stop is only requested: ours still PRIMARY",
+            ),
+            (
+                vec![rollback.clone(), ours_failed.clone()],
+                Some(&ours),
+                Some("rb"),
+                "ECS's rollback deployment",
+            ),
+            (
+                vec![rollback.clone(), ours_failed.clone()],
+                None,
+                Some("rb"),
+                "circuit breaker: the PRIMARY one",
+            ),
+            (
+                vec![dep("ours", "PRIMARY", "FAILED")],
+                None,
+                None,
+                "failed and nothing started yet",
+            ),
+            (
+                vec![rollback.clone(), dep("ours", "ACTIVE", "IN_PROGRESS")],
+                Some(&ours),
+                Some("rb"),
+                "ours not marked failed yet",
+            ),
+        ];
+        for (deployments, ours, want, why) in cases {
+            let got = ecs_rollback_in(&deployments, ours).map(|d| d.id.as_str());
+            assert_eq!(got, want, "{why}");
         }
     }
 

@@ -405,3 +405,71 @@ fn a_stop_service_deployment_that_never_answers_falls_back_to_update_service() {
     assert_eq!(run.result()["rollback"], "UpdateService");
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
 }
+
+#[test]
+fn a_second_signal_hurries_a_hanging_rollback_call_to_update_service() {
+    // CI cancels with SIGINT, then SIGTERM 7.5 s later, then SIGKILL 2.5 s after that. When ECS's
+    // rollback call hangs after the first signal, the second one must not wait out its 10 s bound:
+    // UpdateService back to the recorded revision goes out at once, and the run ends.
+    let lab = Lab::service(&[]);
+    let armed = scenario(&[
+        "api-fault",
+        "--action",
+        "StopServiceDeployment",
+        "--kind",
+        "hang",
+        "--count",
+        "10",
+        "--delay-ms",
+        "120000",
+        "--match",
+        &lab.service,
+    ]);
+    let _hang = LabHang(armed["id"].as_u64().expect("the fault's id"));
+    let child = deploy_that_keeps_watching(&lab, &[]);
+    let kill = |which: &str| {
+        let status = Command::new("kill")
+            .args([which, &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    };
+    kill("-INT");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while service_writes(&lab).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no StopServiceDeployment after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let second = now();
+    kill("-TERM");
+    let out = wait_at_most(child, Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let writes = service_writes(&lab);
+    let actions: Vec<_> = writes.iter().map(|w| w["action"].clone()).collect();
+    assert_eq!(
+        actions,
+        [
+            "ecs:UpdateService",
+            "ecs:StopServiceDeployment",
+            "ecs:UpdateService"
+        ],
+        "{stderr}"
+    );
+    let hurried = writes[2]["t"].as_f64().expect("a time") - second;
+    let ended = now() - second;
+    eprintln!("UpdateService {hurried:.2} s after the second signal; exit {ended:.2} s after it");
+    assert!(
+        hurried < 2.0,
+        "the fallback came {hurried:.2} s after the second signal\n{stderr}"
+    );
+    assert!(
+        stderr.contains("a further signal: not waiting for StopServiceDeployment's answer"),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+}

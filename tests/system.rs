@@ -91,6 +91,19 @@ fn two_services_with_depends_on_second_failing_both_rolled_back() {
             .starts_with("`web` failed: 2 of the new tasks stopped"),
         "{result}"
     );
+    // How each came back: web (failing in flight) through ECS's own rollback, api (deployed, then
+    // undone) with UpdateService.
+    let rollbacks: Vec<_> = result["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .map(|s| s["rollback"].clone())
+        .collect();
+    assert_eq!(
+        rollbacks,
+        ["UpdateService", "StopServiceDeployment"],
+        "{result}"
+    );
     // Nothing is left half new: both run what they ran before.
     assert_eq!(api.running_task_definition(), api.task_definition_arn);
     assert_eq!(web.running_task_definition(), web.task_definition_arn);

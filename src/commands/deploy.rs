@@ -218,6 +218,7 @@ async fn update(
                 deployment_id: create::service(aws, &cfg.target, &c.definition, arn, out).await?,
                 service_deployment: None,
                 codedeploy: None,
+                staged: false,
             }
         }
         None if start.live.as_ref().is_some_and(|l| l.shape.codedeploy) => {
@@ -227,6 +228,7 @@ async fn update(
                 deployment_id: Default::default(),
                 service_deployment: None,
                 codedeploy: Some(id),
+                staged: false,
             }
         }
         None => {
@@ -286,6 +288,7 @@ async fn guarded_update(
         deployment_id,
         service_deployment,
         codedeploy: None,
+        staged: start.live.as_ref().is_some_and(|l| l.shape.staged()),
     })
 }
 
@@ -415,7 +418,14 @@ async fn recover(
         ),
     };
     let plan = recovery::prefer_ecs_rollback(plan, rolling);
-    let restoring = recover::start(aws, &cfg.target, &plan, out).await;
+    // After a signal, a further one hurries the rollback call and stops the wait for the rollback
+    // (ECS goes on with it); otherwise the first one does.
+    let seen = if *failure == Failure::Interrupted {
+        interrupt.count()
+    } else {
+        signals
+    };
+    let restoring = recover::start(aws, &cfg.target, &plan, out, (interrupt, seen)).await;
     let via = restoring.as_ref().ok().and_then(Restoring::via);
     let events = &end.watcher.events;
     let report = failure_report::report(aws, failure, &end.snapshot, &start.new, events).await;
@@ -423,12 +433,6 @@ async fn recover(
     let mut wait_stopped = false;
     let restored = match restoring {
         Ok(Restoring::Watch(started)) => {
-            // After a signal, a second one stops the wait (the rollback goes on in ECS).
-            let seen = if *failure == Failure::Interrupted {
-                interrupt.count()
-            } else {
-                signals
-            };
             let wait = Wait::new(cfg.timeout, interrupt, seen);
             let target = (&cfg.target, cfg.max_failed_tasks);
             let restored =

@@ -119,15 +119,17 @@ async fn roll_back_in_flight(
         previous: None,
     };
     result.service_deployment_arn = Some(sd.arn.clone());
-    let restoring = match recover::start(aws, &cfg.target, &plan, out).await {
-        Ok(restoring) => restoring,
-        Err(err) => return result.finish(Outcome::RollbackFailed, Some(format!("{err:#}"))),
-    };
+    let restoring =
+        match recover::start(aws, &cfg.target, &plan, out, (&Interrupt::none(), 0)).await {
+            Ok(restoring) => restoring,
+            Err(err) => return result.finish(Outcome::RollbackFailed, Some(format!("{err:#}"))),
+        };
     let restored = match restoring {
         Restoring::Watch(started) if started.rollback => {
             let watched = (&cfg.target, cfg.max_failed_tasks);
             restore(aws, watched, &started, wait, HashSet::new(), out).await
         }
+        Restoring::Done(Restored::Failed(why), _) => Restored::Failed(why),
         _ => Restored::Failed(format!(
             "service deployment {} ended before ECS could roll it back; name the task definition with --to ARN",
             sd.arn

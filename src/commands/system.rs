@@ -9,7 +9,7 @@ use crate::commands::{deploy, rollback, run};
 use crate::config::{RollbackConfig, SystemConfig, SystemService};
 use crate::order::{order, overall, relabel};
 use crate::outcome::{Outcome, RunResult};
-use crate::recovery::{Recovery, Restored};
+use crate::recovery::{Recovery, Restored, Via};
 use crate::report::output::Output;
 use crate::signal::Interrupt;
 use crate::steps::recover::{self, Restoring};
@@ -247,8 +247,9 @@ impl Run<'_> {
                 let previous = results[i].previous_task_definition_arn.clone();
                 async move { (i, self.roll_back_one(i, previous, failed, interrupt).await) }
             });
-            for (i, restored) in join_all(restores).await {
+            for (i, (via, restored)) in join_all(restores).await {
                 let r = &mut results[i];
+                r.rollback = Some(via.as_str());
                 match restored {
                     Ok(()) => {
                         r.outcome = Outcome::RolledBack;
@@ -269,14 +270,14 @@ impl Run<'_> {
     }
 
     /// Back to `previous` (as `deployer rollback --to` does), or to 0 tasks for a service this run
-    /// created.
+    /// created; with how.
     async fn roll_back_one(
         &self,
         i: usize,
         previous: Option<String>,
         failed: &str,
         interrupt: &Interrupt,
-    ) -> Result<(), String> {
+    ) -> (Via, Result<(), String>) {
         let service = &self.cfg.services[i];
         let child = &self.outputs[i];
         let target = &service.run.deploy.target;
@@ -285,10 +286,16 @@ impl Run<'_> {
             service.name
         ));
         let Some(to) = previous else {
-            return match recover::start(self.aws, target, &Recovery::ScaleToZero, child).await {
-                Ok(Restoring::Done(Restored::Healthy, _)) => Ok(()),
-                Ok(_) => Err("the service was not scaled to 0".into()),
-                Err(err) => Err(format!("{err:#}")),
+            let none = (&crate::signal::Interrupt::none(), 0);
+            let scaled =
+                recover::start(self.aws, target, &Recovery::ScaleToZero, child, none).await;
+            return match scaled {
+                Ok(Restoring::Done(Restored::Healthy, _)) => (Via::ScaleToZero, Ok(())),
+                Ok(_) => (
+                    Via::ScaleToZero,
+                    Err("the service was not scaled to 0".into()),
+                ),
+                Err(err) => (Via::ScaleToZero, Err(format!("{err:#}"))),
             };
         };
         let cfg = RollbackConfig {
@@ -299,8 +306,8 @@ impl Run<'_> {
         };
         let restored = rollback::command(&cfg, self.aws, child, interrupt).await;
         match restored.outcome {
-            Outcome::Deployed | Outcome::Unchanged => Ok(()),
-            _ => Err(restored.reason.unwrap_or_default()),
+            Outcome::Deployed | Outcome::Unchanged => (Via::UpdateService, Ok(())),
+            _ => (Via::UpdateService, Err(restored.reason.unwrap_or_default())),
         }
     }
 }

@@ -7,12 +7,11 @@
 //! Rollback never targets "revision minus one": only an ARN that is known to have run.
 
 use crate::aws::{Aws, codedeploy, ecs};
-use crate::ecs_state::{DeploymentStatus, RolloutState};
 use crate::ids::{DeploymentId, ServiceDeploymentArn, TaskDefinitionArn};
-use crate::recovery::{Recovery, Restored, Via};
+use crate::recovery::{self, Recovery, Restored, Via};
 use crate::report::output::Output;
 use crate::rollout::{Ended, Watched};
-use crate::signal::{Interrupt, Wait};
+use crate::signal::{Interrupt, Stop, Wait};
 use crate::target::Target;
 use anyhow::Result;
 use std::time::Duration;
@@ -64,12 +63,15 @@ impl Restoring {
     }
 }
 
-/// Starts the recovery `plan` says; only UpdateService/scale-to-0 errors are Err.
+/// Starts the recovery `plan` says; only UpdateService/scale-to-0 errors are Err. A signal after
+/// `signals.1` (CI's second: SIGTERM 7.5 s after SIGINT, then SIGKILL) stops waiting on ECS's or
+/// CodeDeploy's answers: the surest call, UpdateService, goes out at once where there is one.
 pub(crate) async fn start(
     aws: &Aws,
     target: &Target,
     plan: &Recovery,
     out: &Output,
+    signals: (&Interrupt, u32),
 ) -> Result<Restoring> {
     let previous = match plan {
         Recovery::Leave(why) => {
@@ -77,7 +79,7 @@ pub(crate) async fn start(
         }
         Recovery::ScaleToZero => return scale_to_zero(aws, target, out).await,
         Recovery::FollowEcs { previous, patience } => {
-            if let Some(started) = ecs_rollback(aws, target, None, *patience).await {
+            if let Some(started) = ecs_rollback(aws, target, None, *patience, signals).await {
                 following(&started, previous, out);
                 return Ok(Restoring::Watch(started));
             }
@@ -89,8 +91,9 @@ pub(crate) async fn start(
             previous,
         } => {
             let ours = (service_deployment, ours);
-            if let Some(started) = stop_rolling(aws, target, ours, previous, out).await {
-                return Ok(Restoring::Watch(started));
+            if let Some(restoring) = stop_rolling(aws, target, ours, previous, (out, signals)).await
+            {
+                return Ok(restoring);
             }
             previous
         }
@@ -109,20 +112,16 @@ pub(crate) async fn start(
             deployment,
             previous,
         } => {
-            return stop_codedeploy(aws, target, deployment, previous.as_ref(), out).await;
+            let previous = previous.as_ref();
+            return stop_codedeploy(aws, target, deployment, previous, (out, signals)).await;
         }
         Recovery::CodeDeployOver {
             deployment,
             status,
             previous,
         } => {
-            let restored = original_serves(aws, target, deployment, previous.as_ref()).await?;
-            if restored == Restored::Healthy {
-                out.info(&format!(
-                    "CodeDeploy deployment {deployment} ended {status} before production traffic moved: the original task set still serves it"
-                ));
-            }
-            return Ok(Restoring::Done(restored, None));
+            let over = (deployment.as_str(), status.as_str(), previous.as_ref());
+            return codedeploy_over(aws, target, over, out).await;
         }
         Recovery::FollowCodeDeploy(id) => {
             out.step(&format!(
@@ -138,20 +137,56 @@ pub(crate) async fn start(
             hook,
             previous,
         } => {
-            let arn = service_deployment;
-            if let Some(via) = ask_ecs_to_roll_back(aws, arn, hook.as_deref(), out).await {
-                return Ok(Restoring::Watch(ecs_rolls_back(arn, via)));
-            }
-            let Some(previous) = previous else {
-                let why = format!(
-                    "ECS did not roll service deployment {arn} back; name the task definition with --to ARN"
-                );
-                return Ok(Restoring::Done(Restored::Failed(why), None));
-            };
-            previous
+            let asked = (service_deployment, hook.as_deref(), previous.as_ref());
+            return staged_rollback(aws, target, asked, out, signals).await;
         }
     };
     update_back(aws, target, previous, out).await
+}
+
+/// A staged deployment in flight: ECS's own rollback (`ask_ecs_to_roll_back`), else UpdateService
+/// to `previous` when there is one (`deployer rollback` has none).
+async fn staged_rollback(
+    aws: &Aws,
+    target: &Target,
+    (arn, hook, previous): (
+        &ServiceDeploymentArn,
+        Option<&str>,
+        Option<&TaskDefinitionArn>,
+    ),
+    out: &Output,
+    signals: (&Interrupt, u32),
+) -> Result<Restoring> {
+    let how = (hook, previous.is_some());
+    if let Some(via) = ask_ecs_to_roll_back(aws, arn, how, out, signals).await {
+        return Ok(Restoring::Watch(ecs_rolls_back(arn, via)));
+    }
+    match previous {
+        Some(previous) => update_back(aws, target, previous, out).await,
+        None => {
+            let why = format!(
+                "ECS did not roll service deployment {arn} back; name the task definition with --to ARN"
+            );
+            Ok(Restoring::Done(Restored::Failed(why), None))
+        }
+    }
+}
+
+/// A CodeDeploy deployment over without a rollback (`deployment`, its `status`): back when the
+/// original task set, running `previous`, still serves production; nothing was rolled back.
+async fn codedeploy_over(
+    aws: &Aws,
+    target: &Target,
+    (deployment, status, previous): (&str, &str, Option<&TaskDefinitionArn>),
+    out: &Output,
+) -> Result<Restoring> {
+    let restored = original_serves(aws, target, deployment, previous).await?;
+    if restored == Restored::Healthy {
+        out.info(&format!(
+            "CodeDeploy deployment {deployment} ended {status} before production traffic moved: the original task set still serves it"
+        ));
+    }
+    Ok(Restoring::Done(restored, None))
 }
 
 /// UpdateService back to `previous`: the rollback deployment to watch.
@@ -167,7 +202,8 @@ async fn update_back(
     Ok(Restoring::Watch(Started {
         deployment_id: updated.deployment_id,
         task_definition: previous.clone(),
-        service_deployment: updated.service_deployment,
+        // A rolling service is judged by its deployment; only a staged one by its service deployment.
+        service_deployment: updated.service_deployment.filter(|_| updated.staged),
         rollback: false,
         codedeploy: None,
         via: Via::UpdateService,
@@ -203,18 +239,20 @@ async fn stop_codedeploy(
     target: &Target,
     id: &str,
     previous: Option<&TaskDefinitionArn>,
-    out: &Output,
+    (out, (interrupt, seen)): (&Output, (&Interrupt, u32)),
 ) -> Result<Restoring> {
     out.step(&format!(
         "stopping CodeDeploy deployment {id} with auto-rollback (StopDeployment)"
     ));
     // Bounded like every rollback call: CodeDeploy has no other way back to wait for.
-    let asked = Wait::new(Duration::from_secs(10), &Interrupt::none(), 0);
+    let asked = Wait::new(Duration::from_secs(10), interrupt, seen);
     let Ok(stopped) = asked.until(codedeploy::stop_deployment(aws, id)).await else {
-        anyhow::bail!("StopDeployment of CodeDeploy deployment {id} did not answer within 10 s");
+        anyhow::bail!(
+            "StopDeployment of CodeDeploy deployment {id} did not answer within 10 s (or before a further signal)"
+        );
     };
     let stopped = stopped?;
-    let wait = Wait::new(Duration::from_secs(10), &Interrupt::none(), 0);
+    let wait = Wait::new(Duration::from_secs(10), interrupt, seen);
     loop {
         let view = match wait.until(codedeploy::deployment(aws, id, "")).await {
             Ok(Ok(view)) => Some(view),
@@ -280,11 +318,16 @@ fn ecs_rolls_back(arn: &ServiceDeploymentArn, via: Via) -> Started {
 async fn ask_ecs_to_roll_back(
     aws: &Aws,
     arn: &ServiceDeploymentArn,
-    hook: Option<&str>,
+    (hook, fallback): (Option<&str>, bool),
     out: &Output,
+    (interrupt, seen): (&Interrupt, u32),
 ) -> Option<Via> {
+    let instead = match fallback {
+        true => "rolling back with UpdateService instead",
+        false => "no recorded revision to roll back to with UpdateService",
+    };
     let patience = Duration::from_secs(10);
-    let wait = Wait::new(patience, &Interrupt::none(), 0);
+    let wait = Wait::new(patience, interrupt, seen);
     let (call, asked) = match hook {
         Some(hook) => {
             out.step(&format!(
@@ -307,11 +350,15 @@ async fn ask_ecs_to_roll_back(
     match asked {
         Ok(Ok(true)) => return Some(call),
         Ok(Ok(false)) => out.info("ECS says the service deployment is already over"),
-        Ok(Err(err)) => out.warn(&format!("{err:#}; rolling back with UpdateService instead")),
-        Err(_) => out.warn(&format!(
-            "{} did not answer within {} s; rolling back with UpdateService instead",
+        Ok(Err(err)) => out.warn(&format!("{err:#}; {instead}")),
+        Err(Stop::Deadline) => out.warn(&format!(
+            "{} did not answer within {} s; {instead}",
             call.as_str(),
             patience.as_secs()
+        )),
+        Err(Stop::Signal) => out.warn(&format!(
+            "a further signal: not waiting for {}'s answer; {instead}",
+            call.as_str()
         )),
     }
     None
@@ -319,35 +366,36 @@ async fn ask_ecs_to_roll_back(
 
 /// StopServiceDeployment(ROLLBACK) on our rolling update (`ours`: its service deployment and
 /// deployment), then ECS's rollback deployment to watch. None, and UpdateService it is, when ECS
-/// refuses the stop, starts no rollback deployment within 10 s, or rolls back to a revision other
-/// than `previous`: the service goes back to exactly what ran before.
+/// refuses the stop or does not answer it, or no rollback deployment shows within 10 s. A new
+/// PRIMARY deployment of another revision than `previous` is someone else's deploy (ECS rolls back
+/// to the last completed revision, which pre-flight recorded): it is not rolled back over.
 async fn stop_rolling(
     aws: &Aws,
     target: &Target,
     (arn, ours): (&ServiceDeploymentArn, &DeploymentId),
     previous: &TaskDefinitionArn,
-    out: &Output,
-) -> Option<Started> {
-    ask_ecs_to_roll_back(aws, arn, None, out).await?;
+    (out, signals): (&Output, (&Interrupt, u32)),
+) -> Option<Restoring> {
+    ask_ecs_to_roll_back(aws, arn, (None, true), out, signals).await?;
     let patience = Duration::from_secs(10);
-    match ecs_rollback(aws, target, Some(ours), patience).await {
+    match ecs_rollback(aws, target, Some(ours), patience, signals).await {
         Some(started) if started.task_definition == *previous => {
             following(&started, previous, out);
-            Some(Started {
+            Some(Restoring::Watch(Started {
                 via: Via::StopServiceDeployment,
                 ..started
-            })
+            }))
         }
-        Some(started) => {
-            out.warn(&format!(
-                "ECS rolls back to {}, not to {previous}, which ran before this deploy; rolling back with UpdateService",
-                started.task_definition
-            ));
-            None
-        }
+        Some(other) => Some(Restoring::Done(
+            Restored::Failed(format!(
+                "after StopServiceDeployment the service runs deployment {} of {}, not {previous}: another deploy started; not rolling back over it; look at the service",
+                other.deployment_id, other.task_definition
+            )),
+            Some(Via::StopServiceDeployment),
+        )),
         None => {
             out.warn(&format!(
-                "ECS started no rollback deployment within {} s of StopServiceDeployment; rolling back with UpdateService",
+                "no rollback deployment of ECS's seen within {} s of StopServiceDeployment (or before a further signal); rolling back with UpdateService",
                 patience.as_secs()
             ));
             None
@@ -369,7 +417,7 @@ fn following(started: &Started, previous: &TaskDefinitionArn, out: &Output) {
     }
 }
 
-/// The PRIMARY deployment ECS started on its own to roll back (not `ours`, not FAILED), waiting up
+/// The deployment ECS started to roll back (`recovery::ecs_rollback_in`), waiting up
 /// to `patience` (at least 5 s, so that one read has the time to answer) for it; each read is raced
 /// against that wait, and a read that fails is tried again.
 async fn ecs_rollback(
@@ -377,20 +425,17 @@ async fn ecs_rollback(
     target: &Target,
     ours: Option<&DeploymentId>,
     patience: Duration,
+    (interrupt, seen): (&Interrupt, u32),
 ) -> Option<Started> {
     let patience = patience.max(Duration::from_secs(5));
-    let wait = Wait::new(patience, &Interrupt::none(), 0);
+    let wait = Wait::new(patience, interrupt, seen);
     loop {
         if let Ok(Ok(service)) = wait.until(ecs::describe_service(aws, target)).await {
-            let primary = ecs::deployments(&service).into_iter().find(|d| {
-                d.status == DeploymentStatus::Primary
-                    && d.rollout_state != Some(RolloutState::Failed)
-                    && Some(&d.id) != ours
-            });
-            if let Some(p) = primary {
+            let deployments = ecs::deployments(&service);
+            if let Some(p) = recovery::ecs_rollback_in(&deployments, ours) {
                 return Some(Started {
-                    deployment_id: p.id,
-                    task_definition: p.task_definition,
+                    deployment_id: p.id.clone(),
+                    task_definition: p.task_definition.clone(),
                     service_deployment: None,
                     rollback: false,
                     codedeploy: None,

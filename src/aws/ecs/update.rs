@@ -16,6 +16,8 @@ pub(crate) struct Updated {
     pub(crate) service_deployment: Option<ServiceDeploymentArn>,
     /// A CODE_DEPLOY service: the CodeDeploy deployment (no UpdateService is sent).
     pub(crate) codedeploy: Option<String>,
+    /// The answer's strategy is BLUE_GREEN, LINEAR or CANARY (watched through `service_deployment`).
+    pub(crate) staged: bool,
 }
 
 /// Points the service at `task_definition` (the one UpdateService deployer sends).
@@ -47,6 +49,7 @@ pub(crate) async fn update(
             .and_then(|s| s.current_service_deployment())
             .map(ServiceDeploymentArn::from),
         codedeploy: None,
+        staged: out.service().is_some_and(|s| super::shape(s).staged()),
     })
 }
 
