@@ -49,6 +49,9 @@ class Faults:
         # Services whose answers leave out currentServiceDeployment (older API answers, or a field
         # not yet filled in): deployer must find its service deployment by ListServiceDeployments.
         self.hide_current = set()
+        # service name -> seconds a rolling StopServiceDeployment(ROLLBACK) stays ROLLBACK_REQUESTED
+        # before ECS's rollback deployment appears (default: timing rolling_stop_lag_s, 1 s)
+        self.stop_lag = {}
 
 
 FAULTS = Faults()
@@ -914,7 +917,8 @@ def begin_rolling_rollback(service, clock):
     our deployment FAILED, a new deployment of the recorded task definition."""
     for e in entries_of(service):
         stop_ = e.get("lab_stop")
-        if not stop_ or e["status"] != "ROLLBACK_REQUESTED" or clock - stop_["at"] < timing("rolling_stop_lag_s", 1.0):
+        lag = FAULTS.stop_lag.get(service.name, timing("rolling_stop_lag_s", 1.0))
+        if not stop_ or e["status"] != "ROLLBACK_REQUESTED" or clock - stop_["at"] < lag:
             continue
         e["status"] = "ROLLBACK_IN_PROGRESS"
         dep = dep_of(service, e["deploymentId"])
@@ -1029,6 +1033,11 @@ def lab_api(environ, start_response, path, body, _orig=None):
     if path == "/_lab/hook-fault":
         with lab.LOCK:
             FAULTS.hooks.append(json.loads(body or b"{}"))
+        return lab.json_response(start_response, {"ok": True})
+    if path == "/_lab/stop-lag":
+        doc = json.loads(body or b"{}")
+        with lab.LOCK:
+            FAULTS.stop_lag[doc["service"]] = float(doc["seconds"])
         return lab.json_response(start_response, {"ok": True})
     if path == "/_lab/hide-current-deployment":
         with lab.LOCK:

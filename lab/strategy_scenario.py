@@ -8,6 +8,9 @@
       and a green (alternate) ip target group, and a Fargate service with that strategy, COMPLETED.
   scenario.py hook-fault --target SUBSTR --kind fail|timeout [--stage STAGE] [--count N]
       the lab's simulated Lambda hooks whose hookTargetArn contains SUBSTR fail (FAILED) or never answer
+  scenario.py stop-lag --service S --seconds N
+      a rolling StopServiceDeployment(ROLLBACK) of S stays ROLLBACK_REQUESTED N s (default 1 s) before
+      ECS's rollback deployment appears
   scenario.py stop-service-deployment --cluster C --service S [--stop-type ROLLBACK|ABORT]
       a user's own StopServiceDeployment of the service's current service deployment (console, CLI)
   scenario.py service-deployment --cluster C --service S
@@ -54,6 +57,9 @@ def add_subcommands(sub):
     us.add_argument("--cluster", required=True)
     us.add_argument("--service", required=True)
     us.add_argument("--stop-type", choices=["ROLLBACK", "ABORT"], default="ROLLBACK")
+    sl = sub.add_parser("stop-lag", help="a rolling stop of SERVICE stays ROLLBACK_REQUESTED this long")
+    sl.add_argument("--service", required=True)
+    sl.add_argument("--seconds", type=float, required=True)
     hc = sub.add_parser("hide-current-deployment", help="answers about SERVICE leave out currentServiceDeployment")
     hc.add_argument("--service", required=True)
     d = sub.add_parser("service-deployment", help="the current service deployment, its target group and the rule weights")
@@ -70,6 +76,9 @@ def run(args, scenario):
         if args.count is not None:
             fault["count"] = args.count
         print(json.dumps(scenario.lab("hook-fault", fault)))
+        return True
+    if args.cmd == "stop-lag":
+        print(json.dumps(scenario.lab("stop-lag", {"service": args.service, "seconds": args.seconds})))
         return True
     if args.cmd == "stop-service-deployment":
         ecs = scenario.client("ecs")

@@ -473,3 +473,53 @@ fn a_second_signal_hurries_a_hanging_rollback_call_to_update_service() {
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
 }
+
+#[test]
+fn a_stop_applied_but_answered_late_and_our_update_service_both_end_back() {
+    // ECS applies StopServiceDeployment but its answer comes after deployer's 10 s, and ECS starts
+    // its rollback deployment only after deployer's UpdateService went out: two deployments of the
+    // recorded revision, ECS's the newer. The rollback watch follows ECS's (same revision), exit 1.
+    let lab = Lab::service(&[]);
+    let image = lab.image("crash-late");
+    lab.fault(&image, "exit", &["--exit-code", "2"]);
+    // ECS starts its rollback deployment 11 s after the stop; deployer's UpdateService goes out
+    // after its 10 s wait and is applied at once, but answered 2 s late, so the rollback watch's
+    // first look already sees ECS's newer deployment of the same revision.
+    scenario(&["stop-lag", "--service", &lab.service, "--seconds", "11"]);
+    scenario(&[
+        "api-fault",
+        "--action",
+        "UpdateService",
+        "--kind",
+        "delay",
+        "--after",
+        "--after-write",
+        "--delay-ms",
+        "2000",
+        "--match",
+        &lab.service,
+    ]);
+    let armed = scenario(&[
+        "api-fault",
+        "--action",
+        "StopServiceDeployment",
+        "--kind",
+        "hang",
+        "--apply",
+        "--count",
+        "1",
+        "--delay-ms",
+        "15000",
+        "--match",
+        &lab.service,
+    ]);
+    let _hang = LabHang(armed["id"].as_u64().expect("the fault's id"));
+    let run = lab.deployer(&["deploy", "--image", &image, "--output", "json"]);
+    run.code(1)
+        .says("StopServiceDeployment did not answer within 10 s")
+        .says("of the same revision")
+        .says(&format!("runs {} again, healthy", lab.task_definition_arn));
+    assert_eq!(run.result()["outcome"], "rolled_back");
+    assert_eq!(run.result()["rollback"], "UpdateService");
+    assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
+}

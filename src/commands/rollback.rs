@@ -11,6 +11,7 @@ use crate::outcome::{Outcome, RunResult};
 use crate::recovery::Recovery;
 use crate::recovery::Restored;
 use crate::report::output::Output;
+use crate::rollout::{Ended, Failure};
 use crate::signal::{Interrupt, Wait};
 use crate::steps::recover::{self, Restoring, Started};
 use crate::steps::watch::{self, look::Watcher};
@@ -152,10 +153,28 @@ pub(crate) async fn restore(
     out: &Output,
 ) -> Restored {
     out.step("waiting for the rollback to be healthy");
-    let watcher = Watcher::new(SystemTime::now(), seen_events);
-    let watched = started.watched(max_failed_tasks);
-    let end = watch::until_done(aws, target, &watched, watcher, wait, out).await;
-    recover::judge(&end.ended, started, target, out)
+    let mut watcher = Watcher::new(SystemTime::now(), seen_events);
+    let mut watched = started.watched(max_failed_tasks);
+    loop {
+        let end = watch::until_done(aws, target, &watched, watcher, wait, out).await;
+        // A newer deployment of the same revision replaced the rollback's own (ECS's rollback after
+        // a stop it answered late): the service goes to the same place; follow that one.
+        if let Ended::Failed(Failure::Superseded {
+            deployment,
+            task_definition,
+        }) = &end.ended
+            && *task_definition == started.task_definition
+            && *deployment != watched.deployment_id
+        {
+            out.info(&format!(
+                "deployment {deployment} of the same revision, {task_definition}, replaced the rollback's; following it"
+            ));
+            watched.deployment_id = deployment.clone();
+            watcher = end.watcher;
+            continue;
+        }
+        return recover::judge(&end.ended, started, target, out);
+    }
 }
 
 /// The task definition of the last COMPLETED deployment before the current one: one ECS still lists
