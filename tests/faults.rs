@@ -523,3 +523,55 @@ fn a_stop_applied_but_answered_late_and_our_update_service_both_end_back() {
     assert_eq!(run.result()["rollback"], "UpdateService");
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
 }
+
+#[test]
+fn a_deploy_by_someone_else_after_our_stop_is_not_rolled_back_over() {
+    // Between deployer's StopServiceDeployment and ECS's rollback deployment (held back here),
+    // someone else deploys another revision: deployer must not UpdateService over it (exit 3).
+    let lab = Lab::service(&[]);
+    let image = lab.image("crash-theirs");
+    lab.fault(&image, "exit", &["--exit-code", "2"]);
+    scenario(&["stop-lag", "--service", &lab.service, "--seconds", "120"]);
+    let child = lab
+        .command(&["deploy", "--image", &image, "--output", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("deployer starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while service_writes(&lab).len() < 2 {
+        assert!(Instant::now() < deadline, "no StopServiceDeployment");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let theirs = lab.image("theirs");
+    scenario(&[
+        "update",
+        "--cluster",
+        &lab.cluster,
+        "--service",
+        &lab.service,
+        "--image",
+        &theirs,
+    ]);
+    let out = wait_at_most(child, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("another deploy started; not rolling back over it"),
+        "{stderr}"
+    );
+    let actions: Vec<_> = service_writes(&lab)
+        .iter()
+        .map(|w| w["action"].clone())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "ecs:UpdateService",
+            "ecs:StopServiceDeployment",
+            "ecs:UpdateService"
+        ],
+        "ours, our stop, theirs; no UpdateService of ours over theirs\n{stderr}"
+    );
+    assert_ne!(lab.running_task_definition(), lab.task_definition_arn);
+}
