@@ -1,5 +1,6 @@
-"""Deploy speed of deployer in the lab: startup, exit lag after the rollout completes, rollback lag
-after the failure signal, peak memory. Prints a Markdown table; writes bench/out/deploy_speed.json.
+"""Deploy speed of deployer in the lab: startup, exit lag after the rollout completes (rolling) or
+after ECS's SUCCESSFUL / ROLLBACK_SUCCESSFUL (blue/green), rollback lag after the failure signal, peak
+memory. Prints a Markdown table; writes bench/out/deploy_speed.json.
 
   bench/run [--binary target/release/deployer] [--runs 5]
 
@@ -75,6 +76,22 @@ def failing(binary, n, kind):
     return {"exit": code, "wall_s": wall, "rollback_lag_s": rollback_call - signal, "rss_mib": rss, "cpu_s": cpu}
 
 
+def staged(binary, n, kind):
+    """A BLUE_GREEN deploy: `ok` ends SUCCESSFUL, `alarm` makes ECS roll back during the bake
+    (ROLLBACK_SUCCESSFUL). The lag is from the lab's service_deployment_finished to deployer's exit."""
+    name = f"bs{os.getpid()}x{n}{kind}"
+    image = f"registry.lab/app:{kind}-{name}"
+    extra = ["--bake-minutes", "1"] if kind == "ok" else ["--bake-minutes", "4", "--alarms", "rollback"]
+    scenario("create", "--cluster", "bench", "--service", name, "--strategy", "BLUE_GREEN", *extra)
+    if kind == "alarm":
+        scenario("fault", "--image", image, "--kind", "alarm")
+    code, wall, end, rss, cpu = run(binary, ["deploy", "--cluster", "bench", "--service", name, "--image", image])
+    want = "SUCCESSFUL" if kind == "ok" else "ROLLBACK_SUCCESSFUL"
+    done = [e["t"] for e in timeline() if e["what"] == "service_deployment_finished"
+            and e.get("service") == name and e.get("status") == want]
+    return {"exit": code, "wall_s": wall, "exit_lag_s": end - done[-1], "rss_mib": rss, "cpu_s": cpu}
+
+
 def startup(binary, runs=30):
     times = []
     for _ in range(runs):
@@ -89,11 +106,14 @@ def main():
     p.add_argument("--binary", default=os.path.join(ROOT, "target/release/deployer"))
     p.add_argument("--runs", type=int, default=5)
     a = p.parse_args()
-    results = {"binary": a.binary, "startup_median_ms": startup(a.binary) * 1000, "happy": [], "crash": [], "unhealthy": []}
+    results = {"binary": a.binary, "startup_median_ms": startup(a.binary) * 1000, "happy": [], "crash": [], "unhealthy": [],
+               "bluegreen": [], "bluegreen_rollback": []}
     for n in range(a.runs):
         results["happy"].append(happy(a.binary, n))
         results["crash"].append(failing(a.binary, n, "exit"))
         results["unhealthy"].append(failing(a.binary, n, "unhealthy"))
+        results["bluegreen"].append(staged(a.binary, n, "ok"))
+        results["bluegreen_rollback"].append(staged(a.binary, n, "alarm"))
     os.makedirs(os.path.join(ROOT, "bench/out"), exist_ok=True)
     with open(os.path.join(ROOT, "bench/out/deploy_speed.json"), "w") as f:
         json.dump(results, f, indent=2)
@@ -111,6 +131,11 @@ def main():
         rows = results[kind]
         print(f"| {label} | {sorted({r['exit'] for r in rows})} | {col(rows, 'wall_s')} | {col(rows, 'rollback_lag_s')} "
               f"(rollback call after failure signal) | {col(rows, 'rss_mib')} | {col(rows, 'cpu_s')} |")
+    for kind, label, after in (("bluegreen", "blue/green, bake 1 min (lab: 1 s)", "SUCCESSFUL"),
+                               ("bluegreen_rollback", "blue/green, alarm in the bake", "ROLLBACK_SUCCESSFUL")):
+        rows = results[kind]
+        print(f"| {label} | {sorted({r['exit'] for r in rows})} | {col(rows, 'wall_s')} | {col(rows, 'exit_lag_s')} "
+              f"(exit after ECS's {after}) | {col(rows, 'rss_mib')} | {col(rows, 'cpu_s')} |")
     print(f"\nstartup (`deployer --version`, median of 30): {results['startup_median_ms']:.1f} ms")
 
 

@@ -401,3 +401,27 @@ fn a_failed_deploy_never_sends_an_environment_value() {
         );
     }
 }
+
+#[test]
+fn a_network_error_while_publishing_is_a_warning_and_the_exit_code_stays() {
+    // README: a report that cannot be posted (here: nothing listens where the API should be) is a
+    // warning, never a changed exit code.
+    let lab = Lab::service(&[]);
+    let pr = pull_request_event(&lab);
+    let mut cmd = github(
+        &lab,
+        &pr,
+        &["deploy", "--image", &lab.image("v2")],
+        "pull_request",
+    );
+    cmd.env("GITHUB_API_URL", "http://127.0.0.1:9");
+    let out = run(cmd);
+    out.code(0)
+        .says("deployed: the new tasks are running and healthy")
+        .says("warning: could not set the commit status")
+        .says("warning: could not comment on pull request #7");
+    assert!(
+        requests(&pr.repo).is_empty(),
+        "nothing reached the fake GitHub"
+    );
+}
