@@ -260,7 +260,7 @@ fn sigterm_while_watching_rolls_back_and_exits_130() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_millis(500));
+    lab.wait_for_a_look_after_the_last_write();
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -282,7 +282,7 @@ fn cancelled_after_update(lab: &Lab, args: &[&str]) -> std::process::Child {
         .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().expect("deployer starts");
     wait_for_updates(lab, 1);
-    std::thread::sleep(Duration::from_millis(500));
+    lab.wait_for_a_look_after_the_last_write();
     signal(&child, "-TERM");
     child
 }
@@ -367,7 +367,7 @@ fn a_second_signal_stops_waiting_for_the_rollback() {
     let child = cancelled_after_update(&lab, &["deploy", "--image", &image]);
     // The rollback's call, then the second signal while deployer waits for the rollback.
     wait_for_updates(&lab, 2);
-    std::thread::sleep(Duration::from_millis(500));
+    lab.wait_for_a_look_after_the_last_write();
     let stopped = std::time::Instant::now();
     signal(&child, "-INT");
     let run = ended(child);

@@ -238,7 +238,7 @@ fn sigterm_on_ec2_bridge_rolls_back_and_exits_130() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_millis(500));
+    lab.wait_for_a_look_after_the_last_write();
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -288,6 +288,39 @@ impl Lab {
         all
     }
 
+    /// Waits (up to 30 s) until the service was read with DescribeServices after its last write:
+    /// the watch (or the rollback's watch) has begun. Instead of a fixed sleep (tests-audit C3).
+    pub fn wait_for_a_look_after_the_last_write(&self) {
+        let last = self
+            .writes()
+            .last()
+            .and_then(|w| w["t"].as_f64())
+            .expect("a write to wait after");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let reads = scenario(&["reads", "--cluster", &self.cluster]);
+            let looked = reads.as_array().into_iter().flatten().any(|r| {
+                r["action"] == "DescribeServices"
+                    && r["t"].as_f64().is_some_and(|t| t > last)
+                    && r["services"].as_array().is_some_and(|s| {
+                        s.iter().any(|n| {
+                            n.as_str()
+                                .is_some_and(|n| n.ends_with(self.service.as_str()))
+                        })
+                    })
+            });
+            if looked {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no DescribeServices of {} after its last write",
+                self.service
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     #[track_caller]
     pub fn assert_no_writes(&self) {
         let writes = self.writes();
