@@ -36,6 +36,29 @@ fn post(base: &str, path: &str, body: &str) {
 /// other test's: tests run in parallel, and releasing every hang would cut another test's short.
 struct LabHang(u64);
 
+impl LabHang {
+    /// A `hang` of `action` for this test's service: `count` requests held `ms` each (or until the
+    /// test ends); with `apply`, applied first and then held.
+    fn arm(lab: &Lab, action: &str, (count, ms): (u32, u32), apply: bool) -> LabHang {
+        let (count, ms) = (count.to_string(), ms.to_string());
+        let mut args = vec![
+            "api-fault",
+            "--action",
+            action,
+            "--kind",
+            "hang",
+            "--count",
+            &count,
+        ];
+        args.extend(["--delay-ms", &ms, "--match", &lab.service]);
+        if apply {
+            args.push("--apply");
+        }
+        let armed = scenario(&args);
+        LabHang(armed["id"].as_u64().expect("the fault's id"))
+    }
+}
+
 impl Drop for LabHang {
     fn drop(&mut self) {
         post(
@@ -169,21 +192,8 @@ fn deploy_that_keeps_watching(lab: &Lab, extra: &[&str]) -> Child {
 
 /// Every DescribeServices naming this test's service hangs from now on; returns once one is held.
 fn hang_describe_services(lab: &Lab) -> LabHang {
-    let armed = scenario(&[
-        "api-fault",
-        "--action",
-        "DescribeServices",
-        "--kind",
-        "hang",
-        "--count",
-        "1000",
-        "--delay-ms",
-        "120000",
-        "--match",
-        &lab.service,
-    ]);
-    let id = armed["id"].as_u64().expect("the fault's id");
-    let hang = LabHang(id);
+    let hang = LabHang::arm(lab, "DescribeServices", (1000, 120000), false);
+    let id = hang.0;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let faults = scenario(&["api-faults"]);
@@ -364,20 +374,7 @@ fn a_stop_service_deployment_that_never_answers_falls_back_to_update_service() {
     let lab = Lab::service(&[]);
     let image = lab.image("crash-hang");
     lab.fault(&image, "exit", &["--exit-code", "2"]);
-    let armed = scenario(&[
-        "api-fault",
-        "--action",
-        "StopServiceDeployment",
-        "--kind",
-        "hang",
-        "--count",
-        "10",
-        "--delay-ms",
-        "120000",
-        "--match",
-        &lab.service,
-    ]);
-    let _hang = LabHang(armed["id"].as_u64().expect("the fault's id"));
+    let _hang = LabHang::arm(&lab, "StopServiceDeployment", (10, 120000), false);
     let started = Instant::now();
     let run = lab.deployer(&["deploy", "--image", &image, "--output", "json"]);
     let took = started.elapsed().as_secs_f64();
@@ -412,20 +409,7 @@ fn a_second_signal_hurries_a_hanging_rollback_call_to_update_service() {
     // rollback call hangs after the first signal, the second one must not wait out its 10 s bound:
     // UpdateService back to the recorded revision goes out at once, and the run ends.
     let lab = Lab::service(&[]);
-    let armed = scenario(&[
-        "api-fault",
-        "--action",
-        "StopServiceDeployment",
-        "--kind",
-        "hang",
-        "--count",
-        "10",
-        "--delay-ms",
-        "120000",
-        "--match",
-        &lab.service,
-    ]);
-    let _hang = LabHang(armed["id"].as_u64().expect("the fault's id"));
+    let _hang = LabHang::arm(&lab, "StopServiceDeployment", (10, 120000), false);
     let child = deploy_that_keeps_watching(&lab, &[]);
     let kill = |which: &str| {
         let status = Command::new("kill")
@@ -499,21 +483,7 @@ fn a_stop_applied_but_answered_late_and_our_update_service_both_end_back() {
         "--match",
         &lab.service,
     ]);
-    let armed = scenario(&[
-        "api-fault",
-        "--action",
-        "StopServiceDeployment",
-        "--kind",
-        "hang",
-        "--apply",
-        "--count",
-        "1",
-        "--delay-ms",
-        "15000",
-        "--match",
-        &lab.service,
-    ]);
-    let _hang = LabHang(armed["id"].as_u64().expect("the fault's id"));
+    let _hang = LabHang::arm(&lab, "StopServiceDeployment", (1, 15000), true);
     let run = lab.deployer(&["deploy", "--image", &image, "--output", "json"]);
     run.code(1)
         .says("StopServiceDeployment did not answer within 10 s")

@@ -533,22 +533,30 @@ fn a_lifecycle_hook_that_times_out_is_rolled_back_by_ecs_and_exits_1() {
     );
 }
 
+/// A deploy that someone stops (`stop_type` ROLLBACK or ABORT) from the console once it bakes.
+fn stopped_mid_bake(lab: &Lab, stop_type: &str) -> Run {
+    let image = lab.image("v2");
+    let child = spawn(lab, &["deploy", "--image", &image, "--timeout", "90s"]);
+    wait_for_stage(lab, &["BAKE_TIME"]);
+    let (cluster, service) = (lab.cluster.as_str(), lab.service.as_str());
+    scenario(&[
+        "stop-service-deployment",
+        "--cluster",
+        cluster,
+        "--service",
+        service,
+        "--stop-type",
+        stop_type,
+    ]);
+    finish(child)
+}
+
 #[test]
 fn a_users_own_stop_with_rollback_ends_the_watch_with_exit_1_and_no_second_rollback() {
     // Someone stops our deployment from the console while it bakes: ECS rolls it back, and the
     // watch ends on that with the reason ECS gives, without a rollback of its own on top.
     let lab = staged("BLUE_GREEN", &["--bake-minutes", "30"]);
-    let image = lab.image("v2");
-    let child = spawn(&lab, &["deploy", "--image", &image, "--timeout", "60s"]);
-    wait_for_stage(&lab, &["BAKE_TIME"]);
-    scenario(&[
-        "stop-service-deployment",
-        "--cluster",
-        &lab.cluster,
-        "--service",
-        &lab.service,
-    ]);
-    let run = finish(child);
+    let run = stopped_mid_bake(&lab, "ROLLBACK");
     run.code(1)
         .says("stop requested")
         .says("the previous revision serves traffic again");
@@ -571,21 +579,9 @@ fn a_users_abort_leaves_ours_stopped_and_deployer_restores_the_previous_revision
     // ABORT stops the deployment where it is (green serving, no rollback): deployer puts the
     // recorded revision back with UpdateService and watches that to the end.
     let lab = staged("BLUE_GREEN", &["--bake-minutes", "8"]);
-    let image = lab.image("v2");
-    let child = spawn(&lab, &["deploy", "--image", &image, "--timeout", "90s"]);
-    wait_for_stage(&lab, &["BAKE_TIME"]);
-    scenario(&[
-        "stop-service-deployment",
-        "--cluster",
-        &lab.cluster,
-        "--service",
-        &lab.service,
-        "--stop-type",
-        "ABORT",
-    ]);
-    let run = finish(child);
+    let run = stopped_mid_bake(&lab, "ABORT");
     run.code(1)
-        .says("STOPPED")
+        .says("(StopServiceDeployment ABORT)")
         .says(&format!(
             "rolling back to {} (UpdateService)",
             lab.task_definition_arn

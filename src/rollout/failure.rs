@@ -124,6 +124,7 @@ impl Failure {
                 "ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS" => {
                     format!("ECS is rolling the service deployment back ({reason})")
                 }
+                "STOP_REQUESTED" => format!("the service deployment is being stopped: {reason}"),
                 _ => format!("the service deployment ended {status}: {reason}"),
             },
         }
