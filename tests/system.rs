@@ -275,6 +275,130 @@ fn a_bad_file_of_the_second_service_is_refused_before_the_first_deploys() {
     web.assert_no_writes();
 }
 
+/// `deployer ARGS` in `dir`'s directory, whose deployer.toml describes a system: no --cluster or
+/// --service added (`Lab::deployer` adds this lab's).
+fn one_service(dir: &Lab, args: &[&str]) -> crate::lab::Run {
+    let mut cmd = crate::lab::deployer(dir.dir.path());
+    cmd.args(args);
+    run(cmd)
+}
+
+/// A system of `api` (image v2 from its table) and `web` (its table's task-definition file, with
+/// `file_image` and the variable `FROM_FILE`), with a top-level timeout both inherit.
+fn one_of_a_system(api: &Lab, web: &Lab, file_image: &str) -> String {
+    let task = serde_json::json!({
+        "family": web.service, "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256", "memory": "512",
+        "containerDefinitions": [{"name": "web", "image": file_image, "memory": 256,
+            "portMappings": [{"containerPort": 8080}],
+            "environment": [{"name": "FROM_FILE", "value": "yes"}]}]
+    });
+    api.write("ecs-web-task.json", &task.to_string());
+    format!(
+        "timeout = \"60s\"\n\n\
+         [services.api]\ncluster = \"{}\"\nservice = \"{}\"\nimage = \"web={}\"\n\n\
+         [services.web]\ncluster = \"{}\"\nservice = \"{}\"\ntask-definition = \"ecs-web-task.json\"\ndepends-on = [\"api\"]\n",
+        api.cluster,
+        api.service,
+        api.image("v2"),
+        web.cluster,
+        web.service
+    )
+}
+
+/// `plan`, `deploy` and `status` with `--service` in a directory whose deployer.toml has
+/// `[services]`: the table `--service` names (by its key or its `service`) is used over the top
+/// level, never the top level alone; the other services are not touched.
+#[test]
+fn plan_and_deploy_of_one_service_use_its_table() {
+    let api = Lab::service(&[]);
+    let web = Lab::service(&[]);
+    let file_image = web.image("file");
+    api.write("deployer.toml", &one_of_a_system(&api, &web, &file_image));
+    // plan by the table's name: the table's image, against what the service runs.
+    let plan = one_service(&api, &["plan", "--service", "api", "--output", "json"]);
+    plan.code(0).says(&format!(
+        "~ containerDefinitions.web.image: \"registry.lab/app:v1\" -> \"{}\"",
+        api.image("v2")
+    ));
+    assert_eq!(plan.result()["outcome"], "planned");
+    assert_eq!(plan.result()["service"], api.service.as_str());
+    // plan by the table's `service`: the table's task-definition file (relative to the file).
+    let plan = one_service(&api, &["plan", "--service", &web.service]);
+    plan.code(0)
+        .says(&file_image)
+        .says("+ containerDefinitions.web.environment.FROM_FILE");
+    api.assert_no_writes();
+    web.assert_no_writes();
+    // deploy one service: the table's file is what ECS runs; the table's cluster is used.
+    let deploy = one_service(&api, &["deploy", "--service", "web", "--output", "json"]);
+    deploy.code(0).says("deployed");
+    assert_eq!(deploy.result()["cluster"], web.cluster.as_str());
+    let described = web.describe();
+    assert_eq!(
+        described["images"]["web"],
+        file_image.as_str(),
+        "{described}"
+    );
+    assert_eq!(web.environment("web")["FROM_FILE"], "yes");
+    assert_ne!(web.running_task_definition(), web.task_definition_arn);
+    // Only that service: api was not touched.
+    api.assert_no_writes();
+    // status of one service by its table.
+    one_service(&api, &["status", "--service", "api"])
+        .code(0)
+        .says(&api.service);
+    // The manual test's case: a bad task-definition file of the table is refused, not "no change".
+    api.write(
+        "ecs-web-task.json",
+        "{\"family\": \"web\", \"containerDefinitions\": [",
+    );
+    one_service(&api, &["plan", "--service", "web"])
+        .code(2)
+        .says("ecs-web-task.json`: not valid JSON");
+}
+
+/// A `--service` no table describes is refused before anything is read or written: exit 2, the
+/// file and the tables named.
+#[test]
+fn a_service_no_table_describes_is_refused_with_no_writes() {
+    let api = Lab::service(&[]);
+    let web = Lab::service(&[]);
+    api.write(
+        "deployer.toml",
+        &one_of_a_system(&api, &web, &web.image("file")),
+    );
+    let toml = api.dir.path().join("deployer.toml");
+    for command in ["plan", "deploy", "verify", "status", "rollback"] {
+        let mut args = vec![command, "--service", "backend", "--output", "json"];
+        if command == "deploy" {
+            args.extend(["--cluster", &api.cluster, "--image", "registry.lab/app:v9"]);
+        }
+        let refused = one_service(&api, &args);
+        refused
+            .code(2)
+            .says("--service `backend`")
+            .says(&format!(
+                "names no `[services.NAME]` table of {}",
+                toml.display()
+            ))
+            .says(&format!(
+                "(tables: `api` (service `{}`, cluster `{}`), `web` (service `{}`, cluster `{}`))",
+                api.service, api.cluster, web.service, web.cluster
+            ));
+        assert_eq!(refused.result()["outcome"], "refused", "{command}");
+    }
+    // A table's service asked for in another cluster than the table's own is no table either.
+    one_service(
+        &api,
+        &["deploy", "--service", "api", "--cluster", &web.cluster],
+    )
+    .code(2)
+    .says(&format!("in cluster `{}` names no", web.cluster));
+    api.assert_no_writes();
+    web.assert_no_writes();
+}
+
 #[test]
 fn services_are_built_from_their_containers_build_tables() {
     let api = Lab::service(&[]);

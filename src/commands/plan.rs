@@ -16,6 +16,9 @@ pub(crate) async fn plan(
     interrupt: &Interrupt,
 ) -> RunResult {
     let mut result = RunResult::for_target(&cfg.target);
+    for note in &cfg.not_built {
+        out.info(note);
+    }
     let prepared = match preflight::prepare(cfg, aws, out, interrupt).await {
         Ok(prepared) => prepared,
         Err(err) => return result.refuse(&err),

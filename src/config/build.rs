@@ -28,7 +28,7 @@ pub(crate) struct RunConfig {
 }
 
 pub(crate) fn run(args: &RunArgs, matches: &ArgMatches, file: &File) -> Result<RunConfig> {
-    let mut deploy = deploy(&args.deploy, matches, file)?;
+    let mut deploy = super::deploy::settings(&args.deploy, matches, file)?;
     let mut builds = Vec::new();
     for (container, section) in file.values.containers.clone().unwrap_or_default() {
         check_container_name(&container)

@@ -1,5 +1,6 @@
 //! `deploy`, `plan`, `rollback` and `status`: the service, and the deploy's settings, resolved from
-//! flag > `DEPLOYER_*` > deployer.toml.
+//! flag > `DEPLOYER_*` > deployer.toml (with `[services]`: the table `--service` names, over the top
+//! level; `select`).
 
 use super::*;
 
@@ -27,6 +28,9 @@ pub(crate) struct DeployConfig {
     pub(crate) codedeploy: (String, String),
     /// Run `verify`'s checks before the first write (not `--no-verify`).
     pub(crate) verify: bool,
+    /// The builds in the file this command does not do (`deployer run` builds), each said as what
+    /// it means for the plan: that container keeps the image its task definition names.
+    pub(crate) not_built: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -37,9 +41,38 @@ pub(crate) struct RollbackConfig {
     pub(crate) max_failed_tasks: u32,
 }
 
+/// `status` and `init`: the service to act on. With `[services]`, `status` acts on the table
+/// `--service` names (as `deploy` does); `init` writes a new service's files, so the tables of the
+/// file found upward do not bound it.
 pub(crate) fn target(args: &ServiceArgs, matches: &ArgMatches, file: &File) -> Result<Target> {
+    if writes_files(matches) {
+        return resolve_target(args, matches, file);
+    }
+    let selected = file.one_service(args, matches)?;
+    let file = selected.as_ref().unwrap_or(file);
+    within(file, resolve_target(args, matches, file))
+}
+
+/// True for `init` (its `--force` and `--dir`): the one command that makes a service's files.
+fn writes_files(matches: &ArgMatches) -> bool {
+    matches.ids().any(|id| id.as_str() == "force") && matches.ids().any(|id| id.as_str() == "dir")
+}
+
+/// An error while resolving a `[services.NAME]` table's settings names the table and the file.
+fn within<T>(file: &File, result: Result<T>) -> Result<T> {
+    match &file.table {
+        Some(table) => {
+            result.with_context(|| format!("in `[services.{table}]` of {}", file.name()))
+        }
+        None => result,
+    }
+}
+
+/// Flag > `DEPLOYER_*` > file for the cluster; the service of a `[services.NAME]` table is the
+/// table's own (`--service` chose the table, by its name or its `service`).
+fn resolve_target(args: &ServiceArgs, matches: &ArgMatches, file: &File) -> Result<Target> {
     let pick = |id: &str, flag: &Option<String>, from_file: &Option<String>| -> Result<String> {
-        let value = if given(matches, id) {
+        let value = if given(matches, id) && !(id == "service" && file.table.is_some()) {
             flag.clone()
         } else {
             from_file.clone()
@@ -62,7 +95,60 @@ pub(crate) fn target(args: &ServiceArgs, matches: &ArgMatches, file: &File) -> R
     })
 }
 
+/// `deploy`, `plan` and `verify`: the deploy's settings, from the `[services.NAME]` table
+/// `--service` names when the file has `[services]`, with the prebuilt images of
+/// `[containers.NAME]` put in (unless `--image` names the images) and the builds left to `run` said.
 pub(crate) fn deploy(args: &DeployArgs, matches: &ArgMatches, file: &File) -> Result<DeployConfig> {
+    let selected = file.one_service(&args.target, matches)?;
+    let file = selected.as_ref().unwrap_or(file);
+    within(
+        file,
+        settings(args, matches, file).and_then(|cfg| containers(cfg, matches, file)),
+    )
+}
+
+/// `[containers.NAME] image = "REF"` added to the deploy's images (when no `--image` was given),
+/// and each build (`[build]`, `[containers.NAME.build]`) that leaves a container on its old image.
+fn containers(mut cfg: DeployConfig, matches: &ArgMatches, file: &File) -> Result<DeployConfig> {
+    let prefix = file
+        .table
+        .as_ref()
+        .map(|t| format!("services.{t}."))
+        .unwrap_or_default();
+    let flagged = given(matches, "images");
+    let named =
+        |c: &str, images: &[ImageChange]| images.iter().any(|i| i.container.as_deref() == Some(c));
+    for (container, section) in file.values.containers.clone().unwrap_or_default() {
+        if let (Some(image), false) = (&section.image, flagged) {
+            let change =
+                parse_image_change(&format!("{container}={image}")).with_context(|| {
+                    format!(
+                        "invalid `{prefix}containers.{container}.image` in {}",
+                        file.name()
+                    )
+                })?;
+            cfg.images.push(change);
+        }
+        if section.build.is_some() && !named(&container, &cfg.images) {
+            cfg.not_built.push(format!(
+                "not built: `[{prefix}containers.{container}.build]` is built by `deployer run` only; container `{container}` keeps the image its task definition names (pass --image {container}=REF for another)"
+            ));
+        }
+    }
+    if file.values.build.is_some() && cfg.images.is_empty() {
+        cfg.not_built.push(format!(
+            "not built: `[{prefix}build]` is built by `deployer run` only; the containers keep the images their task definition names (pass --image [CONTAINER=]REF for another)"
+        ));
+    }
+    Ok(cfg)
+}
+
+/// The deploy's settings from flags over one service's file values (`run` adds its builds to them).
+pub(super) fn settings(
+    args: &DeployArgs,
+    matches: &ArgMatches,
+    file: &File,
+) -> Result<DeployConfig> {
     let f = &file.values;
     let task_definition_file = pick(matches, "task_definition", &args.task_definition, || {
         f.task_definition.as_ref().map(|p| file.relative(p))
@@ -77,7 +163,7 @@ pub(crate) fn deploy(args: &DeployArgs, matches: &ArgMatches, file: &File) -> Re
         &args.service_definition,
         || f.service_definition.as_ref().map(|p| file.relative(p)),
     );
-    let target = target(&args.target, matches, file)?;
+    let target = resolve_target(&args.target, matches, file)?;
     let (images, envs) = changes(args, matches, f)?;
     let until = pick(matches, "until", &args.until, || f.until.clone())
         .map(|stage| crate::strategy::parse_stage(&stage))
@@ -118,6 +204,7 @@ pub(crate) fn deploy(args: &DeployArgs, matches: &ArgMatches, file: &File) -> Re
             args.github_deployment,
             f.github_deployment,
         ),
+        not_built: Vec::new(),
     })
 }
 
@@ -173,7 +260,19 @@ fn codedeploy_names(
     )
 }
 
+/// `rollback` and `continue`: the service (a `[services.NAME]` table's, as for `deploy`), the
+/// revision to go to and the watch's limits.
 pub(crate) fn rollback(
+    args: &RollbackArgs,
+    matches: &ArgMatches,
+    file: &File,
+) -> Result<RollbackConfig> {
+    let selected = file.one_service(&args.target, matches)?;
+    let file = selected.as_ref().unwrap_or(file);
+    within(file, rollback_settings(args, matches, file))
+}
+
+fn rollback_settings(
     args: &RollbackArgs,
     matches: &ArgMatches,
     file: &File,
@@ -198,7 +297,7 @@ pub(crate) fn rollback(
         bail!("invalid max-failed-tasks `0`: expected a whole number of at least 1");
     }
     Ok(RollbackConfig {
-        target: target(&args.target, matches, file)?,
+        target: resolve_target(&args.target, matches, file)?,
         to: args.to.clone(),
         timeout,
         max_failed_tasks,

@@ -6,6 +6,7 @@
 mod build;
 mod deploy;
 mod parse;
+mod select;
 mod system;
 
 pub(crate) use build::{BuildConfig, RunConfig, run};
@@ -137,6 +138,8 @@ enum OutputFormatName {
 pub(crate) struct File {
     pub(crate) path: Option<PathBuf>,
     values: FileConfig,
+    /// The `[services.NAME]` table `values` were merged from (over the top level), if any.
+    table: Option<String>,
 }
 
 impl File {
@@ -169,6 +172,7 @@ impl File {
         Ok(File {
             path: Some(path),
             values,
+            table: None,
         })
     }
 

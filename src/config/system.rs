@@ -97,17 +97,7 @@ fn check_top_level(
             file.name()
         );
     }
-    if top.service.is_some()
-        || top.image.is_some()
-        || top.build.is_some()
-        || top.containers.is_some()
-    {
-        bail!(
-            "{} has `[services]` and also a top-level `service`, `image`, `[build]` or `[containers]`; move them under `[services.NAME]`",
-            file.name()
-        );
-    }
-    Ok(())
+    super::select::check_top_keys(file)
 }
 
 /// One `[services.NAME]` table, the top-level keys as its defaults, resolved as `deployer run` would.
@@ -126,14 +116,10 @@ fn service(
             field("*")
         );
     }
-    let mut values = section.clone();
-    values.inherit(&file.values);
-    if values.service.is_none() {
-        values.service = Some(name.to_string());
-    }
     let merged = File {
         path: file.path.clone(),
-        values,
+        values: super::select::merge(&file.values, name, section),
+        table: Some(name.to_string()),
     };
     let run = run(args, matches, &merged)
         .with_context(|| format!("in `[services.{name}]` of {}", file.name()))?;
