@@ -76,7 +76,7 @@ pub(crate) async fn dispatch(
             Ok(cfg) => verify::command(&cfg, &Aws::load().await, out).await,
             Err(err) => RunResult::refused(format!("{err:#}")),
         },
-        Command::Init(args) => match config::target(&args.target, &sub, &file) {
+        Command::Init(args) => match config::init_target(&args.target, &sub, &file) {
             Ok(target) => init::command(&target, args, &Aws::load().await, out).await,
             Err(err) => RunResult::refused(format!("{err:#}")),
         },

@@ -41,21 +41,18 @@ pub(crate) struct RollbackConfig {
     pub(crate) max_failed_tasks: u32,
 }
 
-/// `status` and `init`: the service to act on. With `[services]`, `status` acts on the table
-/// `--service` names (as `deploy` does); `init` writes a new service's files, so the tables of the
-/// file found upward do not bound it.
+/// `status`: the service to act on. With `[services]`, the table `--service` names (as `deploy`
+/// does).
 pub(crate) fn target(args: &ServiceArgs, matches: &ArgMatches, file: &File) -> Result<Target> {
-    if writes_files(matches) {
-        return resolve_target(args, matches, file);
-    }
     let selected = file.one_service(args, matches)?;
     let file = selected.as_ref().unwrap_or(file);
     within(file, resolve_target(args, matches, file))
 }
 
-/// True for `init` (its `--force` and `--dir`): the one command that makes a service's files.
-fn writes_files(matches: &ArgMatches) -> bool {
-    matches.ids().any(|id| id.as_str() == "force") && matches.ids().any(|id| id.as_str() == "dir")
+/// `init`: the service whose files it writes. A new service is usually in no `[services]` table
+/// of the file found upward, so the tables do not bound it.
+pub(crate) fn init_target(args: &ServiceArgs, matches: &ArgMatches, file: &File) -> Result<Target> {
+    resolve_target(args, matches, file)
 }
 
 /// An error while resolving a `[services.NAME]` table's settings names the table and the file.

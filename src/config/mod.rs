@@ -10,7 +10,7 @@ mod select;
 mod system;
 
 pub(crate) use build::{BuildConfig, RunConfig, run};
-pub(crate) use deploy::{DeployConfig, RollbackConfig, deploy, rollback, target};
+pub(crate) use deploy::{DeployConfig, RollbackConfig, deploy, init_target, rollback, target};
 pub(crate) use parse::{
     check_container_name, parse_command, parse_duration, parse_env_change, parse_image_change,
 };

@@ -347,9 +347,11 @@ mod tests {
                     c.target.cluster, c.target.service, c.timeout, c.max_failed_tasks
                 )
             }),
-            Command::Status(args) | Command::Init(crate::cli::InitArgs { target: args, .. }) => {
+            Command::Status(args) => {
                 target(args, sub, &file).map(|t| format!("{}/{}", t.cluster, t.service))
             }
+            Command::Init(args) => init_target(&args.target, sub, &file)
+                .map(|t| format!("{}/{}", t.cluster, t.service)),
             other => panic!("not a single-service command: {other:?}"),
         };
         shown.map_err(|e| format!("{e:#}"))
