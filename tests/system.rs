@@ -517,6 +517,77 @@ impl NewService {
     }
 }
 
+/// verify's DescribeTargetGroups of the services of one run is shared; ELB (and the lab, as moto
+/// does) answers a call naming one target group it does not know with TargetGroupNotFound for the
+/// whole call. The unknown one is refused for its own service only, with its ARN; the service's
+/// other target group and the other service are checked and deploy.
+#[test]
+fn an_unknown_target_group_refuses_its_own_service_only() {
+    let a = Lab::service(&[]);
+    let (name, cluster) = (unique("first"), unique("new"));
+    let (task_definition, svc) = first_deploy_files(&a, &name, "");
+    let gone = format!(
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{}/0123456789abcdef",
+        unique("gone")
+    );
+    // b names its own network's target group and one ELB does not know.
+    let mut service: Value =
+        serde_json::from_str(&std::fs::read_to_string(&svc).expect("the file")).expect("JSON");
+    service["loadBalancers"].as_array_mut().unwrap().push(
+        serde_json::json!({"targetGroupArn": gone, "containerName": "api", "containerPort": 8080}),
+    );
+    std::fs::write(&svc, service.to_string()).expect("written");
+    a.write(
+        "deployer.toml",
+        &format!(
+            "timeout = \"60s\"\nrollback-scope = \"service\"\n\n\
+             [services.a]\ncluster = \"{}\"\nservice = \"{}\"\nimage = \"{}\"\n\n\
+             [services.b]\ncluster = \"{}\"\nservice = \"{}\"\nimage = \"api={}\"\n\
+             task-definition = \"{}\"\nservice-definition = \"{svc}\"\n",
+            a.cluster,
+            a.service,
+            a.image("v2"),
+            cluster,
+            name,
+            a.image("v2"),
+            task_definition
+        ),
+    );
+    let run = system_run(&a, &["--create-missing", "--output", "json"]);
+    run.says("[target-group-not-found]").says(&gone);
+    let findings: Vec<Value> = run
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] == "verify")
+        .flat_map(|e| e["findings"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let named: Vec<&str> = findings
+        .iter()
+        .filter(|f| f["code"] == "target-group-not-found" || f["code"] == "check-failed")
+        .map(|f| f["value"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        named,
+        vec![gone.as_str()],
+        "only the unknown one: {findings:?}"
+    );
+    assert_eq!(
+        service_results(&run.result()),
+        vec![
+            (a.service.clone(), "deployed".to_string()),
+            (name.clone(), "refused".to_string())
+        ]
+    );
+    assert_ne!(a.running_task_definition(), a.task_definition_arn);
+    let writes = scenario(&["writes", "--name", &name]);
+    assert_eq!(
+        writes.as_array().map(Vec::len),
+        Some(0),
+        "the refused service was written to: {writes}"
+    );
+}
+
 #[test]
 fn from_nothing_to_healthy_with_create_missing() {
     let new = NewService::new();

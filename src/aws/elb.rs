@@ -1,5 +1,6 @@
 //! Elastic Load Balancing reads: the health of the targets in a service's target groups, and the
-//! URL a listener answers on (for `--smoke-test`).
+//! URL a listener answers on (for `--smoke-test`). verify's DescribeTargetGroups is batched in
+//! `reads`.
 
 use crate::aws::Aws;
 use crate::aws::pace;
@@ -84,44 +85,6 @@ fn listener_of(arn: &str) -> String {
         }
         None => arn.to_string(),
     }
-}
-
-/// The target type and protocol of each target group (DescribeTargetGroups, 20 a call).
-pub(crate) async fn target_groups(
-    aws: &Aws,
-    arns: &[String],
-) -> crate::findings::Seen<Vec<crate::findings::TargetGroup>> {
-    use crate::findings::{Seen, TargetGroup};
-    let mut groups = Vec::new();
-    for chunk in arns.chunks(20) {
-        pace::call(pace::Group::ElbDescribes).await;
-        let result = aws
-            .elb
-            .describe_target_groups()
-            .set_target_group_arns(Some(chunk.to_vec()))
-            .send()
-            .await;
-        match result {
-            Ok(out) => groups.extend(out.target_groups().iter().map(|g| {
-                TargetGroup {
-                    arn: g.target_group_arn().unwrap_or_default().to_string(),
-                    target_type: g
-                        .target_type()
-                        .map(|t| t.as_str().to_string())
-                        .unwrap_or_default(),
-                    protocol: g.protocol().map(|p| p.as_str().to_string()),
-                }
-            })),
-            Err(err) => {
-                return crate::aws::iam::seen(
-                    err,
-                    &["TargetGroupNotFound"],
-                    "elasticloadbalancing:DescribeTargetGroups",
-                );
-            }
-        }
-    }
-    Seen::Found(groups)
 }
 
 #[cfg(test)]

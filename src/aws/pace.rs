@@ -18,7 +18,7 @@ pub(crate) enum Group {
     EcsServiceReads,
     /// ListTasks and DescribeTasks.
     EcsTaskReads,
-    /// DescribeTargetHealth.
+    /// DescribeTargetHealth and verify's DescribeTargetGroups.
     ElbDescribes,
     /// DescribeSubnets.
     Ec2Describes,

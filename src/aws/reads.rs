@@ -1,13 +1,14 @@
 //! The reads of every watch in a run, shared per cluster: what several services ask at about the
 //! same time goes as one call (DescribeServices takes 10 services, DescribeTasks 100 tasks, one
-//! ListTasks of the whole cluster answers several services, DescribeSubnets 200 subnets), each call
-//! paced by `pace`.
+//! ListTasks of the whole cluster answers several services, DescribeSubnets 200 subnets,
+//! DescribeTargetGroups 20 target groups), each call paced by `pace`.
 //!
 //! A request joins its cluster's queue; the first one starts a sender, which waits for `pace`,
 //! takes everything queued by then and makes the calls. Alone, a request goes at once; when many
 //! services look at once, the wait for the pace is what gathers them into one call.
 
 use crate::aws::pace::{self, Group};
+use crate::findings::{Seen, TargetGroup};
 use anyhow::{Result, anyhow};
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::error::DisplayErrorContext;
@@ -102,6 +103,14 @@ static RUNNING: LazyLock<Queue<Client, String, Vec<String>>> =
 
 static SUBNETS: LazyLock<Queue<aws_sdk_ec2::Client, Vec<String>, Zones>> =
     LazyLock::new(|| Queue::new(Group::Ec2Describes, |e, _, w| Box::pin(send_subnets(e, w))));
+
+static TARGET_GROUPS: LazyLock<
+    Queue<aws_sdk_elasticloadbalancingv2::Client, Vec<String>, Seen<Vec<TargetGroup>>>,
+> = LazyLock::new(|| {
+    Queue::new(Group::ElbDescribes, |e, _, w| {
+        Box::pin(send_target_groups(e, w))
+    })
+});
 
 /// Subnet → availability zone.
 pub(crate) type Zones = HashMap<String, String>;
@@ -199,6 +208,147 @@ async fn send_subnets(ec2: aws_sdk_ec2::Client, waiting: Waiting<Vec<String>, Zo
             .filter_map(|s| Some((s.clone(), found.get(s)?.clone())))
             .collect()
     });
+}
+
+/// DescribeTargetGroups of these target groups, in one call with the groups other services ask
+/// for at about the same time. Found holds the groups ELB knows: one it does not know is left out
+/// (and does not fail the others, in this request or beside it).
+pub(crate) async fn target_groups(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    arns: &[String],
+) -> Seen<Vec<TargetGroup>> {
+    TARGET_GROUPS
+        .ask(elb, "", arns.to_vec())
+        .await
+        .unwrap_or_else(|err| Seen::Failed(format!("{err:#}")))
+}
+
+async fn send_target_groups(
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+    waiting: Waiting<Vec<String>, Seen<Vec<TargetGroup>>>,
+) {
+    let mut lookup = Lookup::new(distinct(
+        waiting.iter().flat_map(|(a, _)| a.iter().cloned()),
+    ));
+    let mut first = true;
+    while let Some(batch) = lookup.next() {
+        if !std::mem::take(&mut first) {
+            pace::call(Group::ElbDescribes).await;
+        }
+        let said = describe_target_groups(&elb, &batch).await;
+        lookup.said(batch, said);
+    }
+    for (asked, reply) in waiting {
+        let _ = reply.send(Ok(lookup.answer(&asked)));
+    }
+}
+
+/// One DescribeTargetGroups call (at most 20 ARNs): the groups, or TargetGroupNotFound (Missing)
+/// when ELB does not know one of them, or why not.
+async fn describe_target_groups(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    arns: &[String],
+) -> Seen<Vec<TargetGroup>> {
+    match elb
+        .describe_target_groups()
+        .set_target_group_arns(Some(arns.to_vec()))
+        .send()
+        .await
+    {
+        Ok(out) => Seen::Found(
+            out.target_groups()
+                .iter()
+                .map(|g| TargetGroup {
+                    arn: g.target_group_arn().unwrap_or_default().to_string(),
+                    target_type: g
+                        .target_type()
+                        .map(|t| t.as_str().to_string())
+                        .unwrap_or_default(),
+                    protocol: g.protocol().map(|p| p.as_str().to_string()),
+                })
+                .collect(),
+        ),
+        Err(err) => crate::aws::iam::seen(
+            err,
+            &["TargetGroupNotFound"],
+            "elasticloadbalancing:DescribeTargetGroups",
+        ),
+    }
+}
+
+/// Pure: the DescribeTargetGroups calls that describe a set of target groups, and what each
+/// request gets back. 20 ARNs a call (ELB refuses more: "You cannot describe more than '20' target
+/// groups at a time"). ELB answers a call naming one target group it does not know with
+/// TargetGroupNotFound for the whole call, without saying which: such a call is asked again in
+/// two halves, down to the one ARN it does not know (one unknown ARN among 20 costs at most 10
+/// more calls, where a call per ARN would take 20).
+pub(crate) struct Lookup {
+    /// Calls still to make, the next one last.
+    todo: Vec<Vec<String>>,
+    /// What ELB said of each target group.
+    seen: HashMap<String, Seen<TargetGroup>>,
+}
+
+impl Lookup {
+    pub(crate) fn new(arns: Vec<String>) -> Lookup {
+        let mut todo: Vec<Vec<String>> = arns.chunks(20).map(<[String]>::to_vec).collect();
+        todo.reverse();
+        Lookup {
+            todo,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// The next call's ARNs.
+    pub(crate) fn next(&mut self) -> Option<Vec<String>> {
+        self.todo.pop()
+    }
+
+    /// What ELB answered to the call of `batch`.
+    pub(crate) fn said(&mut self, batch: Vec<String>, said: Seen<Vec<TargetGroup>>) {
+        match said {
+            Seen::Found(groups) => {
+                for arn in batch {
+                    let found = groups.iter().find(|g| g.arn == arn).cloned();
+                    self.seen
+                        .insert(arn, found.map_or(Seen::Missing, Seen::Found));
+                }
+            }
+            Seen::Missing if batch.len() > 1 => {
+                let mut first = batch;
+                let second = first.split_off(first.len() / 2);
+                self.todo.push(second);
+                self.todo.push(first);
+            }
+            other => {
+                for arn in batch {
+                    let each = match &other {
+                        Seen::Denied(permission) => Seen::Denied(permission),
+                        Seen::Failed(why) => Seen::Failed(why.clone()),
+                        _ => Seen::Missing,
+                    };
+                    self.seen.insert(arn, each);
+                }
+            }
+        }
+    }
+
+    /// What one request gets: IAM's denial or the error when a call of one of its ARNs failed,
+    /// else the groups ELB knows of those it asked for (an unknown one left out).
+    pub(crate) fn answer(&self, asked: &[String]) -> Seen<Vec<TargetGroup>> {
+        let seen: Vec<&Seen<TargetGroup>> = asked.iter().filter_map(|a| self.seen.get(a)).collect();
+        let mut groups = Vec::new();
+        let mut failed = None;
+        for s in seen {
+            match s {
+                Seen::Denied(permission) => return Seen::Denied(permission),
+                Seen::Failed(why) => failed = failed.or(Some(why.clone())),
+                Seen::Found(group) => groups.push(group.clone()),
+                Seen::Missing => {}
+            }
+        }
+        failed.map_or(Seen::Found(groups), Seen::Failed)
+    }
 }
 
 fn pick(
@@ -401,6 +551,133 @@ fn distinct(items: impl Iterator<Item = String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn group(arn: &str) -> TargetGroup {
+        TargetGroup {
+            arn: arn.to_string(),
+            target_type: "ip".into(),
+            protocol: Some("HTTP".into()),
+        }
+    }
+
+    /// The calls a lookup of `asked` (one request per entry) makes against an ELB that knows
+    /// `known` (TargetGroupNotFound for a call naming any other) and denies calls naming `denied`;
+    /// what each request got back.
+    fn look_up(
+        asked: &[&[&str]],
+        known: &[&str],
+        denied: &str,
+    ) -> (Vec<Vec<String>>, Vec<Seen<Vec<TargetGroup>>>) {
+        let requests: Vec<Vec<String>> = asked
+            .iter()
+            .map(|r| r.iter().map(|a| a.to_string()).collect())
+            .collect();
+        let mut lookup = Lookup::new(distinct(requests.iter().flatten().cloned()));
+        let mut calls = Vec::new();
+        while let Some(batch) = lookup.next() {
+            assert!(batch.len() <= 20, "ELB describes 20 a call: {batch:?}");
+            let said = if batch.iter().any(|a| a == denied) {
+                Seen::Denied("elasticloadbalancing:DescribeTargetGroups")
+            } else if batch.iter().all(|a| known.contains(&a.as_str())) {
+                Seen::Found(batch.iter().map(|a| group(a)).collect())
+            } else {
+                Seen::Missing
+            };
+            calls.push(batch.clone());
+            lookup.said(batch, said);
+        }
+        (calls, requests.iter().map(|r| lookup.answer(r)).collect())
+    }
+
+    fn found(arns: &[&str]) -> Seen<Vec<TargetGroup>> {
+        Seen::Found(arns.iter().map(|a| group(a)).collect())
+    }
+
+    #[test]
+    fn target_groups_asked_together_go_in_one_call_and_each_gets_its_own() {
+        let (calls, answers) = look_up(&[&["a"], &["b", "c"], &["a"]], &["a", "b", "c"], "");
+        assert_eq!(calls, vec![vec!["a", "b", "c"]]);
+        assert_eq!(
+            answers,
+            vec![found(&["a"]), found(&["b", "c"]), found(&["a"])]
+        );
+    }
+
+    #[test]
+    fn an_unknown_target_group_is_left_out_of_its_request_and_fails_no_other() {
+        // ELB fails the whole call; the halves find the one it does not know.
+        let (calls, answers) = look_up(&[&["a"], &["gone", "c"], &["d"]], &["a", "c", "d"], "");
+        assert_eq!(
+            calls,
+            vec![
+                vec!["a", "gone", "c", "d"],
+                vec!["a", "gone"],
+                vec!["a"],
+                vec!["gone"],
+                vec!["c", "d"],
+            ]
+        );
+        assert_eq!(answers, vec![found(&["a"]), found(&["c"]), found(&["d"])]);
+    }
+
+    #[test]
+    fn twenty_services_and_one_unknown_target_group_cost_at_most_eleven_calls() {
+        let names: Vec<String> = (0..20).map(|i| format!("tg{i}")).collect();
+        let asked: Vec<[&str; 1]> = names.iter().map(|n| [n.as_str()]).collect();
+        let asked: Vec<&[&str]> = asked.iter().map(|a| &a[..]).collect();
+        for gone in 0..20 {
+            let known: Vec<&str> = (0..20)
+                .filter(|n| *n != gone)
+                .map(|n| names[n].as_str())
+                .collect();
+            let (calls, answers) = look_up(&asked, &known, "");
+            assert!(calls.len() <= 11, "tg{gone} unknown: {calls:?}");
+            for (n, answer) in answers.iter().enumerate() {
+                let own: &[&str] = if n == gone { &[] } else { &[&names[n]] };
+                assert_eq!(*answer, found(own), "tg{gone} unknown, request {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn more_than_twenty_target_groups_take_a_call_per_twenty() {
+        let names: Vec<String> = (0..45).map(|i| format!("tg{i}")).collect();
+        let all: Vec<&str> = names.iter().map(String::as_str).collect();
+        let (calls, answers) = look_up(&[&all], &all, "");
+        assert_eq!(
+            calls.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![20, 20, 5]
+        );
+        assert_eq!(answers, vec![found(&all)]);
+    }
+
+    #[test]
+    fn a_denied_call_is_denied_to_the_requests_it_carried() {
+        let names: Vec<String> = (0..21).map(|i| format!("tg{i}")).collect();
+        let mut asked: Vec<Vec<&str>> = names.iter().take(20).map(|n| vec![n.as_str()]).collect();
+        asked.push(vec!["tg20"]);
+        let asked: Vec<&[&str]> = asked.iter().map(Vec::as_slice).collect();
+        let all: Vec<&str> = names.iter().map(String::as_str).collect();
+        let (calls, answers) = look_up(&asked, &all, "tg3");
+        assert_eq!(calls.len(), 2, "a denial is not split: {calls:?}");
+        assert_eq!(
+            answers[0],
+            Seen::Denied("elasticloadbalancing:DescribeTargetGroups")
+        );
+        assert_eq!(answers[20], found(&["tg20"]), "the second call's request");
+    }
+
+    #[test]
+    fn a_failed_call_is_the_error_of_its_requests() {
+        let mut lookup = Lookup::new(vec!["a".into(), "b".into()]);
+        let batch = lookup.next().expect("one call");
+        lookup.said(batch, Seen::Failed("timed out".into()));
+        assert_eq!(lookup.next(), None, "an error is not split");
+        assert_eq!(
+            lookup.answer(&["b".into()]),
+            Seen::Failed("timed out".into())
+        );
+    }
 
     #[test]
     fn one_listing_of_the_cluster_only_when_it_saves_calls() {

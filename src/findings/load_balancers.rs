@@ -1,5 +1,6 @@
 //! The checks of the service's load balancers against the new task definition: the container and
-//! port each target group names, the port's protocol, and the target type the network mode needs.
+//! port each target group names, that ELB knows each target group, the port's protocol, and the
+//! target type the network mode needs.
 
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -53,8 +54,43 @@ pub(crate) fn check_load_balancers(
         }
         out.extend(check_container(td, target_groups, tg_arn, container, *port));
     }
+    out.extend(check_known(&wiring, target_groups));
     out.extend(check_target_types(mode, &wiring, target_groups));
     out
+}
+
+/// Each target group the service names is one ELB knows (a target group deleted since, or a typo in
+/// a first deploy's service definition: the new tasks could never register).
+fn check_known(
+    wiring: &[(String, Option<String>, Option<i64>)],
+    target_groups: &Seen<Vec<TargetGroup>>,
+) -> Vec<Finding> {
+    let known = |arn: &str| match target_groups {
+        Seen::Found(groups) => groups.iter().any(|g| g.arn == arn),
+        Seen::Missing => false,
+        // Not read: `check_target_types` says why.
+        Seen::Denied(_) | Seen::Failed(_) => true,
+    };
+    let mut named = BTreeSet::new();
+    wiring
+        .iter()
+        .map(|w| w.0.as_str())
+        .filter(|arn| named.insert(*arn) && !known(arn))
+        .map(|arn| {
+            Finding::error(
+                "target-group-not-found",
+                "loadBalancers[].targetGroupArn",
+                arn,
+            )
+            .says(
+                format!(
+                    "ELB has no target group {}: the service's tasks could not register in it",
+                    short_tg(arn)
+                ),
+                "create the target group, or name one that exists in the service's loadBalancers",
+            )
+        })
+        .collect()
 }
 
 /// The container a target group sends traffic to: there, mapping the port, with a protocol the

@@ -209,6 +209,33 @@ mod tests {
             "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": true}}})
     }
 
+    /// `service()` with a blue/green alternate target group ELB does not know.
+    fn blue_green() -> Value {
+        let mut service = service();
+        service["loadBalancers"][0]["advancedConfiguration"] = json!({
+            "alternateTargetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web-green/def"
+        });
+        service
+    }
+
+    #[test]
+    fn an_unknown_target_group_is_named_once() {
+        let mut service = blue_green();
+        let again = service["loadBalancers"][0].clone();
+        service["loadBalancers"].as_array_mut().unwrap().push(again);
+        let found = check_load_balancers(&td(), &service, &tg("ip"));
+        assert_eq!(codes(&found), vec!["target-group-not-found"]);
+        assert_eq!(
+            found[0].value,
+            "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web-green/def"
+        );
+        assert!(
+            found[0].problem.contains("web-green"),
+            "{}",
+            found[0].problem
+        );
+    }
+
     fn codes(findings: &[Finding]) -> Vec<&'static str> {
         findings.iter().map(|f| f.code).collect()
     }
@@ -294,6 +321,24 @@ mod tests {
             (
                 check_load_balancers(&td(), &json!({}), &tg("instance")),
                 vec![],
+            ),
+            // ELB does not know the service's target group: left out of what it found.
+            (
+                check_load_balancers(&td(), &service(), &Seen::Found(vec![])),
+                vec!["target-group-not-found"],
+            ),
+            (
+                check_load_balancers(&td(), &service(), &Seen::Missing),
+                vec!["target-group-not-found"],
+            ),
+            (
+                check_load_balancers(&td(), &service(), &Seen::Failed("timed out".into())),
+                vec!["check-failed"],
+            ),
+            // A blue/green service's alternate is checked too.
+            (
+                check_load_balancers(&td(), &blue_green(), &tg("ip")),
+                vec!["target-group-not-found"],
             ),
             (check_fargate(&td(), &service()), vec![]),
             (

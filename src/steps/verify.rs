@@ -2,7 +2,7 @@
 //! Logs, ELB and EC2 say about the task definition a deploy would register and the service it
 //! would run in. `findings::check` decides; this step only gathers and reports.
 
-use crate::aws::{Aws, ecr, ecs, elb, iam, logs, reads, secrets};
+use crate::aws::{Aws, ecr, ecs, iam, logs, reads, secrets};
 use crate::findings::{self, Facts, Finding, SecretRef, Seen, TargetGroup};
 use crate::report::output::Output;
 use crate::service_definition::ServiceDefinition;
@@ -157,12 +157,13 @@ fn roles(td: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The service's target groups (DescribeTargetGroups), none read when it has no load balancer.
+/// The service's target groups (the batched DescribeTargetGroups: several services verifying at
+/// once share one call), none read when it has no load balancer; one ELB does not know is left out.
 async fn target_groups(aws: &Aws, arns: &[String]) -> Seen<Vec<TargetGroup>> {
     if arns.is_empty() {
         Seen::Found(Vec::new())
     } else {
-        elb::target_groups(aws, arns).await
+        reads::target_groups(&aws.elb, arns).await
     }
 }
 
