@@ -3,9 +3,7 @@
 
 use crate::ids::TaskDefinitionArn;
 use crate::recovery::Recovery;
-use crate::rollout::{
-    Busy, Failure, Progress, Snapshot, Verdict, Watched, running, task_healthy, tasks_failed,
-};
+use crate::rollout::{Busy, Failure, Progress, Snapshot, Verdict, Watched, tasks_failed};
 use crate::strategy::CodeDeployView;
 use serde_json::{Value, json};
 
@@ -185,23 +183,10 @@ pub(crate) fn verdict(snapshot: &Snapshot, watched: &Watched) -> Verdict {
 }
 
 fn progress(snapshot: &Snapshot, watched: &Watched, cd: Option<&CodeDeployView>) -> Progress {
-    let running = running(snapshot);
+    let state = cd.map_or_else(|| "Created".into(), |c| c.status.clone());
     Progress {
-        rollout_state: cd.map_or_else(|| "Created".into(), |c| c.status.clone()),
         stage: Some(cd.map_or_else(|| "CodeDeploy: starting".into(), CodeDeployView::describe)),
-        groups: None,
-        running: running.len(),
-        pending: snapshot
-            .tasks
-            .iter()
-            .filter(|t| t.last_status.starting())
-            .count(),
-        desired: snapshot.desired,
-        healthy: running.iter().filter(|t| task_healthy(snapshot, t)).count(),
-        target_groups: snapshot.target_groups.len(),
-        deployments: snapshot.deployments.len(),
-        failed: snapshot.tasks.iter().filter(|t| t.failed()).count(),
-        max_failed: watched.max_failed_tasks,
+        ..Progress::of_tasks(snapshot, watched, state)
     }
 }
 

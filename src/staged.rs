@@ -2,9 +2,7 @@
 //! (DescribeServiceDeployments) tells the truth, not `deployments[]`. Pure, like `rollout::verdict`,
 //! whose client-side fail-fast (stopped tasks, unhealthy green targets) applies here too.
 
-use crate::rollout::{
-    Failure, Progress, Snapshot, Verdict, Watched, running, task_healthy, tasks_failed,
-};
+use crate::rollout::{Failure, Progress, Snapshot, Verdict, Watched, tasks_failed};
 use crate::strategy::ServiceDeploymentView;
 
 /// Pure: where the watched service deployment stands.
@@ -92,25 +90,12 @@ fn progress(
     watched: &Watched,
     sd: Option<&ServiceDeploymentView>,
 ) -> Progress {
-    let running = running(snapshot);
+    let state = sd.map_or_else(|| "not yet visible".into(), |s| s.status.clone());
     Progress {
-        rollout_state: sd.map_or_else(|| "not yet visible".into(), |s| s.status.clone()),
         stage: Some(sd.map_or_else(
             || format!("{} not yet visible to reads", watched.deployment_id),
             ServiceDeploymentView::describe,
         )),
-        running: running.len(),
-        pending: snapshot
-            .tasks
-            .iter()
-            .filter(|t| t.last_status.starting())
-            .count(),
-        desired: snapshot.desired,
-        healthy: running.iter().filter(|t| task_healthy(snapshot, t)).count(),
-        target_groups: snapshot.target_groups.len(),
-        deployments: snapshot.deployments.len(),
-        failed: snapshot.tasks.iter().filter(|t| t.failed()).count(),
-        max_failed: watched.max_failed_tasks,
         groups: (!snapshot.target_groups.is_empty()).then(|| {
             let names: Vec<&str> = snapshot
                 .target_groups
@@ -119,6 +104,7 @@ fn progress(
                 .collect();
             names.join(", ")
         }),
+        ..Progress::of_tasks(snapshot, watched, state)
     }
 }
 

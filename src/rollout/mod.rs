@@ -113,6 +113,34 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
+    /// The counts of our tasks in `snapshot` (ECS's desired count, every running task of ours and
+    /// how many pass the gate), under `rollout_state`; no stage, no group names. The staged and
+    /// CodeDeploy verdicts start from it.
+    pub(crate) fn of_tasks(
+        snapshot: &Snapshot,
+        watched: &Watched,
+        rollout_state: String,
+    ) -> Progress {
+        let running = running(snapshot);
+        Progress {
+            rollout_state,
+            stage: None,
+            groups: None,
+            running: running.len(),
+            pending: snapshot
+                .tasks
+                .iter()
+                .filter(|t| t.last_status.starting())
+                .count(),
+            desired: snapshot.desired,
+            healthy: running.iter().filter(|t| task_healthy(snapshot, t)).count(),
+            target_groups: snapshot.target_groups.len(),
+            deployments: snapshot.deployments.len(),
+            failed: snapshot.tasks.iter().filter(|t| t.failed()).count(),
+            max_failed: watched.max_failed_tasks,
+        }
+    }
+
     /// One more stopped task would fail the deploy: worth looking more often.
     pub(crate) fn on_the_edge(&self) -> bool {
         self.failed > 0 && self.failed + 1 >= self.max_failed as usize
@@ -171,12 +199,12 @@ pub(crate) enum Verdict {
 }
 
 /// True when this running task passes the service's gate (`health::task_healthy`).
-pub(crate) fn task_healthy(snapshot: &Snapshot, task: &TaskView) -> bool {
+fn task_healthy(snapshot: &Snapshot, task: &TaskView) -> bool {
     crate::health::task_healthy(&snapshot.health(), task)
 }
 
 /// The watched deployment's tasks that run.
-pub(crate) fn running(snapshot: &Snapshot) -> Vec<&TaskView> {
+fn running(snapshot: &Snapshot) -> Vec<&TaskView> {
     snapshot
         .tasks
         .iter()
