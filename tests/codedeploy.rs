@@ -3,9 +3,8 @@
 //! StopDeployment on a failed gate and on SIGTERM, `--until` a lifecycle event, the smoke test at
 //! a ready wait.
 
-use crate::lab::{Lab, Run, scenario, try_scenario};
+use crate::lab::{Lab, scenario, try_scenario};
 use serde_json::Value;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn codedeploy_service(extra: &[&str]) -> Lab {
@@ -95,12 +94,7 @@ fn an_unhealthy_replacement_is_stopped_with_a_rollback() {
 fn sigterm_stops_the_codedeploy_deployment_with_a_rollback() {
     let lab = codedeploy_service(&["--termination-wait-minutes", "60"]);
     let image = lab.image("v2");
-    let child = lab
-        .command(&["deploy", "--image", &image, "--timeout", "90s"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("deployer starts");
+    let child = lab.spawn(&["deploy", "--image", &image, "--timeout", "90s"]);
     // Wait until traffic is on the replacement (the termination wait holds the original); until
     // deployer has built, pushed and created the deployment, the lab has none for the service.
     let traffic_moved = || {
@@ -138,12 +132,7 @@ fn sigterm_stops_the_codedeploy_deployment_with_a_rollback() {
         .args(["-TERM", &child.id().to_string()])
         .status()
         .expect("kill runs");
-    let out = child.wait_with_output().expect("deployer ends");
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+    let run = crate::lab::ended(child);
     run.code(130).says("StopDeployment");
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
 }
@@ -250,12 +239,7 @@ fn a_stop_deployment_that_never_answers_ends_the_run_within_seconds_with_exit_3(
     // signal, so the call gets 10 s and the run ends saying the rollback did not happen.
     let lab = codedeploy_service(&["--termination-wait-minutes", "60"]);
     let image = lab.image("v2");
-    let child = lab
-        .command(&["deploy", "--image", &image, "--timeout", "90s"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("deployer starts");
+    let child = lab.spawn(&["deploy", "--image", &image, "--timeout", "90s"]);
     let deadline = Instant::now() + Duration::from_secs(60);
     let id = loop {
         let found = try_scenario(&[
@@ -292,13 +276,8 @@ fn a_stop_deployment_that_never_answers_ends_the_run_within_seconds_with_exit_3(
         .args(["-TERM", &child.id().to_string()])
         .status()
         .expect("kill runs");
-    let out = child.wait_with_output().expect("deployer ends");
+    let run = crate::lab::ended(child);
     let ended = signalled.elapsed();
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
     eprintln!("exit {:?} after the signal", ended);
     run.code(3).says(&format!(
         "StopDeployment of CodeDeploy deployment {id} did not answer within 10 s"

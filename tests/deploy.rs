@@ -1,7 +1,7 @@
 //! Deploys that succeed, and each fault the lab can inject ending with the right exit code, the
 //! service back on the previous task definition, and the cause named in the output.
 
-use crate::lab::{Lab, run};
+use crate::lab::{Lab, ended, run};
 use std::time::Duration;
 
 #[test]
@@ -309,15 +309,6 @@ fn signal(child: &std::process::Child, which: &str) {
     assert!(status.success());
 }
 
-fn ended(child: std::process::Child) -> crate::lab::Run {
-    let out = child.wait_with_output().expect("deployer ends");
-    crate::lab::Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 /// A service whose own image can no longer start (so a rollback to it never gets healthy).
 fn service_whose_rollback_cannot_finish() -> Lab {
     let previous = format!("registry.lab/app:prev-{}", crate::lab::unique("t"));
@@ -552,12 +543,7 @@ fn a_stale_read_right_after_the_update_is_not_taken_for_a_rollback() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("deployer starts");
-    let out = child.wait_with_output().expect("deployer ends");
-    let run = crate::lab::Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+    let run = ended(child);
     run.code(0)
         .says("deployed: the new tasks are running and healthy");
     let faults = crate::lab::scenario(&["api-faults"]);

@@ -2,9 +2,8 @@
 //! real binary against the lab's stage machine: each strategy's happy path, the faults ECS and
 //! deployer roll back from, SIGTERM mid-shift, `--until`, the smoke-test gate, and refusals.
 
-use crate::lab::{Lab, Run, scenario, try_scenario};
+use crate::lab::{Lab, Run, ended, scenario, try_scenario};
 use serde_json::Value;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// A staged service: `strategy` with `extra` scenario options (bake minutes are lab seconds).
@@ -23,23 +22,6 @@ fn service_deployment(lab: &Lab) -> Value {
         "--service",
         &lab.service,
     ])
-}
-
-fn spawn(lab: &Lab, args: &[&str]) -> Child {
-    lab.command(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("deployer starts")
-}
-
-fn finish(child: Child) -> Run {
-    let out = child.wait_with_output().expect("deployer ends");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 /// Waits (up to 60 s) until the lab's service deployment is in `stage`, or later.
@@ -212,7 +194,7 @@ fn unhealthy_green_targets_end_the_watch_with_ecs_rolling_back() {
 fn sigterm_during_the_traffic_shift_rolls_back_through_ecs_within_a_second() {
     let lab = staged("BLUE_GREEN", &["--bake-minutes", "30"]);
     let image = lab.image("v2");
-    let child = spawn(&lab, &["deploy", "--image", &image, "--timeout", "90s"]);
+    let child = lab.spawn(&["deploy", "--image", &image, "--timeout", "90s"]);
     wait_for_stage(&lab, &["BAKE_TIME"]);
     let signalled = Instant::now();
     std::process::Command::new("kill")
@@ -231,7 +213,7 @@ fn sigterm_during_the_traffic_shift_rolls_back_through_ecs_within_a_second() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let asked = signalled.elapsed();
-    let run = finish(child);
+    let run = ended(child);
     run.code(130)
         .says("interrupted")
         .says("StopServiceDeployment ROLLBACK");
@@ -330,7 +312,7 @@ fn a_failing_smoke_test_rolls_back_from_the_hook_with_its_output() {
 fn a_newer_deployment_supersedes_ours_exit_3_without_a_rollback() {
     let lab = staged("BLUE_GREEN", &["--bake-minutes", "30"]);
     let ours = lab.image("ours");
-    let child = spawn(&lab, &["deploy", "--image", &ours, "--timeout", "60s"]);
+    let child = lab.spawn(&["deploy", "--image", &ours, "--timeout", "60s"]);
     wait_for_stage(&lab, &["BAKE_TIME"]);
     let theirs = lab.image("theirs");
     scenario(&[
@@ -342,7 +324,7 @@ fn a_newer_deployment_supersedes_ours_exit_3_without_a_rollback() {
         "--image",
         &theirs,
     ]);
-    let run = finish(child);
+    let run = ended(child);
     run.code(3).says("replaced ours");
     assert_eq!(
         writes_of(&lab, "ecs:StopServiceDeployment"),
@@ -388,13 +370,13 @@ fn rollback_command_rolls_back_a_deployment_waiting_at_a_pause_hook() {
     );
     let image = lab.image("v2");
     // Somebody's deploy that stops at the hook (deployer's own watch gives up at its timeout).
-    let child = spawn(&lab, &["deploy", "--image", &image, "--timeout", "60s"]);
+    let child = lab.spawn(&["deploy", "--image", &image, "--timeout", "60s"]);
     wait_for_stage(&lab, &["POST_TEST_TRAFFIC_SHIFT"]);
     let run = lab.deployer(&["rollback", "--timeout", "30s"]);
     run.code(0).says("ContinueServiceDeployment ROLLBACK");
     assert_eq!(lab.running_task_definition(), lab.task_definition_arn);
     assert_eq!(service_deployment(&lab)["status"], "ROLLBACK_SUCCESSFUL");
-    let deploy = finish(child);
+    let deploy = ended(child);
     assert_eq!(
         deploy.code, 1,
         "the deploy sees ECS roll back: {}",
@@ -416,7 +398,7 @@ fn status_shows_a_waiting_pause_hook_and_continue_lets_the_deployment_finish() {
         ],
     );
     let image = lab.image("v2");
-    let child = spawn(&lab, &["deploy", "--image", &image, "--timeout", "60s"]);
+    let child = lab.spawn(&["deploy", "--image", &image, "--timeout", "60s"]);
     wait_for_stage(&lab, &["POST_TEST_TRAFFIC_SHIFT"]);
     lab.deployer(&["status"])
         .code(0)
@@ -428,7 +410,7 @@ fn status_shows_a_waiting_pause_hook_and_continue_lets_the_deployment_finish() {
         .says("ContinueServiceDeployment CONTINUE")
         .says("deployed");
     assert_eq!(service_deployment(&lab)["status"], "SUCCESSFUL");
-    finish(child)
+    ended(child)
         .code(0)
         .says("deployed: the new tasks are running and healthy");
     // Nothing waits any more: continue refuses, with nothing changed.
@@ -536,7 +518,7 @@ fn a_lifecycle_hook_that_times_out_is_rolled_back_by_ecs_and_exits_1() {
 /// A deploy that someone stops (`stop_type` ROLLBACK or ABORT) from the console once it bakes.
 fn stopped_mid_bake(lab: &Lab, stop_type: &str) -> Run {
     let image = lab.image("v2");
-    let child = spawn(lab, &["deploy", "--image", &image, "--timeout", "90s"]);
+    let child = lab.spawn(&["deploy", "--image", &image, "--timeout", "90s"]);
     wait_for_stage(lab, &["BAKE_TIME"]);
     let (cluster, service) = (lab.cluster.as_str(), lab.service.as_str());
     scenario(&[
@@ -548,7 +530,7 @@ fn stopped_mid_bake(lab: &Lab, stop_type: &str) -> Run {
         "--stop-type",
         stop_type,
     ]);
-    finish(child)
+    ended(child)
 }
 
 #[test]
@@ -610,24 +592,21 @@ fn a_refused_stop_of_a_staged_deployment_falls_back_to_update_service() {
         &lab.service,
     ]);
     let image = lab.image("v2");
-    let child = spawn(
-        &lab,
-        &[
-            "deploy",
-            "--image",
-            &image,
-            "--timeout",
-            "90s",
-            "--output",
-            "json",
-        ],
-    );
+    let child = lab.spawn(&[
+        "deploy",
+        "--image",
+        &image,
+        "--timeout",
+        "90s",
+        "--output",
+        "json",
+    ]);
     wait_for_stage(&lab, &["BAKE_TIME"]);
     std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .expect("kill runs");
-    let run = finish(child);
+    let run = ended(child);
     run.code(130)
         .says("(StopServiceDeployment ROLLBACK)")
         .says("AccessDenied")

@@ -902,15 +902,7 @@ fn the_services_of_one_run_share_their_reads_and_keep_to_ecs_rates() {
     };
     let busiest_second = |mut times: Vec<f64>| {
         times.sort_by(|a, b| a.partial_cmp(b).expect("times"));
-        (0..times.len())
-            .map(|i| {
-                times[i..]
-                    .iter()
-                    .take_while(|t| **t < times[i] + 1.0)
-                    .count()
-            })
-            .max()
-            .unwrap_or(0)
+        busiest(&times, 1.0)
     };
     let shared = reads
         .iter()

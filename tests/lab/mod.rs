@@ -338,6 +338,15 @@ impl Lab {
         cmd
     }
 
+    /// `deployer ARGS` started in the background with its output piped (see `ended`).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("deployer starts")
+    }
+
     pub fn deployer(&self, args: &[&str]) -> Run {
         run(self.command(args))
     }
@@ -421,14 +430,20 @@ pub fn deployer(dir: &Path) -> Command {
 }
 
 pub fn run(mut cmd: Command) -> Run {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("deployer runs");
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    Run::from(cmd.output().expect("deployer runs"))
+}
+
+/// The run of a deployer started with `Lab::spawn`, once it ends.
+pub fn ended(child: std::process::Child) -> Run {
+    Run::from(child.wait_with_output().expect("deployer ends"))
+}
+
+impl From<Output> for Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
     }
 }
