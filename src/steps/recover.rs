@@ -99,7 +99,7 @@ pub(crate) async fn start(
         }
         Recovery::Restore(previous) => previous,
         Recovery::AlreadyBack => {
-            out.info("ECS rolled the service deployment back: the service runs the previous revision again");
+            ecs_rolled_back(target, out);
             return Ok(Restoring::Done(Restored::Healthy, Some(Via::Followed)));
         }
         Recovery::FollowServiceDeployment(arn) => {
@@ -449,14 +449,19 @@ async fn ecs_rollback(
     }
 }
 
+/// ECS's rollback is over and healthy, whether deployer watched it to its end or found it done.
+fn ecs_rolled_back(target: &Target, out: &Output) {
+    out.info(&format!(
+        "ECS rolled service `{}` back: the previous revision serves traffic again",
+        target.service
+    ));
+}
+
 /// Whether the watched rollback brought the service back, said on the terminal.
 pub(crate) fn judge(ended: &Ended, started: &Started, target: &Target, out: &Output) -> Restored {
     match ended {
         Ended::Healthy if started.rollback => {
-            out.info(&format!(
-                "ECS rolled service `{}` back: the previous revision serves traffic again",
-                target.service
-            ));
+            ecs_rolled_back(target, out);
             Restored::Healthy
         }
         Ended::Healthy => {
